@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import Table from 'cli-table3';
+import { loadConfig } from '../../lib/config/load.js';
+import { Ledger } from '../../lib/ledger.js';
+import { connectClient } from '../../lib/temporal.js';
+import { type IncidentStatus, statusQuery } from '../../workflows/definitions.js';
+
+/** `guardian status`: open incidents of this host from Temporal visibility, plus paused resources. */
+export async function status(options: { config: string; json?: boolean }): Promise<number> {
+  const config = loadConfig(options.config);
+  const client = await connectClient();
+  const open: (IncidentStatus & { workflowId: string })[] = [];
+  try {
+    const query = `GuardianHost = "${config.host.replaceAll('"', '')}" AND ExecutionStatus = "Running"`;
+    for await (const wf of client.workflow.list({ query })) {
+      const state = await client.workflow.getHandle(wf.workflowId, wf.runId).query(statusQuery);
+      open.push({ workflowId: wf.workflowId, ...state });
+    }
+  } finally {
+    await client.connection.close();
+  }
+  const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
+  const paused = ledger.pauses();
+  ledger.close();
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ open, paused }, null, 2)}\n`);
+    return 0;
+  }
+  if (open.length === 0) process.stdout.write('No open incidents.\n');
+  else {
+    const table = new Table({ head: ['workflow id', 'phase', 'outcome', 'steps', 'MTTR'] });
+    for (const s of open) {
+      const steps = s.steps.map((st) => `${st.name}:${st.state}`).join(' ');
+      table.push([s.workflowId, s.phase, s.outcome, steps, s.mttrMs === undefined ? '' : `${s.mttrMs} ms`]);
+    }
+    process.stdout.write(`${table.toString()}\n`);
+  }
+  for (const p of paused) {
+    process.stdout.write(`paused: ${p.mode} ${p.resource} since ${new Date(p.since).toISOString()} (${p.reason}); resume with: guardian resume ${p.mode} ${p.resource}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,25 @@
+import { loadConfig } from '../../lib/config/load.js';
+import { startGuardian } from '../../workers/guardian.js';
+
+/** `guardian up`: runs Guardian in the foreground until SIGINT/SIGTERM. */
+export async function up(options: { config: string; service: boolean }): Promise<number> {
+  const config = loadConfig(options.config);
+  const runtime = await startGuardian({ config, superviseService: options.service });
+  const port = config.service?.port.preferred;
+  process.stderr.write(
+    [
+      `Guardian is up on task queue ${config.taskQueue} (config ${config.file}).`,
+      `  Temporal UI:  http://127.0.0.1:8233/namespaces/default/workflows?query=GuardianHost%3D%22${encodeURIComponent(config.host)}%22`,
+      ...(runtime.supervisor?.running ? [`  Service:      ${config.service?.name} pid ${runtime.supervisor.running.pid} on http://127.0.0.1:${port}`] : []),
+      `  Databases:    ${config.databases.map((d) => d.name).join(', ') || '(none)'}`,
+      '  Stop with Ctrl-C.',
+      '',
+    ].join('\n'),
+  );
+  const stop = () => void runtime.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await runtime.done;
+  await runtime.stop();
+  return 0;
+}

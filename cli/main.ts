@@ -1,0 +1,121 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, TemporalUnreachableError, UsageError } from '../lib/errors.js';
+
+/** One CLI command: its words, options and the module that runs it (loaded only when called). */
+interface CommandSpec {
+  name: string;
+  args?: string;
+  summary: string;
+  options?: Option[];
+  run: () => Promise<(...args: never[]) => Promise<number | void>>;
+}
+
+const config = () => new Option('-c, --config <file>', 'guardian.yaml to use').env('GUARDIAN_CONFIG').default('guardian.yaml');
+const json = () => new Option('--json', 'print JSON instead of a table');
+
+/** The command table: every `guardian` command, declared in one place. */
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'up',
+    summary: 'run Guardian: Temporal worker, detectors, backups and the supervised service (starts the dev server if needed)',
+    options: [config(), new Option('--no-service', 'do not start the guarded service')],
+    run: async () => (await import('./commands/up.js')).up,
+  },
+  {
+    name: 'check-config',
+    args: '[file]',
+    summary: 'validate a guardian.yaml and print what it guards',
+    options: [json(), new Option('--schema', 'print the JSON Schema of guardian.yaml for editors')],
+    run: async () => (await import('./commands/check-config.js')).checkConfig,
+  },
+  {
+    name: 'incidents',
+    summary: 'list incidents from the ledger, newest first',
+    options: [config(), json(), new Option('--mode <mode>', 'only this failure mode'), new Option('-n, --limit <n>', 'how many').default('20')],
+    run: async () => (await import('./commands/incidents.js')).incidents,
+  },
+  {
+    name: 'status',
+    summary: 'show open incidents (Temporal visibility) and paused resources',
+    options: [config(), json()],
+    run: async () => (await import('./commands/status.js')).status,
+  },
+  {
+    name: 'abort',
+    args: '<workflow-id>',
+    summary: 'stop an incident after its current step, keeping what is done',
+    options: [new Option('--reason <text>', 'recorded in the incident')],
+    run: async () => (await import('./commands/signal.js')).abort,
+  },
+  {
+    name: 'rollback',
+    args: '<workflow-id>',
+    summary: "undo an incident's completed steps in reverse order",
+    options: [new Option('--reason <text>', 'recorded in the incident')],
+    run: async () => (await import('./commands/signal.js')).rollback,
+  },
+  {
+    name: 'resume',
+    args: '<mode> <resource>',
+    summary: 'lift the flap-protection pause on a mode+resource',
+    options: [config()],
+    run: async () => (await import('./commands/resume.js')).resume,
+  },
+  {
+    name: 'export',
+    args: '<workflow-id> <file>',
+    summary: "write an incident's event history as JSON (for replay tests)",
+    options: [new Option('--run-id <id>', 'a specific run (default: the latest)')],
+    run: async () => (await import('./commands/history.js')).exportHistory,
+  },
+  {
+    name: 'replay',
+    args: '<file-or-workflow-id>',
+    summary: 'replay a recorded history against the current workflow code and report determinism errors',
+    options: [json()],
+    run: async () => (await import('./commands/history.js')).replay,
+  },
+  {
+    name: 'drill',
+    args: '[modes...]',
+    summary: 'inject failure modes for real into the demo service and measure MTTR',
+    options: [
+      config(),
+      json(),
+      new Option('--repeat <n>', 'runs per mode').default('1'),
+      new Option('--report <dir>', 'write JSON, markdown and a chart to this directory'),
+    ],
+    run: async () => (await import('./commands/drill.js')).drill,
+  },
+];
+
+/** Parses argv and runs one command; exits with its status. */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('guardian')
+    .description('Self-healing orchestrator for local-first AI services, on Temporal')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const spec of COMMANDS) {
+    const command = program.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
+    for (const option of spec.options ?? []) command.addOption(option);
+    command.action(async (...params: unknown[]) => {
+      const run = (await spec.run()) as (...args: unknown[]) => Promise<number | void>;
+      // commander passes the positional args, then the options object, then the command.
+      const code = await run(...params.slice(0, -1));
+      process.exitCode = typeof code === 'number' ? code : 0;
+    });
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+    } else if (err instanceof ConfigError || err instanceof UsageError || err instanceof TemporalUnreachableError) {
+      process.stderr.write(`guardian: ${err.message}\n`);
+      process.exitCode = err instanceof UsageError ? 2 : 1;
+    } else {
+      process.stderr.write(`guardian: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

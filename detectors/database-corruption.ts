@@ -1,0 +1,155 @@
+import { stat } from 'node:fs/promises';
+import Database from 'better-sqlite3';
+import { checkHeader } from '../lib/sqlite-file.js';
+import type { LogTail } from './log-tail.js';
+import type { Detector, Finding, LogLine, ReportFinding } from './types.js';
+
+/** A guarded database as the detector needs it. */
+export interface WatchedDatabase {
+  readonly name: string;
+  readonly path: string;
+}
+
+/** What one log line says about a database, if anything. */
+export interface SqliteLogSignal {
+  kind: 'corrupt' | 'busy';
+  code: string;
+  database?: string;
+  message: string;
+}
+
+const CORRUPT = /database disk image is malformed|SQLITE_CORRUPT|SQLITE_NOTADB|file is not a database|SQLITE_IOERR|disk I\/O error/i;
+const BUSY = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|database table is locked/i;
+
+/**
+ * Classifies one line of the service's log: corruption (act now), lock trouble (act if it
+ * persists), or nothing. Finds the database by the `db`/`path` fields, or by a configured name
+ * or path appearing in the text.
+ */
+export function classifySqliteLine(line: LogLine, databases: readonly WatchedDatabase[]): SqliteLogSignal | undefined {
+  const json = line.json;
+  const message = typeof json?.msg === 'string' ? `${String(json.code ?? '')} ${json.msg}` : line.text;
+  const kind = CORRUPT.test(message) ? 'corrupt' : BUSY.test(message) ? 'busy' : undefined;
+  if (!kind) return undefined;
+  const byField = databases.find((d) => d.name === json?.db || d.path === json?.path);
+  const byText = byField ?? databases.find((d) => line.text.includes(d.path) || line.text.includes(d.name));
+  const code = String(json?.code ?? /SQLITE_[A-Z_]+/.exec(message)?.[0] ?? (kind === 'busy' ? 'SQLITE_BUSY' : 'SQLITE_CORRUPT'));
+  return { kind, code, message: message.trim().slice(0, 300), ...(byText ? { database: byText.name } : {}) };
+}
+
+/** Options of {@link createDatabaseCorruptionDetector}. */
+export interface DatabaseCorruptionDetectorOptions {
+  databases: readonly WatchedDatabase[];
+  /** The guarded service's log, if it has one. */
+  log?: LogTail;
+  /** Tick of the cheap health check. @default 1000 */
+  intervalMs?: number;
+  /** How long lock errors must persist before they count. @default 3000 */
+  busyPersistMs?: number;
+}
+
+/**
+ * database-corruption detector. Events first: the service's SQLite errors in its log. A cheap
+ * tick as well: a database whose file did not change since its last good check costs one stat;
+ * a changed one gets a 100-byte header read and a schema read. integrity_check runs only in
+ * the remediation, on suspicion.
+ */
+export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDetectorOptions): Detector {
+  const intervalMs = options.intervalMs ?? 1000;
+  const busyPersistMs = options.busyPersistMs ?? 3000;
+  const lastGood = new Map<string, string>();
+  const busySince = new Map<string, { first: number; last: number }>();
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let ticking = false;
+
+  const finding = (database: string, evidence: string, observedAt?: number): Finding => ({
+    mode: 'database-corruption',
+    resource: database,
+    evidence,
+    detectedAt: Date.now(),
+    ...(observedAt === undefined ? {} : { observedAt }),
+  });
+
+  async function checkOne(db: WatchedDatabase, report: ReportFinding): Promise<void> {
+    let signature: string;
+    try {
+      const s = await stat(db.path);
+      signature = `${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch {
+      report(finding(db.name, `${db.path} is missing`));
+      return;
+    }
+    if (lastGood.get(db.name) === signature) return;
+    const header = await checkHeader(db.path);
+    if (!header.ok && header.code !== 'EMPTY') {
+      lastGood.delete(db.name);
+      report(finding(db.name, `${header.code}: ${header.problem}`));
+      return;
+    }
+    const problem = readSchema(db.path);
+    if (problem) {
+      lastGood.delete(db.name);
+      report(finding(db.name, problem));
+      return;
+    }
+    lastGood.set(db.name, signature);
+  }
+
+  return {
+    name: 'database-corruption',
+    start(report) {
+      unsubscribe = options.log?.onLine((line) => {
+        const signal = classifySqliteLine(line, options.databases);
+        if (!signal) return;
+        const lineTs = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
+        const targets = signal.database ? [signal.database] : options.databases.map((d) => d.name);
+        for (const database of targets) {
+          lastGood.delete(database);
+          if (signal.kind === 'corrupt') {
+            report(finding(database, `service log: ${signal.code} ${signal.message}`, lineTs));
+            continue;
+          }
+          const now = Date.now();
+          const seen = busySince.get(database);
+          if (!seen || now - seen.last > 2 * busyPersistMs) busySince.set(database, { first: now, last: now });
+          else {
+            seen.last = now;
+            if (now - seen.first >= busyPersistMs) {
+              report(finding(database, `service log: ${signal.code} for ${Math.round((now - seen.first) / 1000)} s: ${signal.message}`, lineTs));
+            }
+          }
+        }
+      });
+      timer = setInterval(() => {
+        if (ticking) return;
+        ticking = true;
+        void Promise.all(options.databases.map((db) => checkOne(db, report).catch(() => undefined))).finally(() => {
+          ticking = false;
+        });
+      }, intervalMs);
+      timer.unref();
+    },
+    stop() {
+      unsubscribe?.();
+      if (timer) clearInterval(timer);
+    },
+  };
+}
+
+/** Opens read-only and reads the schema: constant cost; returns the problem, if any. */
+function readSchema(path: string): string | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: 200 });
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return undefined;
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'SQLITE_ERROR';
+    // A lock or a busy WAL is not corruption: the log path judges whether it persists.
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === 'SQLITE_CANTOPEN') return undefined;
+    return `${code}: ${(err as Error).message}`;
+  } finally {
+    db?.close();
+  }
+}

@@ -1,0 +1,21 @@
+import type { Finding } from '../workflows/definitions.js';
+
+export type { Finding };
+
+/** Receives what detectors find. */
+export type ReportFinding = (finding: Finding) => void;
+
+/** A lightweight observer of one failure mode. Imports nothing from Temporal. */
+export interface Detector {
+  readonly name: string;
+  start(report: ReportFinding): void | Promise<void>;
+  stop(): void | Promise<void>;
+}
+
+/** One log line of the guarded service: parsed JSON when the line is JSON, else only `text`. */
+export interface LogLine {
+  readonly text: string;
+  readonly json?: Record<string, unknown>;
+  /** When the tailer read it (epoch ms). */
+  readonly readAt: number;
+}

@@ -1,0 +1,66 @@
+import { listBackups, takeBackup } from './backups.js';
+import type { Logger } from './logger.js';
+
+/** A database the keeper backs up. */
+export interface BackedUpDatabase {
+  name: string;
+  path: string;
+  backups: { every: number; keep: number };
+}
+
+/**
+ * Keeps last-known-good backups of each database on its schedule: at start when the newest
+ * is older than the interval, then every interval. A backup counts only after it passes
+ * quick_check; a source that cannot be backed up is reported, never saved as "good".
+ */
+export class BackupKeeper {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly databases: readonly BackedUpDatabase[],
+    private readonly stateDir: string,
+    private readonly logger: Logger,
+    private readonly onFailure: (database: string, error: Error) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    for (const db of this.databases) {
+      const newest = listBackups(this.stateDir, db.name)[0];
+      const due = newest ? Math.max(0, newest.takenAt + db.backups.every - Date.now()) : 0;
+      const first = setTimeout(() => {
+        void this.backup(db);
+        const every = setInterval(() => void this.backup(db), db.backups.every);
+        every.unref();
+        this.timers.push(every);
+      }, due);
+      first.unref();
+      this.timers.push(first);
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.length = 0;
+  }
+
+  /** Backs up one database now; skips it when a backup of it is already running. */
+  async backup(db: BackedUpDatabase): Promise<void> {
+    if (this.busy.has(db.name)) return;
+    this.busy.add(db.name);
+    try {
+      const info = await takeBackup(db, this.stateDir, db.backups.keep);
+      this.logger.debug({ database: db.name, path: info.path, size: info.size }, 'backup taken and verified');
+    } catch (err) {
+      this.logger.warn({ database: db.name, err }, 'backup failed; the previous good backup is kept');
+      this.onFailure(db.name, err as Error);
+    } finally {
+      this.busy.delete(db.name);
+    }
+  }
+
+  /** Backs up every database now (used by `guardian backup` and drills). */
+  async backupAll(): Promise<void> {
+    await Promise.all(this.databases.map((db) => this.backup(db)));
+  }
+}

@@ -1,0 +1,100 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import { guardianConfigSchema, type GuardianConfigParsed } from './schema.js';
+
+/** guardian.yaml validated, with defaults applied and every path absolute. */
+export type GuardianConfig = GuardianConfigParsed & {
+  /** Absolute path of the file this came from. */
+  readonly file: string;
+  /** Directory of that file; relative paths in it are relative to this. */
+  readonly baseDir: string;
+  readonly host: string;
+  readonly taskQueue: string;
+};
+
+/** Default location of the config: `./guardian.yaml`, or GUARDIAN_CONFIG. */
+export function defaultConfigPath(): string {
+  return resolve(process.env.GUARDIAN_CONFIG ?? 'guardian.yaml');
+}
+
+/** Reads, parses and validates a guardian.yaml; throws {@link ConfigError} naming every problem. */
+export function loadConfig(file: string = defaultConfigPath()): GuardianConfig {
+  const abs = resolve(file);
+  if (!existsSync(abs)) {
+    throw new ConfigError(abs, [{ key: '', message: 'file not found; pass the path of your guardian.yaml' }]);
+  }
+  if (!statSync(abs).isFile()) throw new ConfigError(abs, [{ key: '', message: 'is not a regular file' }]);
+  return parseConfig(readFileSync(abs, 'utf8'), abs);
+}
+
+/** Validates YAML text as guardian.yaml; `file` names it in errors and anchors relative paths. */
+export function parseConfig(text: string, file: string): GuardianConfig {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ key: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })),
+    );
+  }
+  const result = guardianConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!result.success) throw new ConfigError(file, result.error.issues.map(toProblem));
+  return resolvePaths(result.data, file);
+}
+
+function toProblem(issue: z.core.$ZodIssue): ConfigProblem {
+  const key = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const example = exampleFor(issue.path);
+  return { key, message: issue.message, ...(example === undefined ? {} : { example }) };
+}
+
+/** Walks the schema along a key path to find the `examples` metadata of the field that failed. */
+function exampleFor(path: readonly PropertyKey[]): string | undefined {
+  let node: z.ZodType | undefined = guardianConfigSchema;
+  for (const part of path) {
+    node = unwrap(node);
+    if (node instanceof z.ZodObject) node = (node.shape as Record<string, z.ZodType>)[String(part)];
+    else if (node instanceof z.ZodArray) node = node.element as z.ZodType;
+    else if (node instanceof z.ZodRecord) node = node._zod.def.valueType as z.ZodType;
+    else return undefined;
+    if (!node) return undefined;
+  }
+  const examples = (node?.meta() ?? unwrap(node)?.meta())?.examples;
+  return Array.isArray(examples) && examples.length > 0 ? JSON.stringify(examples[0]) : undefined;
+}
+
+function unwrap(node: z.ZodType | undefined): z.ZodType | undefined {
+  let current = node;
+  for (let depth = 0; current && depth < 8; depth++) {
+    const def = current._zod.def as { innerType?: z.ZodType; in?: z.ZodType };
+    if (def.innerType) current = def.innerType;
+    else if (current instanceof z.ZodPipe && def.in) current = def.in;
+    else break;
+  }
+  return current;
+}
+
+function resolvePaths(parsed: GuardianConfigParsed, file: string): GuardianConfig {
+  const baseDir = dirname(file);
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const host = parsed.host ?? hostname();
+  return {
+    ...parsed,
+    file,
+    baseDir,
+    host,
+    taskQueue: parsed.taskQueue ?? `guardian@${host}`,
+    stateDir: abs(parsed.stateDir),
+    alerts: { ...parsed.alerts, file: abs(parsed.alerts.file ?? `${parsed.stateDir}/alerts.log`) },
+    service: parsed.service && {
+      ...parsed.service,
+      cwd: abs(parsed.service.cwd ?? '.'),
+      log: parsed.service.log === undefined ? undefined : abs(parsed.service.log),
+      clientConfigs: parsed.service.clientConfigs.map((c) => ({ ...c, path: abs(c.path) })),
+    },
+    databases: parsed.databases.map((d) => ({ ...d, path: abs(d.path) })),
+  };
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { duration, port, size } from './units.js';
+
+const serviceSchema = z
+  .object({
+    name: z.string().min(1).default('service').meta({ examples: ['grace'] }),
+    command: z.string().min(1).meta({ description: 'Executable to run (no shell)', examples: ['node', 'python3'] }),
+    args: z.array(z.string()).default([]).meta({ examples: [['examples/grace/server.mjs']] }),
+    cwd: z.string().optional().meta({ description: 'Working directory, relative to guardian.yaml' }),
+    env: z.record(z.string(), z.string()).default({}),
+    port: z
+      .object({
+        preferred: port,
+        range: z.tuple([port, port]).meta({ examples: [[8000, 8100]] }),
+      })
+      .refine((p) => p.range[0] <= p.preferred && p.preferred <= p.range[1], {
+        message: 'preferred must lie inside range',
+      }),
+    health: z
+      .object({
+        path: z.string().default('/guardian/health'),
+        timeout: duration.default(2000),
+      })
+      .prefault({}),
+    controlPath: z.string().default('/guardian/control').meta({ description: 'Base path of the control hooks' }),
+    log: z.string().optional().meta({ description: "The service's log file that detectors read", examples: ['var/logs/grace.log'] }),
+    stopTimeout: duration.default(5000),
+    clientConfigs: z
+      .array(z.object({ path: z.string(), key: z.string().meta({ examples: ['grace.port'] }) }))
+      .default([])
+      .meta({ description: 'YAML/JSON files whose key holds the service port; kept in step when the port moves' }),
+    boot: z
+      .object({ budget: duration.default(30_000), chunkBudget: duration.default(10_000) })
+      .prefault({}),
+  })
+  .meta({ description: 'The guarded service, started and supervised by Guardian' });
+
+const databaseSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, ".", "_" or "-"').meta({ examples: ['world_model'] }),
+  path: z.string().min(1).meta({ examples: ['var/databases/world_model.db'] }),
+  backups: z
+    .object({
+      every: duration.prefault('5m'),
+      keep: z.number().int().min(1).max(100).default(5),
+    })
+    .prefault({}),
+});
+
+const incidentsSchema = z
+  .object({
+    rollbackWindow: duration.prefault('15m'),
+    flap: z
+      .object({ limit: z.number().int().min(1).default(5), window: duration.prefault('10m') })
+      .prefault({}),
+  })
+  .prefault({});
+
+const alertsSchema = z
+  .object({
+    file: z.string().optional().meta({ description: 'JSON-lines file alerts are appended to (default: stateDir/alerts.log)' }),
+    webhook: z.url().optional().meta({ description: 'URL that receives each alert as a JSON POST' }),
+  })
+  .prefault({});
+
+const detectorsSchema = z
+  .object({
+    interval: duration.default(1000).meta({ description: 'How often pollers tick' }),
+  })
+  .prefault({});
+
+/** The schema of guardian.yaml: everything Guardian guards and how. */
+export const guardianConfigSchema = z
+  .object({
+    host: z.string().optional().meta({ description: 'Host name used in task queue and workflow IDs (default: os.hostname())' }),
+    stateDir: z.string().default('.guardian').meta({ description: 'Ledger, backups, quarantine and registries' }),
+    taskQueue: z.string().optional().meta({ description: 'Override the task queue (default guardian@<host>)' }),
+    incidents: incidentsSchema,
+    alerts: alertsSchema,
+    detectors: detectorsSchema,
+    service: serviceSchema.optional(),
+    databases: z.array(databaseSchema).default([]),
+  })
+  .strict();
+
+/** guardian.yaml as written (before defaults). */
+export type GuardianConfigInput = z.input<typeof guardianConfigSchema>;
+/** guardian.yaml after validation, with defaults applied and paths not yet resolved. */
+export type GuardianConfigParsed = z.output<typeof guardianConfigSchema>;

@@ -1,0 +1,224 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+
+/** An incident as the ledger keeps it. */
+export interface IncidentRecord {
+  workflowId: string;
+  runId: string;
+  mode: string;
+  host: string;
+  resource: string;
+  evidence: string;
+  detectedAt: number;
+  injectedAt: number | null;
+  healedAt: number | null;
+  mttrMs: number | null;
+  outcome: string;
+  decision: string;
+  steps: unknown[];
+  summary: string;
+  alert: string | null;
+  updatedAt: number;
+}
+
+/** What the flap gate decided for a new incident. */
+export interface FlapDecision {
+  decision: 'heal' | 'flapping' | 'paused';
+  healsInWindow: number;
+}
+
+/** A paused mode+resource. */
+export interface Pause {
+  mode: string;
+  resource: string;
+  since: number;
+  reason: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS incidents (
+  workflow_id TEXT NOT NULL, run_id TEXT NOT NULL, mode TEXT NOT NULL, host TEXT NOT NULL,
+  resource TEXT NOT NULL, evidence TEXT NOT NULL, detected_at INTEGER NOT NULL, injected_at INTEGER,
+  healed_at INTEGER, mttr_ms INTEGER, outcome TEXT NOT NULL, decision TEXT NOT NULL,
+  steps TEXT NOT NULL DEFAULT '[]', summary TEXT NOT NULL DEFAULT '', alert TEXT, updated_at INTEGER NOT NULL,
+  PRIMARY KEY (workflow_id, run_id));
+CREATE INDEX IF NOT EXISTS incidents_detected ON incidents (detected_at);
+CREATE TABLE IF NOT EXISTS heals (
+  workflow_id TEXT NOT NULL, run_id TEXT NOT NULL, mode TEXT NOT NULL, resource TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (workflow_id, run_id));
+CREATE INDEX IF NOT EXISTS heals_by_resource ON heals (mode, resource, at);
+CREATE TABLE IF NOT EXISTS pauses (
+  mode TEXT NOT NULL, resource TEXT NOT NULL, since INTEGER NOT NULL, reason TEXT NOT NULL,
+  PRIMARY KEY (mode, resource));
+CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, workflow_id TEXT, mode TEXT, resource TEXT,
+  severity TEXT NOT NULL, message TEXT NOT NULL);
+`;
+
+/**
+ * Guardian's own SQLite file: incidents, heal counts for flap protection, pauses and alerts.
+ * It survives a restart of Guardian, which is what makes flap protection hold across restarts.
+ */
+export class Ledger {
+  readonly db: Database.Database;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  /**
+   * Records a new incident and decides whether to heal it. Idempotent per workflow run: a retried
+   * call returns the decision already taken instead of counting again.
+   */
+  openIncident(
+    incident: Pick<IncidentRecord, 'workflowId' | 'runId' | 'mode' | 'host' | 'resource' | 'evidence' | 'detectedAt' | 'injectedAt'>,
+    flap: { limit: number; windowMs: number },
+    now = Date.now(),
+  ): FlapDecision {
+    return this.db.transaction((): FlapDecision => {
+      const existing = this.db
+        .prepare('SELECT decision FROM incidents WHERE workflow_id = ? AND run_id = ?')
+        .get(incident.workflowId, incident.runId) as { decision: FlapDecision['decision'] } | undefined;
+      const healsInWindow = this.healsSince(incident.mode, incident.resource, now - flap.windowMs);
+      if (existing) return { decision: existing.decision, healsInWindow };
+      let decision: FlapDecision['decision'] = 'heal';
+      if (this.pause(incident.mode, incident.resource)) decision = 'paused';
+      else if (healsInWindow >= flap.limit) {
+        decision = 'flapping';
+        this.db
+          .prepare('INSERT OR REPLACE INTO pauses (mode, resource, since, reason) VALUES (?, ?, ?, ?)')
+          .run(incident.mode, incident.resource, now, `${healsInWindow} heals within ${flap.windowMs} ms`);
+      }
+      this.db
+        .prepare(
+          `INSERT INTO incidents (workflow_id, run_id, mode, host, resource, evidence, detected_at, injected_at,
+             outcome, decision, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'healing', ?, ?)`,
+        )
+        .run(
+          incident.workflowId,
+          incident.runId,
+          incident.mode,
+          incident.host,
+          incident.resource,
+          incident.evidence,
+          incident.detectedAt,
+          incident.injectedAt,
+          decision,
+          now,
+        );
+      return { decision, healsInWindow };
+    })();
+  }
+
+  /** Updates an incident's outcome, timings, steps and summary. */
+  recordIncident(update: Pick<IncidentRecord, 'workflowId' | 'runId' | 'outcome' | 'healedAt' | 'mttrMs' | 'steps' | 'summary'>): void {
+    this.db
+      .prepare(
+        `UPDATE incidents SET outcome = ?, healed_at = ?, mttr_ms = ?, steps = ?, summary = ?, updated_at = ?
+         WHERE workflow_id = ? AND run_id = ?`,
+      )
+      .run(
+        update.outcome,
+        update.healedAt,
+        update.mttrMs,
+        JSON.stringify(update.steps),
+        update.summary,
+        Date.now(),
+        update.workflowId,
+        update.runId,
+      );
+  }
+
+  /** Counts one heal for flap protection (once per workflow run). */
+  recordHeal(heal: { workflowId: string; runId: string; mode: string; resource: string; at: number }): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO heals (workflow_id, run_id, mode, resource, at) VALUES (?, ?, ?, ?, ?)')
+      .run(heal.workflowId, heal.runId, heal.mode, heal.resource, heal.at);
+  }
+
+  /** Appends an alert and attaches its text to the incident. */
+  recordAlert(alert: { workflowId?: string; mode?: string; resource?: string; severity: string; message: string; at: number }): void {
+    this.db
+      .prepare('INSERT INTO alerts (at, workflow_id, mode, resource, severity, message) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(alert.at, alert.workflowId ?? null, alert.mode ?? null, alert.resource ?? null, alert.severity, alert.message);
+    if (alert.workflowId) {
+      this.db
+        .prepare(
+          `UPDATE incidents SET alert = ? WHERE rowid = (SELECT rowid FROM incidents WHERE workflow_id = ?
+           ORDER BY detected_at DESC LIMIT 1)`,
+        )
+        .run(alert.message, alert.workflowId);
+    }
+  }
+
+  healsSince(mode: string, resource: string, since: number): number {
+    const row = this.db
+      .prepare('SELECT count(*) AS n FROM heals WHERE mode = ? AND resource = ? AND at >= ?')
+      .get(mode, resource, since) as { n: number };
+    return row.n;
+  }
+
+  pause(mode: string, resource: string): Pause | undefined {
+    return this.db.prepare('SELECT * FROM pauses WHERE mode = ? AND resource = ?').get(mode, resource) as Pause | undefined;
+  }
+
+  pauses(): Pause[] {
+    return this.db.prepare('SELECT * FROM pauses ORDER BY since').all() as Pause[];
+  }
+
+  /** Lifts a pause; returns whether there was one. Heals counted before now no longer count. */
+  resume(mode: string, resource: string, now = Date.now()): boolean {
+    return this.db.transaction(() => {
+      const removed = this.db.prepare('DELETE FROM pauses WHERE mode = ? AND resource = ?').run(mode, resource).changes > 0;
+      this.db.prepare('DELETE FROM heals WHERE mode = ? AND resource = ? AND at <= ?').run(mode, resource, now);
+      return removed;
+    })();
+  }
+
+  /** Incidents, newest first. */
+  incidents(filter: { mode?: string; limit?: number } = {}): IncidentRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM incidents WHERE (? IS NULL OR mode = ?) ORDER BY detected_at DESC LIMIT ?`,
+      )
+      .all(filter.mode ?? null, filter.mode ?? null, filter.limit ?? 100) as Record<string, unknown>[];
+    return rows.map(toRecord);
+  }
+
+  incident(workflowId: string): IncidentRecord | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM incidents WHERE workflow_id = ? ORDER BY detected_at DESC LIMIT 1')
+      .get(workflowId) as Record<string, unknown> | undefined;
+    return row && toRecord(row);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function toRecord(row: Record<string, unknown>): IncidentRecord {
+  return {
+    workflowId: row.workflow_id as string,
+    runId: row.run_id as string,
+    mode: row.mode as string,
+    host: row.host as string,
+    resource: row.resource as string,
+    evidence: row.evidence as string,
+    detectedAt: row.detected_at as number,
+    injectedAt: (row.injected_at as number | null) ?? null,
+    healedAt: (row.healed_at as number | null) ?? null,
+    mttrMs: (row.mttr_ms as number | null) ?? null,
+    outcome: row.outcome as string,
+    decision: row.decision as string,
+    steps: JSON.parse((row.steps as string) || '[]') as unknown[],
+    summary: row.summary as string,
+    alert: (row.alert as string | null) ?? null,
+    updatedAt: row.updated_at as number,
+  };
+}

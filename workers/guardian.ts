@@ -1,0 +1,142 @@
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { type NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { createDatabaseCorruptionDetector } from '../detectors/database-corruption.js';
+import { LogTail } from '../detectors/log-tail.js';
+import type { Detector } from '../detectors/types.js';
+import { BackupKeeper } from '../lib/backup-keeper.js';
+import type { GuardianConfig } from '../lib/config/load.js';
+import { isListening, startDevServer } from '../lib/dev-server.js';
+import { Ledger } from '../lib/ledger.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { ServiceControl } from '../lib/service-control.js';
+import { Supervisor } from '../lib/supervisor.js';
+import { connectClient, connectWorker, DEV_SERVER_ADDRESS, type TemporalSettings, temporalSettings } from '../lib/temporal.js';
+import { IncidentStarter } from './incident-starter.js';
+
+/** Options of {@link startGuardian}. */
+export interface GuardianOptions {
+  config: GuardianConfig;
+  settings?: TemporalSettings;
+  logger?: Logger;
+  /** Start the dev server when no TEMPORAL_ADDRESS is set and nothing answers on 127.0.0.1:7233. @default true */
+  ensureDevServer?: boolean;
+  /** Start and supervise the service declared in guardian.yaml. @default true */
+  superviseService?: boolean;
+  /** Run detectors. @default true */
+  detect?: boolean;
+  /** A prebuilt workflow bundle (tests share one). */
+  workflowBundle?: { code: string };
+}
+
+/** A running Guardian: worker, detectors, supervisor, backups. */
+export interface GuardianRuntime {
+  readonly config: GuardianConfig;
+  readonly client: Client;
+  readonly ledger: Ledger;
+  readonly starter: IncidentStarter;
+  readonly supervisor?: Supervisor;
+  readonly control?: ServiceControl;
+  readonly backups: BackupKeeper;
+  readonly logger: Logger;
+  /** Resolves when the worker stops. */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts Guardian in this process: one Worker on the host's task queue plus everything around it. */
+export async function startGuardian(options: GuardianOptions): Promise<GuardianRuntime> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger();
+  const settings = options.settings ?? temporalSettings();
+  if (options.ensureDevServer !== false && !settings.explicit && settings.address === DEV_SERVER_ADDRESS) {
+    if (!(await isListening('127.0.0.1', 7233))) {
+      logger.info('no Temporal server on 127.0.0.1:7233; starting the dev server with temporal-dev.sh');
+      await startDevServer((line) => logger.info(line));
+    }
+  }
+  const client = await connectClient(settings);
+  const connection: NativeConnection = await connectWorker(settings);
+  const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
+
+  let supervisor: Supervisor | undefined;
+  let control: ServiceControl | undefined;
+  let servicePort: number | undefined;
+  if (config.service) {
+    const token = process.env.GUARDIAN_CONTROL_TOKEN ?? ServiceControl.newToken();
+    servicePort = config.service.port.preferred;
+    control = new ServiceControl({
+      port: () => servicePort,
+      token,
+      controlPath: config.service.controlPath,
+      healthPath: config.service.health.path,
+      timeoutMs: config.service.health.timeout,
+    });
+    supervisor = new Supervisor(
+      {
+        name: config.service.name,
+        command: config.service.command,
+        args: config.service.args,
+        cwd: config.service.cwd ?? config.baseDir,
+        env: { ...config.service.env },
+        outputFile: join(config.stateDir, 'logs', `${config.service.name}.out`),
+        stopTimeoutMs: config.service.stopTimeout,
+      },
+      logger,
+    );
+    if (options.superviseService !== false) {
+      supervisor.start({ PORT: String(servicePort), GUARDIAN_CONTROL_TOKEN: token });
+    }
+  }
+
+  const starter = new IncidentStarter(client, config, logger);
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.namespace,
+    taskQueue: config.taskQueue,
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: new URL('../workflows/index.ts', import.meta.url).pathname }),
+    activities: createActivities({ config, ledger, logger, ...(control ? { control } : {}) }),
+  });
+  const done = worker.run();
+
+  const backups = new BackupKeeper(config.databases, config.stateDir, logger);
+  backups.start();
+  const detectors: Detector[] = [];
+  const tails: LogTail[] = [];
+  if (options.detect !== false) {
+    const log = config.service?.log ? new LogTail(config.service.log) : undefined;
+    if (log) {
+      await log.start();
+      tails.push(log);
+    }
+    if (config.databases.length > 0) {
+      detectors.push(
+        createDatabaseCorruptionDetector({
+          databases: config.databases,
+          ...(log ? { log } : {}),
+          intervalMs: config.detectors.interval,
+        }),
+      );
+    }
+    for (const detector of detectors) await detector.start((finding) => void starter.report(finding));
+  }
+  logger.info({ taskQueue: config.taskQueue, detectors: detectors.map((d) => d.name), address: settings.address }, 'guardian up');
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      for (const detector of detectors) await detector.stop();
+      for (const tail of tails) tail.stop();
+      backups.stop();
+      worker.shutdown();
+      await done.catch(() => undefined);
+      await supervisor?.stop();
+      await connection.close();
+      await client.connection.close();
+      ledger.close();
+    })());
+  return { config, client, ledger, starter, backups, logger, done, stop, ...(supervisor ? { supervisor } : {}), ...(control ? { control } : {}) };
+}

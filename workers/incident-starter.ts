@@ -1,0 +1,81 @@
+import type { Client } from '@temporalio/client';
+import type { GuardianConfig } from '../lib/config/load.js';
+import type { Logger } from '../lib/logger.js';
+import {
+  type Finding,
+  findingSignal,
+  type IncidentInput,
+  incidentWorkflowId,
+  searchAttributes,
+} from '../workflows/definitions.js';
+import { incidentSettings, modeParams, workflowTypeFor } from './mode-params.js';
+
+/**
+ * Turns findings into incident workflows: `<mode>:<host>:<resource>` on the host's task queue,
+ * with signal-with-start so a running incident absorbs the finding instead of duplicating it.
+ * Findings for an ID already sent within `coalesceMs` are dropped locally: a storm of
+ * detections costs one RPC, not one per detection.
+ */
+export class IncidentStarter {
+  private readonly lastSent = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private dropped = 0;
+
+  constructor(
+    private readonly client: Client,
+    private readonly config: GuardianConfig,
+    private readonly logger: Logger,
+    private readonly options: { coalesceMs?: number; injectedAt?: () => number | undefined } = {},
+  ) {}
+
+  /** Detections absorbed locally so far. */
+  get coalesced(): number {
+    return this.dropped;
+  }
+
+  /** Reports one finding; resolves once Temporal has it (or it was coalesced). Never throws. */
+  report(finding: Finding): Promise<void> {
+    const workflowId = incidentWorkflowId(finding.mode, this.config.host, finding.resource);
+    const now = Date.now();
+    const pending = this.inflight.get(workflowId);
+    if (pending || now - (this.lastSent.get(workflowId) ?? 0) < (this.options.coalesceMs ?? 1000)) {
+      this.dropped++;
+      return pending ?? Promise.resolve();
+    }
+    this.lastSent.set(workflowId, now);
+    const sent = this.send(workflowId, finding)
+      .catch((err: unknown) => {
+        this.lastSent.delete(workflowId);
+        this.logger.error({ err, workflowId }, 'could not start incident workflow');
+      })
+      .finally(() => this.inflight.delete(workflowId));
+    this.inflight.set(workflowId, sent);
+    return sent;
+  }
+
+  private async send(workflowId: string, finding: Finding): Promise<void> {
+    const injectedAt = this.options.injectedAt?.();
+    const input: IncidentInput = {
+      ...finding,
+      host: this.config.host,
+      settings: incidentSettings(this.config),
+      params: modeParams[finding.mode]?.(finding.resource, this.config) ?? {},
+      ...(injectedAt === undefined ? {} : { injectedAt }),
+    };
+    await this.client.workflow.signalWithStart(workflowTypeFor(finding.mode), {
+      workflowId,
+      taskQueue: this.config.taskQueue,
+      args: [input],
+      signal: findingSignal,
+      signalArgs: [finding],
+      typedSearchAttributes: [
+        { key: searchAttributes.mode, value: finding.mode },
+        { key: searchAttributes.host, value: this.config.host },
+        { key: searchAttributes.resource, value: finding.resource },
+        { key: searchAttributes.outcome, value: 'healing' },
+      ],
+      memo: { summary: `${finding.mode} on ${finding.resource}: ${finding.evidence}` },
+    });
+    this.logger.info({ workflowId, evidence: finding.evidence }, 'incident reported');
+  }
+}

@@ -1,0 +1,24 @@
+import type { GuardianConfig } from '../lib/config/load.js';
+import type { IncidentSettings, Mode } from '../workflows/definitions.js';
+
+/** Builds a mode's plain-data workflow parameters from guardian.yaml (names, never secrets). */
+export type ParamsBuilder = (resource: string, config: GuardianConfig) => Record<string, unknown>;
+
+/** Per-mode parameter builders; a mode without one gets `{}`. */
+export const modeParams: Partial<Record<Mode, ParamsBuilder>> = {
+  'database-corruption': (resource, config) => ({ database: resource, serviceConnected: config.service !== undefined }),
+};
+
+/** The workflow function name of a mode: `database-corruption` → `databaseCorruption`. */
+export function workflowTypeFor(mode: Mode): string {
+  return mode.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Incident durations from guardian.yaml. */
+export function incidentSettings(config: GuardianConfig): IncidentSettings {
+  return {
+    rollbackWindowMs: config.incidents.rollbackWindow,
+    flapLimit: config.incidents.flap.limit,
+    flapWindowMs: config.incidents.flap.window,
+  };
+}

@@ -1,0 +1,87 @@
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { GuardianActivities } from '../activities/index.js';
+import { longActivity, quickActivity } from './activity-options.js';
+import type { IncidentInput, IncidentResult } from './definitions.js';
+import { runIncident } from './incident-harness.js';
+
+/** Mode parameters of database-corruption. */
+export interface DatabaseCorruptionParams {
+  /** Name of the database in guardian.yaml. */
+  database: string;
+  /** Whether a guarded service holds connections to it (close/reopen through control hooks). */
+  serviceConnected: boolean;
+  /** How long to wait for the service to report the database healthy again. @default 10000 */
+  healthTimeoutMs?: number;
+}
+
+const quick = proxyActivities<GuardianActivities>(quickActivity);
+const long = proxyActivities<GuardianActivities>(longActivity);
+
+/**
+ * Failure mode 1. Closes the service's connections, copies the file set aside, runs
+ * integrity_check; a sound file gets `wal_checkpoint(TRUNCATE)`, a damaged one the newest verified
+ * backup. Then reopens and verifies. Rollback puts the pre-remediation files back byte-identical.
+ */
+export async function databaseCorruption(input: IncidentInput<DatabaseCorruptionParams>): Promise<IncidentResult> {
+  return runIncident(input, async (ctx) => {
+    const { database, serviceConnected } = input.params;
+    const databases = [database];
+    if (serviceConnected) {
+      await ctx.step(
+        'close-connections',
+        () => quick.callControlHook({ action: 'close-connections', body: { databases } }),
+        () => quick.callControlHook({ action: 'reopen-connections', body: { databases } }),
+      );
+    }
+    const quarantine = await ctx.step(
+      'copy-aside',
+      () => long.quarantineDatabaseFiles({ database }),
+      ({ dir }) => long.restoreQuarantinedFiles({ database, dir }),
+    );
+    ctx.note(`original files kept in ${quarantine.dir}`);
+    const inspection = await ctx.step('integrity-check', () => long.inspectDatabase({ database }));
+
+    if (inspection.verdict === 'locked') {
+      const holders = await ctx.step('find-lock-holders', () => quick.findLockHolders({ database }));
+      const who = holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ') || 'an unknown process';
+      throw ApplicationFailure.nonRetryable(
+        `${database} stays locked by ${who}, which Guardian did not start; it was not touched. Stop it, then run guardian rollback or wait for the next detection.`,
+        'ForeignLockHolder',
+      );
+    }
+    if (inspection.verdict === 'ok') {
+      const checkpoint = await ctx.step('wal-checkpoint', () => long.checkpointDatabase({ database }));
+      ctx.note(`integrity ok; WAL checkpointed (${checkpoint.walBytesBefore} → ${checkpoint.walBytesAfter} bytes)`);
+    } else {
+      const restore = await ctx.step('restore-last-good-backup', () =>
+        long.restoreLastGoodBackup({ database, quarantineDir: quarantine.dir }),
+      );
+      const loss = describeLoss(restore.rowsBefore, restore.rowsAfter);
+      ctx.note(`${inspection.verdict}: restored backup taken ${Math.round(restore.backupAgeMs / 1000)} s before`);
+      await ctx.alert(
+        `${database} was ${inspection.verdict === 'notadb' ? 'not a database any more' : 'corrupt'} (${inspection.problems[0] ?? ''}). ` +
+          `Restored the backup taken ${Math.round(restore.backupAgeMs / 1000)} s earlier; writes since then may be lost (${loss}). ` +
+          `The damaged files are kept in ${quarantine.dir}.`,
+        'warning',
+      );
+    }
+    if (serviceConnected) {
+      await ctx.step(
+        'reopen-connections',
+        () => quick.callControlHook({ action: 'reopen-connections', body: { databases } }),
+        () => quick.callControlHook({ action: 'close-connections', body: { databases } }),
+      );
+    }
+    await ctx.verify('verify', async () => {
+      const file = await long.verifyDatabase({ database });
+      if (!serviceConnected) return file;
+      return long.waitForServiceHealth({ databases, timeoutMs: input.params.healthTimeoutMs ?? 10_000 });
+    });
+  });
+}
+
+function describeLoss(before: Record<string, number | null>, after: Record<string, number | null>): string {
+  const tables = Object.keys(after);
+  if (tables.length === 0) return 'row counts unknown';
+  return tables.map((t) => `${t}: ${before[t] ?? 'unreadable'} → ${after[t]}`).join(', ');
+}

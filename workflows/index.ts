@@ -1,0 +1,2 @@
+/** Every incident workflow, one per failure mode, registered by the worker. */
+export { databaseCorruption } from './database-corruption.js';
