@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import { createDatabaseCorruptionDetector } from '../detectors/database-corruption.js';
 import { LogTail } from '../detectors/log-tail.js';
 import type { Detector } from '../detectors/types.js';
 import { BackupKeeper } from '../lib/backup-keeper.js';
@@ -13,6 +12,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { ServiceControl } from '../lib/service-control.js';
 import { Supervisor } from '../lib/supervisor.js';
 import { connectClient, connectWorker, DEV_SERVER_ADDRESS, type TemporalSettings, temporalSettings } from '../lib/temporal.js';
+import { createDetectors } from './detectors.js';
 import { IncidentStarter } from './incident-starter.js';
 
 /** Options of {@link startGuardian}. */
@@ -112,15 +112,16 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       await log.start();
       tails.push(log);
     }
-    if (config.databases.length > 0) {
-      detectors.push(
-        createDatabaseCorruptionDetector({
-          databases: config.databases,
-          ...(log ? { log } : {}),
-          intervalMs: config.detectors.interval,
-        }),
-      );
-    }
+    detectors.push(
+      ...createDetectors({
+        config,
+        logger,
+        ledger,
+        ...(log ? { log } : {}),
+        ...(supervisor ? { supervisor } : {}),
+        ...(control ? { control } : {}),
+      }),
+    );
     for (const detector of detectors) await detector.start((finding) => void starter.report(finding));
   }
   logger.info({ taskQueue: config.taskQueue, detectors: detectors.map((d) => d.name), address: settings.address }, 'guardian up');

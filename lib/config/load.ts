@@ -40,9 +40,38 @@ export function parseConfig(text: string, file: string): GuardianConfig {
       doc.errors.map((e) => ({ key: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })),
     );
   }
-  const result = guardianConfigSchema.safeParse(doc.toJS() ?? {});
+  const problems: ConfigProblem[] = [];
+  const expanded = expandEnv(doc.toJS() ?? {}, '', problems);
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  const result = guardianConfigSchema.safeParse(expanded);
   if (!result.success) throw new ConfigError(file, result.error.issues.map(toProblem));
   return resolvePaths(result.data, file);
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` in string values with the environment's values, so
+ * one file serves several setups (the drill points GRACE_HOME elsewhere, for one).
+ */
+function expandEnv(value: unknown, key: string, problems: ConfigProblem[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_, name: string, fallback: string | undefined) => {
+      const found = process.env[name] ?? fallback;
+      if (found === undefined) {
+        problems.push({ key, message: `refers to \${${name}}, which is not set and has no default`, example: `\${${name}:-default}` });
+        return '';
+      }
+      return found;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, `${key}[${i}]`, problems));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, expandEnv(v, key ? `${key}.${k}` : k, problems)]),
+    );
+  }
+  return value;
 }
 
 function toProblem(issue: z.core.$ZodIssue): ConfigProblem {

@@ -12,7 +12,7 @@ let runtimeInstalled = false;
 /** The dev server the test run uses (started by `npm test` / .ci/run). */
 export async function testClient(): Promise<{ client: Client; connection: NativeConnection; close: () => Promise<void> }> {
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
     runtimeInstalled = true;
   }
   const settings = temporalSettings();

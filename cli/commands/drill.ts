@@ -1,0 +1,71 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Table from 'cli-table3';
+import { drillConfig } from '../../drills/config.js';
+import { drills } from '../../drills/index.js';
+import { type DrillReport, runDrills } from '../../drills/runner.js';
+import type { ModeDrill } from '../../drills/types.js';
+import { UsageError } from '../../lib/errors.js';
+import { MODES, type Mode } from '../../workflows/definitions.js';
+
+/** `guardian drill [mode…|all]`: injects each mode's scenario for real and measures MTTR. */
+export async function drill(
+  modes: string[],
+  options: { config: string; json?: boolean; repeat: string; report?: string },
+): Promise<number> {
+  const repeat = Number(options.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new UsageError(`--repeat must be a whole number from 1 to 1000, got "${options.repeat}"`);
+  const selected = selectDrills(modes);
+  const config = await drillConfig(options.config);
+  const report = await runDrills(config, selected, {
+    repeat,
+    onProgress: (line) => process.stderr.write(`${line}\n`),
+  });
+  if (options.report) await writeReport(options.report, report);
+  if (options.json) {
+    const { runs: _runs, ...summary } = report;
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } else process.stdout.write(`${renderTable(report)}\n`);
+  return report.pass ? 0 : 1;
+}
+
+/** Resolves mode arguments (`all`, or mode ids) to drills; unknown or undrillable modes are usage errors. */
+export function selectDrills(modes: readonly string[]): ModeDrill[] {
+  const wanted = modes.length === 0 || modes.includes('all') ? Object.keys(drills) : modes;
+  return wanted.map((mode) => {
+    if (!MODES.includes(mode as Mode)) throw new UsageError(`unknown mode "${mode}"; modes are: ${MODES.join(', ')}, or all`);
+    const found = drills[mode as Mode];
+    if (!found) throw new UsageError(`mode "${mode}" has no drill yet`);
+    return found;
+  });
+}
+
+const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
+
+/** The human table: one row per mode, then the average against the spec's 20 s. */
+export function renderTable(report: DrillReport): string {
+  const table = new Table({ head: ['mode', 'target', 'runs', 'healed', 'detect p50', 'p50', 'p95', 'max', 'verdict'] });
+  for (const m of report.modes) {
+    table.push([m.mode, `< ${m.targetMs / 1000} s`, m.runs, m.healed, ms(m.detectP50Ms), ms(m.p50Ms), ms(m.p95Ms), ms(m.maxMs), m.pass ? 'PASS' : 'FAIL']);
+  }
+  return `${table.toString()}\naverage total MTTR p50: ${ms(report.averageP50Ms)} (spec: < 20 s) — ${report.pass ? 'PASS' : 'FAIL'}`;
+}
+
+async function writeReport(dir: string, report: DrillReport): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'drill.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const rows = report.modes.map(
+    (m) => `| ${m.mode} | < ${m.targetMs / 1000} s | ${m.runs} | ${m.healed} | ${ms(m.detectP50Ms)} | ${ms(m.p50Ms)} | ${ms(m.p95Ms)} | ${ms(m.maxMs)} | ${m.pass ? 'PASS' : 'FAIL'} |`,
+  );
+  await writeFile(
+    join(dir, 'drill.md'),
+    [
+      '| mode | target | runs | healed | detect p50 | p50 | p95 | max | verdict |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...rows,
+      '',
+      `Average total MTTR p50: ${ms(report.averageP50Ms)} (spec: < 20 s).`,
+      '',
+    ].join('\n'),
+  );
+}

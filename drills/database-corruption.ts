@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { open, stat, truncate } from 'node:fs/promises';
+import type { ModeDrill } from './types.js';
+
+/** Ways to damage a database file, each one seen to break SQLite for real (see docs/failure-modes.md). */
+export const corruptions = {
+  /** Random bytes over a b-tree page in the middle of the file: SQLITE_CORRUPT on read. */
+  async 'overwrite-page'(path: string) {
+    const { size } = await stat(path);
+    const pageSize = await readPageSize(path);
+    const pages = Math.floor(size / pageSize);
+    const page = Math.max(1, Math.floor(pages / 2));
+    await writeAt(path, page * pageSize, randomBytes(pageSize));
+  },
+  /** The 100-byte header destroyed: SQLITE_NOTADB. */
+  async 'destroy-header'(path: string) {
+    await writeAt(path, 0, randomBytes(100));
+  },
+  /** The file cut to a third: SQLITE_CORRUPT (pages missing). */
+  async truncate(path: string) {
+    const { size } = await stat(path);
+    const pageSize = await readPageSize(path);
+    await truncate(path, Math.max(pageSize, Math.floor(size / 3 / pageSize) * pageSize));
+  },
+} as const;
+
+async function readPageSize(path: string): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(2);
+    await handle.read(buf, 0, 2, 16);
+    const raw = buf.readUInt16BE(0);
+    return raw === 1 ? 65536 : raw;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeAt(path: string, position: number, data: Buffer): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.write(data, 0, data.length, position);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The database drill: corrupts the demo's world model database for real; variants cycle per run. */
+export const databaseCorruptionDrill: ModeDrill = {
+  mode: 'database-corruption',
+  targetMs: 60_000,
+  async prepare({ runtime }) {
+    await runtime.backups.backupAll();
+  },
+  async inject({ runtime }, run) {
+    const db = runtime.config.databases.find((d) => d.name === 'world_model') ?? runtime.config.databases[0];
+    if (!db) throw new Error('the drill config guards no database');
+    const names = Object.keys(corruptions) as (keyof typeof corruptions)[];
+    const variant = names[run % names.length] ?? 'overwrite-page';
+    await corruptions[variant](db.path);
+    return { resource: db.name, injectedAt: Date.now(), variant, cleanup: async () => undefined };
+  },
+};

@@ -1,0 +1,30 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+
+/** Creates a database with a table, an index and enough rows to span many pages. */
+export function seedDatabase(path: string, rows = 2000, journalMode: 'wal' | 'delete' = 'wal'): void {
+  const db = new Database(path);
+  db.pragma(`journal_mode = ${journalMode}`);
+  db.exec('CREATE TABLE entities (id INTEGER PRIMARY KEY, name TEXT, data TEXT); CREATE INDEX entities_name ON entities (name);');
+  const insert = db.prepare('INSERT INTO entities (name, data) VALUES (?, ?)');
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) insert.run(`entity-${i}`, `payload-${i}-${'x'.repeat(200)}`);
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+}
+
+/** Every row of `entities`, for comparing a restored database with its backup. */
+export function allRows(path: string): unknown[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare('SELECT * FROM entities ORDER BY id').all();
+  } finally {
+    db.close();
+  }
+}
+
+export function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}

@@ -1,0 +1,32 @@
+import { createDatabaseCorruptionDetector } from '../detectors/database-corruption.js';
+import type { LogTail } from '../detectors/log-tail.js';
+import type { Detector } from '../detectors/types.js';
+import type { GuardianConfig } from '../lib/config/load.js';
+import type { Ledger } from '../lib/ledger.js';
+import type { Logger } from '../lib/logger.js';
+import type { ServiceControl } from '../lib/service-control.js';
+import type { Supervisor } from '../lib/supervisor.js';
+
+/** What detector factories may use. Detectors themselves stay free of Temporal. */
+export interface DetectorContext {
+  readonly config: GuardianConfig;
+  readonly logger: Logger;
+  readonly ledger: Ledger;
+  /** The guarded service's log, when guardian.yaml names one. */
+  readonly log?: LogTail;
+  readonly supervisor?: Supervisor;
+  readonly control?: ServiceControl;
+}
+
+/** One entry per failure mode: builds its detector from guardian.yaml, or nothing when nothing is guarded. */
+export const detectorFactories: ((ctx: DetectorContext) => Detector | undefined)[] = [
+  ({ config, log }) =>
+    config.databases.length === 0
+      ? undefined
+      : createDatabaseCorruptionDetector({ databases: config.databases, ...(log ? { log } : {}), intervalMs: config.detectors.interval }),
+];
+
+/** Every detector guardian.yaml calls for. */
+export function createDetectors(ctx: DetectorContext): Detector[] {
+  return detectorFactories.map((factory) => factory(ctx)).filter((d): d is Detector => d !== undefined);
+}
