@@ -9,6 +9,7 @@ import { corruptions } from '../drills/database-corruption.js';
 import { type IncidentInput, type IncidentResult, rollbackSignal, statusQuery } from '../workflows/definitions.js';
 import type { DatabaseCorruptionParams } from '../workflows/database-corruption.js';
 import { tempDir, testConfig } from './helpers/fixture.js';
+import { recordHistory } from './helpers/history.js';
 import { allRows, seedDatabase, sha256 } from './helpers/sqlite.js';
 import { uniqueName } from './helpers/temporal.js';
 import { startTestWorker, type TestWorker } from './helpers/worker.js';
@@ -73,6 +74,7 @@ describe('database-corruption', () => {
       const [runDir] = readdirSync(quarantine);
       assert.equal(sha256(join(quarantine, runDir ?? '', `${name}.db`)), damaged, 'damaged file kept byte-identical');
       assert.match(worker.ledger.incident(handle.workflowId)?.alert ?? '', /Restored the backup/);
+      await recordHistory(handle, `database-corruption-${variant}`);
     });
   }
 
@@ -99,6 +101,7 @@ describe('database-corruption', () => {
     const result = (await handle.result()) as IncidentResult;
     assert.equal(result.outcome, 'rolled-back');
     assert.equal(sha256(path), damaged);
+    await recordHistory(handle, 'database-corruption-rolled-back');
   });
 
   it('never touches a foreign process holding the lock, and names it in the alert', async () => {
@@ -115,6 +118,7 @@ describe('database-corruption', () => {
       assert.equal(result.outcome, 'failed');
       assert.match(worker.ledger.incident(handle.workflowId)?.alert ?? '', new RegExp(`pid ${holder.pid}`));
       assert.equal(holder.exitCode, null, 'the lock holder is still running');
+      await recordHistory(handle, 'database-corruption-foreign-lock');
       assert.ok(existsSync(path));
     } finally {
       holder.kill();

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { corruptions } from '../drills/database-corruption.js';
+import { classifySqliteLine, createDatabaseCorruptionDetector } from '../detectors/database-corruption.js';
+import { LogTail } from '../detectors/log-tail.js';
+import type { Finding } from '../detectors/types.js';
+import { checkHeader } from '../lib/sqlite-file.js';
+import { tempDir } from './helpers/fixture.js';
+import { seedDatabase } from './helpers/sqlite.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+const databases = [
+  { name: 'world_model', path: '/data/world_model.db' },
+  { name: 'metrics', path: '/data/metrics.db' },
+];
+
+async function until(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('classifySqliteLine', () => {
+  it('maps a JSON sqlite.error line to its database by the db field', () => {
+    const json = { event: 'sqlite.error', db: 'metrics', code: 'SQLITE_CORRUPT', msg: 'database disk image is malformed' };
+    const signal = classifySqliteLine({ text: JSON.stringify(json), json, readAt: 0 }, databases);
+    assert.deepEqual(signal && { kind: signal.kind, database: signal.database, code: signal.code }, {
+      kind: 'corrupt',
+      database: 'metrics',
+      code: 'SQLITE_CORRUPT',
+    });
+  });
+
+  it('finds the database by its path in a plain-text line', () => {
+    const text = 'sqlite3.DatabaseError: file is not a database: /data/world_model.db';
+    assert.equal(classifySqliteLine({ text, readAt: 0 }, databases)?.database, 'world_model');
+  });
+
+  it('tells lock trouble from corruption and ignores unrelated lines', () => {
+    assert.equal(classifySqliteLine({ text: 'database is locked (metrics)', readAt: 0 }, databases)?.kind, 'busy');
+    assert.equal(classifySqliteLine({ text: 'GET /world 200 3ms', readAt: 0 }, databases), undefined);
+  });
+});
+
+describe('checkHeader', () => {
+  it('accepts a sound file and names a destroyed header and a truncated file', async () => {
+    const path = join(tmp.dir, 'header.db');
+    seedDatabase(path, 500);
+    assert.equal((await checkHeader(path)).ok, true);
+    await corruptions.truncate(path);
+    assert.equal((await checkHeader(path)).code, 'SQLITE_CORRUPT');
+    await corruptions['destroy-header'](path);
+    assert.equal((await checkHeader(path)).code, 'SQLITE_NOTADB');
+  });
+});
+
+describe('database-corruption detector', () => {
+  it('reports a corruption line from the service log within moments, naming the database', async () => {
+    const logPath = join(tmp.dir, 'service.log');
+    writeFileSync(logPath, '{"msg":"old line: database disk image is malformed","db":"metrics"}\n');
+    const log = new LogTail(logPath, 200);
+    await log.start();
+    const findings: Finding[] = [];
+    const detector = createDatabaseCorruptionDetector({ databases, log, intervalMs: 60_000 });
+    detector.start((f) => findings.push(f));
+    try {
+      appendFileSync(logPath, `${JSON.stringify({ ts: Date.now(), event: 'sqlite.error', db: 'world_model', code: 'SQLITE_CORRUPT', msg: 'database disk image is malformed' })}\n`);
+      await until(() => findings.length > 0);
+      assert.equal(findings[0]?.resource, 'world_model');
+      assert.equal(findings[0]?.mode, 'database-corruption');
+      assert.equal(findings.length, 1, 'lines written before start are history, not findings');
+    } finally {
+      detector.stop();
+      log.stop();
+    }
+  });
+
+  it('reports lock errors only once they persist', async () => {
+    const logPath = join(tmp.dir, 'busy.log');
+    writeFileSync(logPath, '');
+    const log = new LogTail(logPath, 100);
+    await log.start();
+    const findings: Finding[] = [];
+    const detector = createDatabaseCorruptionDetector({ databases, log, intervalMs: 60_000, busyPersistMs: 300 });
+    detector.start((f) => findings.push(f));
+    try {
+      appendFileSync(logPath, '{"db":"metrics","code":"SQLITE_BUSY","msg":"database is locked"}\n');
+      await sleep(150);
+      assert.equal(findings.length, 0, 'one lock error is not an incident');
+      for (let i = 0; i < 4; i++) {
+        appendFileSync(logPath, '{"db":"metrics","code":"SQLITE_BUSY","msg":"database is locked"}\n');
+        await sleep(120);
+      }
+      await until(() => findings.length > 0);
+      assert.match(findings[0]?.evidence ?? '', /SQLITE_BUSY/);
+    } finally {
+      detector.stop();
+      log.stop();
+    }
+  });
+
+  it('finds a destroyed header on its tick, and costs one stat per unchanged database', async () => {
+    const path = join(tmp.dir, 'ticked.db');
+    seedDatabase(path, 300);
+    const findings: Finding[] = [];
+    const detector = createDatabaseCorruptionDetector({ databases: [{ name: 'ticked', path }], intervalMs: 50 });
+    detector.start((f) => findings.push(f));
+    try {
+      await sleep(200);
+      assert.equal(findings.length, 0, 'a sound database is not reported');
+      await corruptions['destroy-header'](path);
+      await until(() => findings.length > 0);
+      assert.match(findings[0]?.evidence ?? '', /SQLITE_NOTADB/);
+    } finally {
+      detector.stop();
+    }
+  });
+});
