@@ -47,7 +47,11 @@ async function main() {
     server.listen(settings.port, settings.host, () => resolve(server.address()));
   });
   runtime.boundPort = typeof bound === 'object' && bound ? bound.port : settings.port;
-  logger.info('listening', `listening on ${settings.host}:${runtime.boundPort}`, { port: runtime.boundPort, host: settings.host, pid: process.pid });
+  logger.info('listening', `listening on ${settings.host}:${runtime.boundPort}`, {
+    port: runtime.boundPort,
+    host: settings.host,
+    pid: process.pid,
+  });
   server.on('error', (err) => logger.error('server.error', err.message));
 
   /** @type {import('./lib/app.mjs').App | null} */
@@ -77,13 +81,15 @@ async function main() {
   });
 
   // SQLite and YAML load after the port is bound: they are most of the start-up time.
-  const [{ createApp }, { BootError }, { addAppRoutes }, { addDebugRoutes }, { addGuardianRoutes }] = await Promise.all([
-    import('./lib/app.mjs'),
-    import('./lib/boot.mjs'),
-    import('./lib/routes.mjs'),
-    import('./lib/debug-routes.mjs'),
-    import('./lib/guardian-routes.mjs'),
-  ]);
+  const [{ createApp }, { BootError }, { addAppRoutes }, { addDebugRoutes }, { addGuardianRoutes }] = await Promise.all(
+    [
+      import('./lib/app.mjs'),
+      import('./lib/boot.mjs'),
+      import('./lib/routes.mjs'),
+      import('./lib/debug-routes.mjs'),
+      import('./lib/guardian-routes.mjs'),
+    ],
+  );
   app = createApp(settings, logger, runtime);
   const router = createRouter();
   addGuardianRoutes(router, app);

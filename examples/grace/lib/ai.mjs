@@ -29,8 +29,12 @@ export function createAi({ ollamaHost, runtime, caches, limiter, config, logger 
       signal: AbortSignal.timeout(timeoutMs),
     });
     const body = /** @type {any} */ (await res.json().catch(() => ({})));
-    if (!res.ok) throw Object.assign(new Error(`model server answered ${res.status}: ${body.error ?? ''}`.trim()), { code: `HTTP_${res.status}` });
-    if (typeof body.response !== 'string') throw Object.assign(new Error('model server reply has no "response"'), { code: 'BAD_REPLY' });
+    if (!res.ok)
+      throw Object.assign(new Error(`model server answered ${res.status}: ${body.error ?? ''}`.trim()), {
+        code: `HTTP_${res.status}`,
+      });
+    if (typeof body.response !== 'string')
+      throw Object.assign(new Error('model server reply has no "response"'), { code: 'BAD_REPLY' });
     return body.response;
   }
 
@@ -73,16 +77,20 @@ export function createAi({ ollamaHost, runtime, caches, limiter, config, logger 
 /** A few fixed rules: enough to keep the feature useful while the model is away. */
 export function ruleBasedAnswer(prompt) {
   const p = prompt.toLowerCase();
-  if (/\b(hi|hello|hey)\b/.test(p)) return 'Hello! The language model is unavailable right now; this is a rule-based reply.';
+  if (/\b(hi|hello|hey)\b/.test(p))
+    return 'Hello! The language model is unavailable right now; this is a rule-based reply.';
   if (/\btime\b/.test(p)) return `The current time is ${new Date().toISOString()}.`;
-  if (/\b(status|health)\b/.test(p)) return 'Grace is running in a degraded mode: AI answers come from fixed rules for now.';
+  if (/\b(status|health)\b/.test(p))
+    return 'Grace is running in a degraded mode: AI answers come from fixed rules for now.';
   return 'The language model is unavailable right now. Please try again shortly.';
 }
 
 /** The code that says why a fetch failed (ECONNREFUSED, TimeoutError, HTTP_404 …). */
 export function errorCode(err) {
   const e = /** @type {any} */ (err);
-  return e?.cause?.code ?? e?.code ?? e?.name ?? 'UNKNOWN';
+  if (e?.name === 'TimeoutError') return 'ETIMEDOUT';
+  if (typeof e?.cause?.code === 'string') return e.cause.code;
+  return typeof e?.code === 'string' ? e.code : (e?.name ?? 'UNKNOWN');
 }
 
 /** Readable cause: undici hides the socket error under `cause`. */

@@ -18,7 +18,10 @@ export function createApp(settings, logger, runtime) {
   caches.setLowMemory(runtime.lowMemory);
   const limiter = createLimiter(DEFAULT_CONFIG.limits.maxConcurrency);
   /** Values set through control hooks win over the config file until Grace restarts. */
-  const overrides = { concurrency: /** @type {number | undefined} */ (undefined), cacheEntries: /** @type {number | undefined} */ (undefined) };
+  const overrides = {
+    concurrency: /** @type {number | undefined} */ (undefined),
+    cacheEntries: /** @type {number | undefined} */ (undefined),
+  };
 
   const config = createConfigStore({
     file: settings.configFile,

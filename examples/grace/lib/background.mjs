@@ -42,11 +42,15 @@ export function createBackground({ dbs, config, caches, runtime, logger }) {
     const values = [mem.rss, mem.heapUsed, caches.totalBytes()];
     const i = tick % METRIC_NAMES.length;
     const value = Math.round((values[i] ?? 0) / 1048576);
-    dbs.use('metrics', (db) => db.prepare('INSERT INTO samples(ts, name, value) VALUES (?, ?, ?)').run(Date.now(), METRIC_NAMES[i], value));
+    dbs.use('metrics', (db) =>
+      db.prepare('INSERT INTO samples(ts, name, value) VALUES (?, ?, ?)').run(Date.now(), METRIC_NAMES[i], value),
+    );
   }
 
   function writeAudit() {
-    dbs.use('audit', (db) => db.prepare('INSERT INTO events(ts, actor, action) VALUES (?, ?, ?)').run(Date.now(), 'grace', 'heartbeat'));
+    dbs.use('audit', (db) =>
+      db.prepare('INSERT INTO events(ts, actor, action) VALUES (?, ?, ?)').run(Date.now(), 'grace', 'heartbeat'),
+    );
   }
 
   function readEntities() {

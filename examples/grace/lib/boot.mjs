@@ -1,19 +1,13 @@
 // Runs the boot chunks in order and logs the boot.chunk progress protocol. Guardian
 // can skip or defer a running chunk: the chunk's AbortSignal fires and boot moves on.
-import { setTimeout as delay } from 'node:timers/promises';
+import { logChunk, runChunk } from './boot-chunk.mjs';
 
 /** Budget reported with every chunk when the chunk sets none. */
 export const DEFAULT_BUDGET_MS = 10_000;
 
 /**
- * @typedef {object} ChunkSpec
- * @property {string} name
- * @property {boolean} critical    boot fails without it; cannot be skipped or deferred
- * @property {boolean} deferrable  may run in the background after boot.done
- * @property {number} [budgetMs]
- * @property {(signal: AbortSignal) => Promise<void>} run
- *
- * @typedef {'pending' | 'running' | 'done' | 'skipped' | 'deferred' | 'failed'} ChunkStateName
+ * @typedef {import('./boot-chunk.mjs').ChunkSpec} ChunkSpec
+ * @typedef {import('./boot-chunk.mjs').ChunkStateName} ChunkStateName
  */
 
 /** Thrown when a critical chunk fails; the service exits. */
@@ -26,15 +20,16 @@ export class BootError extends Error {}
 export function createBoot({ chunks, logger, skip, defer, slowChunk }) {
   const skipList = new Set();
   const deferList = new Set();
+  /** @type {import('./boot-chunk.mjs').ChunkState[]} */
   const states = chunks.map((spec) => ({
     spec,
     budgetMs: spec.budgetMs ?? DEFAULT_BUDGET_MS,
     state: /** @type {ChunkStateName} */ ('pending'),
     background: false,
-    /** @type {number | undefined} */ startedAt: undefined,
-    /** @type {number | undefined} */ durationMs: undefined,
-    /** @type {string | undefined} */ error: undefined,
-    /** @type {AbortController | null} */ controller: null,
+    startedAt: undefined,
+    durationMs: undefined,
+    error: undefined,
+    controller: null,
   }));
   const boot = { startedAt: 0, durationMs: /** @type {number | null} */ (null), done: false };
 
@@ -56,54 +51,8 @@ export function createBoot({ chunks, logger, skip, defer, slowChunk }) {
   function refuse(s, kind) {
     if (s.spec.critical) return 'chunk is critical';
     if (kind === 'defer' && !s.spec.deferrable) return 'chunk is not deferrable';
+    if (kind === 'defer' && s.background && s.state === 'running') return 'chunk already runs in the background';
     return '';
-  }
-
-  function logChunk(s, phase, extra = {}) {
-    const { name, critical, deferrable } = s.spec;
-    const fields = { chunk: name, phase, critical, deferrable, budgetMs: s.budgetMs, ...extra };
-    // Only a critical failure is an error; a non-critical one leaves Grace running degraded.
-    const level = phase === 'failed' && critical ? 'error' : phase === 'start' || phase === 'end' ? 'info' : 'warn';
-    logger[level]('boot.chunk', `boot chunk ${name} ${phase}`, fields);
-  }
-
-  /** Runs one chunk until it ends or is aborted; returns 'done' | 'failed' | the abort reason. */
-  async function runChunk(s, background) {
-    const controller = new AbortController();
-    Object.assign(s, { controller, state: 'running', background, startedAt: Date.now(), error: undefined });
-    logChunk(s, 'start', background ? { background } : {});
-    const overBudget = setTimeout(() => {
-      logger.warn('boot.slow', `boot chunk ${s.spec.name} is over its budget`, { chunk: s.spec.name, budgetMs: s.budgetMs });
-    }, s.budgetMs);
-    const aborted = new Promise((resolve) => controller.signal.addEventListener('abort', () => resolve('aborted')));
-    let outcome;
-    try {
-      const work = (async () => {
-        if (slowChunk?.chunk === s.spec.name && !background) await delay(slowChunk.ms, undefined, { signal: controller.signal });
-        await s.spec.run(controller.signal);
-        return 'done';
-      })();
-      // A chunk that ignores its signal must not hold boot: whichever settles first wins.
-      outcome = await Promise.race([work, aborted]);
-      work.catch(() => {});
-    } catch (err) {
-      outcome = controller.signal.aborted ? 'aborted' : 'failed';
-      if (outcome === 'failed') s.error = err instanceof Error ? err.message : String(err);
-    } finally {
-      clearTimeout(overBudget);
-    }
-    s.durationMs = Date.now() - /** @type {number} */ (s.startedAt);
-    s.controller = null;
-    // The abort reason says what Guardian asked for: 'skipped' or 'deferred'.
-    const phase = outcome === 'aborted' ? String(controller.signal.reason) : outcome;
-    s.state = /** @type {ChunkStateName} */ (phase);
-    /** @type {Record<string, unknown>} */
-    const extra = { durationMs: s.durationMs };
-    if (background) extra.background = true;
-    if (phase === 'failed') extra.error = s.error;
-    if (outcome === 'aborted') extra.reason = 'control';
-    logChunk(s, phase === 'done' ? 'end' : phase, extra);
-    return phase;
   }
 
   /** Boots every chunk; resolves with the boot.done fields or throws BootError. */
@@ -114,14 +63,15 @@ export function createBoot({ chunks, logger, skip, defer, slowChunk }) {
     for (const s of states) {
       if (skipList.has(s.spec.name)) {
         s.state = 'skipped';
-        logChunk(s, 'skipped', { reason: 'skip-list' });
+        logChunk(logger, s, 'skipped', { reason: 'skip-list' });
       } else if (deferList.has(s.spec.name)) {
         s.state = 'deferred';
         later.push(s);
-        logChunk(s, 'deferred', { reason: 'defer-list' });
+        logChunk(logger, s, 'deferred', { reason: 'defer-list' });
       } else {
-        const phase = await runChunk(s, false);
-        if (phase === 'failed' && s.spec.critical) throw new BootError(`critical boot chunk ${s.spec.name} failed: ${s.error}`);
+        const phase = await runChunk(s, { background: false, logger, slowChunk });
+        if (phase === 'failed' && s.spec.critical)
+          throw new BootError(`critical boot chunk ${s.spec.name} failed: ${s.error}`);
         if (phase === 'deferred') later.push(s);
       }
     }
@@ -135,7 +85,16 @@ export function createBoot({ chunks, logger, skip, defer, slowChunk }) {
 
   /** Reruns deferred chunks one at a time, after boot, so they never compete with it. */
   async function runDeferred(later) {
-    for (const s of later) if (s.state === 'deferred' && !skipList.has(s.spec.name)) await runChunk(s, true);
+    for (const s of later) {
+      if (s.state !== 'deferred') continue;
+      if (skipList.has(s.spec.name)) {
+        // Skipped while it waited for its turn.
+        s.state = 'skipped';
+        logChunk(logger, s, 'skipped', { reason: 'skip-list', background: true });
+      } else {
+        await runChunk(s, { background: true, logger, slowChunk });
+      }
+    }
   }
 
   function degraded() {

@@ -1,5 +1,6 @@
 // In-memory caches: the memory Guardian frees with clear-caches and bounds with
 // cache-size. The "ballast" holds what POST /debug/allocate asked for.
+import { HttpError } from './errors.mjs';
 
 /** Entries allowed per cache while low-memory mode is on, whatever cache-size says. */
 export const LOW_MEMORY_ENTRIES = 16;
@@ -111,6 +112,9 @@ export function createCaches(entries) {
 
 /** @typedef {ReturnType<typeof createCaches>} Caches */
 
+/** Calls allowed to wait for a slot; beyond this the caller gets 429 instead of a growing queue. */
+const MAX_QUEUED = 256;
+
 /**
  * Caps how many slow calls (model, outbound API) run at once; the rest wait in a queue.
  * @param {number} limit
@@ -145,6 +149,7 @@ export function createLimiter(limit) {
     },
     /** @template T @param {() => Promise<T>} fn @returns {Promise<T>} */
     async run(fn) {
+      if (active >= current && waiting.length >= MAX_QUEUED) throw new HttpError(429, 'too many requests waiting');
       if (active >= current) await new Promise((resolve) => waiting.push(() => resolve(undefined)));
       else active += 1;
       try {

@@ -1,5 +1,6 @@
 // Grace's boot chunks, in the order they run. Each takes an AbortSignal so Guardian's
 // skip-chunk / defer-chunk can stop it mid-flight.
+import { mkdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { writeDefaultConfig } from './config.mjs';
 
@@ -19,6 +20,7 @@ export function defineChunks(app) {
         // for Guardian to repair from its backup, not something to paper over here.
         if (settings.freshHome) {
           try {
+            mkdirSync(settings.dirs.config, { recursive: true });
             writeDefaultConfig(config.file);
             logger.info('config.written', 'wrote the default configuration', { path: config.file });
           } catch (err) {
@@ -46,7 +48,9 @@ export function defineChunks(app) {
       async run(signal) {
         await delay(50, undefined, { signal });
         if (!dbs.isOpen('world_model')) return;
-        const rows = dbs.use('world_model', (db) => db.prepare('SELECT id, name, data FROM entities ORDER BY id LIMIT 50').all());
+        const rows = dbs.use('world_model', (db) =>
+          db.prepare('SELECT id, name, data FROM entities ORDER BY id LIMIT 50').all(),
+        );
         caches.world.set('world:50', rows, JSON.stringify(rows).length);
       },
     },

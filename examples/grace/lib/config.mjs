@@ -44,9 +44,12 @@ export function validateConfig(doc) {
   const endpoints = doc.endpoints ?? DEFAULT_CONFIG.endpoints;
   if (!isObject(endpoints)) fail('endpoints', 'a mapping of name to {url}');
   for (const [name, ep] of Object.entries(endpoints)) {
-    if (!isObject(ep) || typeof ep.url !== 'string' || !/^https?:\/\//.test(ep.url)) fail(`endpoints.${name}.url`, 'an http(s) URL');
-    if (ep.timeoutMs !== undefined && !isInt(ep.timeoutMs, 1, 600000)) fail(`endpoints.${name}.timeoutMs`, 'milliseconds');
-    if (ep.credential !== undefined && typeof ep.credential !== 'string') fail(`endpoints.${name}.credential`, 'a name in credentials.yaml');
+    if (!isObject(ep) || typeof ep.url !== 'string' || !/^https?:\/\//.test(ep.url))
+      fail(`endpoints.${name}.url`, 'an http(s) URL');
+    if (ep.timeoutMs !== undefined && !isInt(ep.timeoutMs, 1, 600000))
+      fail(`endpoints.${name}.timeoutMs`, 'milliseconds');
+    if (ep.credential !== undefined && typeof ep.credential !== 'string')
+      fail(`endpoints.${name}.credential`, 'a name in credentials.yaml');
   }
   const plugins = doc.plugins ?? [];
   if (!Array.isArray(plugins) || plugins.some((p) => typeof p !== 'string')) fail('plugins', 'a list of names');
@@ -91,9 +94,13 @@ export function createConfigStore({ file, logger, onApply }) {
         onApply(store.current);
         logger.info('config.loaded', 'configuration loaded', { path: file });
       } catch (err) {
-        const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        const e = /** @type {NodeJS.ErrnoException} */ (err);
+        const msg = (e instanceof Error ? e.message.split('\n')[0] : String(e)).replace(/:\s*$/, '');
+        // reason lets Guardian tell a lost file (restore it) from a broken one (repair or roll back).
+        const reason =
+          e.code === 'ENOENT' ? 'missing' : e instanceof YAML.YAMLError ? 'parse' : e.code ? 'unreadable' : 'invalid';
         store.status = { ok: false, error: msg };
-        logger.error('config.error', msg, { path: file });
+        logger.error('config.error', msg, { path: file, reason });
       }
       return store.status;
     },

@@ -14,7 +14,8 @@ function requireBool(body, key) {
 /** @param {Record<string, any>} body @param {string} key @param {number} min @param {number} max */
 function requireInt(body, key, min, max) {
   const v = body[key];
-  if (!Number.isInteger(v) || v < min || v > max) throw new HttpError(400, `"${key}" must be an integer ${min}..${max}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new HttpError(400, `"${key}" must be an integer ${min}..${max}`);
   return v;
 }
 
@@ -49,7 +50,10 @@ export function defineActions(app) {
     'reopen-connections': (body) => {
       const databases = dbs.reopen(databaseList(body, dbs.names));
       const ok = Object.values(databases).every((d) => d.open);
-      return { status: ok ? 200 : 500, body: { ok, databases, ...(ok ? {} : { error: 'some databases could not be reopened' }) } };
+      return {
+        status: ok ? 200 : 500,
+        body: { ok, databases, ...(ok ? {} : { error: 'some databases could not be reopened' }) },
+      };
     },
     'clear-caches': () => ({ body: { ok: true, freedBytes: caches.clearAll() } }),
     'release-memory': () => {
@@ -88,7 +92,8 @@ export function defineActions(app) {
     },
     feature: (body) => {
       const name = requireString(body, 'name');
-      if (!FEATURE_PATTERN.test(name)) throw new HttpError(400, `unknown feature "${name}" (ai, external, external:<endpoint>, writer, snapshots)`);
+      if (!FEATURE_PATTERN.test(name))
+        throw new HttpError(400, `unknown feature "${name}" (ai, external, external:<endpoint>, writer, snapshots)`);
       const enabled = requireBool(body, 'enabled');
       const previous = runtime.isEnabled(name);
       if (enabled) runtime.disabledFeatures.delete(name);
@@ -97,7 +102,10 @@ export function defineActions(app) {
     },
     'reload-config': () => {
       const status = config.load();
-      return { status: status.ok ? 200 : 500, body: { ok: status.ok, ...(status.error ? { error: status.error } : {}) } };
+      return {
+        status: status.ok ? 200 : 500,
+        body: { ok: status.ok, ...(status.error ? { error: status.error } : {}) },
+      };
     },
   };
 }

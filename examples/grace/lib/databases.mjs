@@ -173,7 +173,9 @@ export function createDatabases({ dir, logger }) {
           {
             open: Boolean(s.handle),
             path: s.path,
-            ...(s.lastError ? { lastError: s.lastError, lastErrorCode: s.lastErrorCode, lastErrorAt: s.lastErrorAt } : {}),
+            ...(s.lastError
+              ? { lastError: s.lastError, lastErrorCode: s.lastErrorCode, lastErrorAt: s.lastErrorAt }
+              : {}),
           },
         ]),
       );

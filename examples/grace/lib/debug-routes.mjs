@@ -30,7 +30,11 @@ export function addDebugRoutes(router, app) {
     const { mb } = await json();
     if (!Number.isInteger(mb) || mb < 1 || mb > 65536) throw new HttpError(400, '"mb" must be an integer 1..65536');
     if (runtime.lowMemory && mb > LOW_MEMORY_MAX_MB) {
-      return memoryError(app, `low-memory mode refuses allocations over ${LOW_MEMORY_MAX_MB} MB (asked for ${mb} MB)`, mb);
+      return memoryError(
+        app,
+        `low-memory mode refuses allocations over ${LOW_MEMORY_MAX_MB} MB (asked for ${mb} MB)`,
+        mb,
+      );
     }
     const budgetMb = config.current.limits.memoryBudgetMb;
     if (caches.ballastBytes() / MB + mb > budgetMb) {
@@ -45,7 +49,9 @@ export function addDebugRoutes(router, app) {
       return memoryError(app, `allocation of ${mb} MB failed: ${err instanceof Error ? err.message : err}`, mb);
     }
     for (const piece of pieces) caches.holdBallast(piece);
-    return { body: { ok: true, allocatedMb: mb, ballastBytes: caches.ballastBytes(), rssBytes: process.memoryUsage.rss() } };
+    return {
+      body: { ok: true, allocatedMb: mb, ballastBytes: caches.ballastBytes(), rssBytes: process.memoryUsage.rss() },
+    };
   });
 
   router.add('GET', '/debug/memory', () => {
@@ -67,7 +73,9 @@ export function addDebugRoutes(router, app) {
     const ts = Date.now();
     let entities = [];
     try {
-      entities = dbs.use('world_model', (db) => db.prepare('SELECT id, name, data FROM entities ORDER BY id LIMIT 2000').all());
+      entities = dbs.use('world_model', (db) =>
+        db.prepare('SELECT id, name, data FROM entities ORDER BY id LIMIT 2000').all(),
+      );
     } catch {
       // A snapshot without the world model is still worth having.
     }

@@ -41,7 +41,9 @@ export function createExternal({ egressUrl, credentialsFile, runtime, config, li
   async function callEndpoint(name, path) {
     const endpoint = config.current.endpoints[name];
     const suffix = path.startsWith('/') ? path : `/${path}`;
-    const url = egressUrl ? `${egressUrl}/${encodeURIComponent(name)}${suffix}` : `${endpoint.url.replace(/\/+$/, '')}${suffix}`;
+    const url = egressUrl
+      ? `${egressUrl}/${encodeURIComponent(name)}${suffix}`
+      : `${endpoint.url.replace(/\/+$/, '')}${suffix}`;
     const timeoutMs = endpoint?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     /** @type {Record<string, string>} */
     const headers = { accept: 'application/json' };
@@ -52,9 +54,14 @@ export function createExternal({ egressUrl, credentialsFile, runtime, config, li
       res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
       const timedOut = /** @type {any} */ (err)?.name === 'TimeoutError';
-      if (timedOut) logOnce('warn', 'http.timeout', `${name} did not answer within ${timeoutMs} ms`, { endpoint: name, timeoutMs });
+      if (timedOut)
+        logOnce('warn', 'http.timeout', `${name} did not answer within ${timeoutMs} ms`, { endpoint: name, timeoutMs });
       else logOnce('warn', 'http.error', describeFetchError(err), { endpoint: name, code: errorCode(err) });
-      return { status: timedOut ? 504 : 502, body: { error: timedOut ? 'timeout' : describeFetchError(err), endpoint: name }, headers: {} };
+      return {
+        status: timedOut ? 504 : 502,
+        body: { error: timedOut ? 'timeout' : describeFetchError(err), endpoint: name },
+        headers: {},
+      };
     }
     if (res.status === 401 || res.status === 403) {
       // Names the endpoint only: the credential itself never reaches a log line.
@@ -77,7 +84,8 @@ export function createExternal({ egressUrl, credentialsFile, runtime, config, li
       if (!runtime.isEnabled('external') || !runtime.isEnabled(`external:${name}`)) {
         return reply(503, { disabled: true, endpoint: name });
       }
-      if (!policyAllows(config.current, 'external-apis')) return reply(403, { error: 'blocked by policy external-apis' });
+      if (!policyAllows(config.current, 'external-apis'))
+        return reply(403, { error: 'blocked by policy external-apis' });
       if (!egressUrl && !config.current.endpoints[name]) return reply(404, { error: `unknown endpoint "${name}"` });
       return limiter.run(() => callEndpoint(name, path));
     },

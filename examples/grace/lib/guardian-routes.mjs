@@ -56,12 +56,22 @@ export function addGuardianRoutes(router, app) {
   router.add('GET', '/guardian/boot', () => ({ body: app.boot.snapshot() }));
 
   router.add('POST', '/guardian/control/:action', async ({ req, params, json }) => {
-    if (!isLoopbackPeer(req.socket.remoteAddress)) return { status: 403, body: { ok: false, error: 'control hooks answer loopback only' } };
-    if (!token) return { status: 401, body: { ok: false, error: 'control hooks are disabled: GUARDIAN_CONTROL_TOKEN is not set' } };
-    if (!tokenMatches(req.headers.authorization, token)) return { status: 401, body: { ok: false, error: 'missing or wrong bearer token' } };
+    if (!isLoopbackPeer(req.socket.remoteAddress))
+      return { status: 403, body: { ok: false, error: 'control hooks answer loopback only' } };
+    if (!token)
+      return {
+        status: 401,
+        body: { ok: false, error: 'control hooks are disabled: GUARDIAN_CONTROL_TOKEN is not set' },
+      };
+    if (!tokenMatches(req.headers.authorization, token))
+      return { status: 401, body: { ok: false, error: 'missing or wrong bearer token' } };
     const action = params.action ?? '';
     const run = Object.hasOwn(actions, action) ? actions[action] : undefined;
-    if (!run) return { status: 404, body: { ok: false, error: `unknown control action "${action}"`, actions: Object.keys(actions) } };
+    if (!run)
+      return {
+        status: 404,
+        body: { ok: false, error: `unknown control action "${action}"`, actions: Object.keys(actions) },
+      };
     const reply = run(await json());
     const status = reply.status ?? 200;
     app.logger.info('control', `control action ${action}`, { action, status, ok: reply.body.ok });

@@ -33,12 +33,21 @@ export function createRouter() {
       for (const r of routes) {
         const m = r.pattern.exec(pathname);
         if (!m || r.method !== method) continue;
-        const params = Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1] ?? '')]));
+        const params = Object.fromEntries(r.keys.map((k, i) => [k, safeDecode(m[i + 1] ?? '')]));
         return { handler: r.handler, params };
       }
       return undefined;
     },
   };
+}
+
+/** A malformed %-escape stays as typed; the handler's own validation then refuses it. */
+function safeDecode(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Reads the body as a JSON object; 400 for anything else. */
@@ -58,7 +67,8 @@ async function readJson(req) {
   } catch {
     throw new HttpError(400, 'body is not valid JSON');
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new HttpError(400, 'body must be a JSON object');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new HttpError(400, 'body must be a JSON object');
   return value;
 }
 
@@ -73,10 +83,14 @@ function send(res, status, body, headers = {}) {
 /** Maps an error a handler threw to a reply; unexpected ones are logged. */
 function errorReply(err, logger, req) {
   if (err instanceof HttpError) return { status: err.status, body: { ok: false, error: err.message } };
-  if (err instanceof DatabaseUnavailableError) return { status: 503, body: { ok: false, error: err.message, db: err.db } };
+  if (err instanceof DatabaseUnavailableError)
+    return { status: 503, body: { ok: false, error: err.message, db: err.db } };
   // Already logged as sqlite.error where it happened.
   if (isSqliteError(err)) return { status: 500, body: { ok: false, error: err.message, code: err.code } };
-  logger.error('request.error', err instanceof Error ? err.message : String(err), { method: req.method, path: req.url });
+  logger.error('request.error', err instanceof Error ? err.message : String(err), {
+    method: req.method,
+    path: req.url,
+  });
   return { status: 500, body: { ok: false, error: 'internal error' } };
 }
 

@@ -18,7 +18,9 @@ function limitParam(url, fallback, max) {
 /** Records who did what; the audit trail is best effort and never fails a request. */
 export function audit(app, actor, action) {
   try {
-    app.dbs.use('audit', (db) => db.prepare('INSERT INTO events(ts, actor, action) VALUES (?, ?, ?)').run(Date.now(), actor, action));
+    app.dbs.use('audit', (db) =>
+      db.prepare('INSERT INTO events(ts, actor, action) VALUES (?, ?, ?)').run(Date.now(), actor, action),
+    );
   } catch {
     // Closed or failing: already visible in health and the sqlite.error log.
   }
@@ -27,7 +29,12 @@ export function audit(app, actor, action) {
 /** @param {Router} router @param {App} app */
 export function addAppRoutes(router, app) {
   router.add('GET', '/', () => ({
-    body: { name: 'grace', message: 'Hello from Grace, a local-first AI service.', status: app.status(), port: app.runtime.boundPort },
+    body: {
+      name: 'grace',
+      message: 'Hello from Grace, a local-first AI service.',
+      status: app.status(),
+      port: app.runtime.boundPort,
+    },
   }));
 
   router.add('GET', '/world', ({ url }) => {

@@ -48,7 +48,8 @@ export const DB_SPECS = {
     seed(db) {
       const insert = db.prepare('INSERT INTO samples(ts, name, value) VALUES (?, ?, ?)');
       const start = Date.now() - 300 * 1000;
-      for (let i = 0; i < 300; i++) insert.run(start + i * 1000, ['rss_mb', 'heap_mb', 'requests'][i % 3], (i * 37) % 100);
+      for (let i = 0; i < 300; i++)
+        insert.run(start + i * 1000, ['rss_mb', 'heap_mb', 'requests'][i % 3], (i * 37) % 100);
     },
     fullReadSql: ['SELECT count(*), sum(value) FROM samples', 'SELECT count(ts) FROM samples WHERE ts >= 0'],
     pruneSql: 'DELETE FROM samples WHERE rowid <= (SELECT max(rowid) FROM samples) - 50000',
@@ -61,7 +62,8 @@ export const DB_SPECS = {
     seed(db) {
       const insert = db.prepare('INSERT INTO events(ts, actor, action) VALUES (?, ?, ?)');
       const start = Date.now() - 300 * 1000;
-      for (let i = 0; i < 300; i++) insert.run(start + i * 1000, i % 2 ? 'grace' : 'user', `seed:${filler(i, 40).trim()}`);
+      for (let i = 0; i < 300; i++)
+        insert.run(start + i * 1000, i % 2 ? 'grace' : 'user', `seed:${filler(i, 40).trim()}`);
     },
     fullReadSql: ['SELECT count(*), sum(length(action)) FROM events', 'SELECT count(ts) FROM events WHERE ts >= 0'],
     pruneSql: 'DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - 50000',

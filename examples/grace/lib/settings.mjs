@@ -82,7 +82,8 @@ export function isLoopbackHost(host) {
  */
 export function readSettings(env = process.env) {
   const host = env.HOST?.trim() || '127.0.0.1';
-  if (!isLoopbackHost(host)) throw new Error(`HOST must be a loopback address (127.0.0.1, ::1, localhost), got "${host}"`);
+  if (!isLoopbackHost(host))
+    throw new Error(`HOST must be a loopback address (127.0.0.1, ::1, localhost), got "${host}"`);
   const port = Number(env.PORT ?? 8000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be 0..65535, got "${env.PORT}"`);
 
@@ -111,9 +112,13 @@ export function readSettings(env = process.env) {
   };
 }
 
-/** Creates the GRACE_HOME subdirectories that are missing (freshness is read before this). */
+/**
+ * Creates the missing GRACE_HOME subdirectories except config/: that one is created
+ * together with the default config by the config boot chunk, so a start that fails
+ * before boot (port taken) leaves the home still "fresh".
+ */
 export function ensureHomeDirs(settings) {
-  for (const dir of Object.values(settings.dirs)) mkdirSync(dir, { recursive: true });
+  for (const [name, dir] of Object.entries(settings.dirs)) if (name !== 'config') mkdirSync(dir, { recursive: true });
 }
 
 /**

@@ -3,11 +3,12 @@
 import { logWriteError } from './logger.mjs';
 
 /** SQLite's primary result codes; better-sqlite3 reports extended ones (SQLITE_IOERR_SHORT_READ). */
-const PRIMARY_CODES = [
-  'ERROR', 'INTERNAL', 'PERM', 'ABORT', 'BUSY', 'LOCKED', 'NOMEM', 'READONLY', 'INTERRUPT', 'IOERR',
-  'CORRUPT', 'NOTFOUND', 'FULL', 'CANTOPEN', 'PROTOCOL', 'EMPTY', 'SCHEMA', 'TOOBIG', 'CONSTRAINT',
-  'MISMATCH', 'MISUSE', 'NOLFS', 'AUTH', 'FORMAT', 'RANGE', 'NOTADB', 'NOTICE', 'WARNING',
-].map((c) => `SQLITE_${c}`);
+const PRIMARY_CODES = (
+  'ERROR INTERNAL PERM ABORT BUSY LOCKED NOMEM READONLY INTERRUPT IOERR CORRUPT NOTFOUND FULL CANTOPEN ' +
+  'PROTOCOL EMPTY SCHEMA TOOBIG CONSTRAINT MISMATCH MISUSE NOLFS AUTH FORMAT RANGE NOTADB NOTICE WARNING'
+)
+  .split(' ')
+  .map((c) => `SQLITE_${c}`);
 
 /** Identical errors on one database are logged at most this often. */
 const DEDUPE_MS = 1000;
@@ -20,7 +21,8 @@ export function isSqliteError(err) {
 /** `SQLITE_IOERR_SHORT_READ` → `SQLITE_IOERR`; detectors match the primary code. */
 export function primaryCode(code) {
   let best;
-  for (const c of PRIMARY_CODES) if ((code === c || code.startsWith(`${c}_`)) && (!best || c.length > best.length)) best = c;
+  for (const c of PRIMARY_CODES)
+    if ((code === c || code.startsWith(`${c}_`)) && (!best || c.length > best.length)) best = c;
   return best ?? code;
 }
 
@@ -70,7 +72,8 @@ export function createSqliteErrorReporter(logger) {
       ...(repeats ? { repeats } : {}),
     });
     // A full disk shows up in SQLite as SQLITE_FULL; say it the way the disk-full detector reads it.
-    if (code === 'SQLITE_FULL') logWriteError(logger, Object.assign(new Error(err.message), { code: 'ENOSPC' }), db.path);
+    if (code === 'SQLITE_FULL')
+      logWriteError(logger, Object.assign(new Error(err.message), { code: 'ENOSPC' }), db.path);
   }
 
   return { report };
