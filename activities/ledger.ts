@@ -6,7 +6,10 @@ export function createLedgerActivities({ ledger }: Pick<ActivityDeps, 'ledger'>)
   return {
     /** Records the incident and runs the flap gate (idempotent per workflow run). */
     async openIncident(
-      input: Pick<IncidentRecord, 'workflowId' | 'runId' | 'mode' | 'host' | 'resource' | 'evidence' | 'detectedAt' | 'injectedAt'> & {
+      input: Pick<
+        IncidentRecord,
+        'workflowId' | 'runId' | 'mode' | 'host' | 'resource' | 'evidence' | 'detectedAt' | 'injectedAt'
+      > & {
         flapLimit: number;
         flapWindowMs: number;
       },
@@ -19,7 +22,13 @@ export function createLedgerActivities({ ledger }: Pick<ActivityDeps, 'ledger'>)
     ): Promise<void> {
       ledger.recordIncident(update);
     },
-    async recordHeal(heal: { workflowId: string; runId: string; mode: string; resource: string; at: number }): Promise<void> {
+    async recordHeal(heal: {
+      workflowId: string;
+      runId: string;
+      mode: string;
+      resource: string;
+      at: number;
+    }): Promise<void> {
       ledger.recordHeal(heal);
     },
   };

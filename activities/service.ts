@@ -11,7 +11,13 @@ export function createServiceActivities({ control }: Pick<ActivityDeps, 'control
   };
   return {
     /** Calls one control hook (see docs/contract.md); the token never leaves this process. */
-    async callControlHook({ action, body = {} }: { action: string; body?: Record<string, unknown> }): Promise<Record<string, unknown>> {
+    async callControlHook({
+      action,
+      body = {},
+    }: {
+      action: string;
+      body?: Record<string, unknown>;
+    }): Promise<Record<string, unknown>> {
       return need().call(action, body);
     },
 

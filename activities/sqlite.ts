@@ -35,7 +35,11 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
      * Copies the database's file set (db, -wal, -shm, -journal) aside, even if corrupt, with a
      * checksum manifest. Idempotent: a second call for the same incident returns the first copy.
      */
-    async quarantineDatabaseFiles({ database }: { database: string }): Promise<{ dir: string; files: QuarantinedFile[] }> {
+    async quarantineDatabaseFiles({
+      database,
+    }: {
+      database: string;
+    }): Promise<{ dir: string; files: QuarantinedFile[] }> {
       const path = databasePath(database);
       const { info } = Context.current();
       const runId = info.workflowExecution?.runId ?? info.activityId;
@@ -66,7 +70,13 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
     },
 
     /** Puts the quarantined file set back exactly (byte-identical), removing companions that did not exist. */
-    async restoreQuarantinedFiles({ database, dir }: { database: string; dir: string }): Promise<{ restored: string[] }> {
+    async restoreQuarantinedFiles({
+      database,
+      dir,
+    }: {
+      database: string;
+      dir: string;
+    }): Promise<{ restored: string[] }> {
       const path = databasePath(database);
       const files = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as QuarantinedFile[];
       const restored: string[] = [];
@@ -91,7 +101,8 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
       const walBytes = await sizeOf(`${path}-wal`);
       const header = await checkHeader(path);
       if (header.code === 'ENOENT') return { verdict: 'missing', problems: [header.problem ?? 'missing'], walBytes };
-      if (header.code === 'SQLITE_NOTADB') return { verdict: 'notadb', problems: [header.problem ?? 'not a database'], walBytes };
+      if (header.code === 'SQLITE_NOTADB')
+        return { verdict: 'notadb', problems: [header.problem ?? 'not a database'], walBytes };
       if (!header.ok) return { verdict: 'corrupt', problems: [header.problem ?? 'corrupt'], walBytes };
       let db: Database.Database | undefined;
       try {
@@ -104,7 +115,8 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         const message = (err as Error).message;
-        if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return { verdict: 'locked', problems: [message], walBytes };
+        if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+          return { verdict: 'locked', problems: [message], walBytes };
         if (code === 'SQLITE_NOTADB') return { verdict: 'notadb', problems: [message], walBytes };
         return { verdict: 'corrupt', problems: [`${code}: ${message}`], walBytes };
       } finally {
@@ -113,7 +125,11 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
     },
 
     /** `PRAGMA wal_checkpoint(TRUNCATE)`: folds the WAL into the database and empties it. */
-    async checkpointDatabase({ database }: { database: string }): Promise<{ walBytesBefore: number; walBytesAfter: number }> {
+    async checkpointDatabase({
+      database,
+    }: {
+      database: string;
+    }): Promise<{ walBytesBefore: number; walBytesAfter: number }> {
       const path = databasePath(database);
       const walBytesBefore = await sizeOf(`${path}-wal`);
       const db = new Database(path, { fileMustExist: true, timeout: 2000 });
@@ -136,7 +152,12 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
     }: {
       database: string;
       quarantineDir: string;
-    }): Promise<{ backupTakenAt: number; backupAgeMs: number; rowsBefore: Record<string, number | null>; rowsAfter: Record<string, number | null> }> {
+    }): Promise<{
+      backupTakenAt: number;
+      backupAgeMs: number;
+      rowsBefore: Record<string, number | null>;
+      rowsAfter: Record<string, number | null>;
+    }> {
       const path = databasePath(database);
       const [backup] = listBackups(config.stateDir, database);
       if (!backup) {
@@ -151,7 +172,12 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
       await rm(`${path}-wal`, { force: true });
       await rm(`${path}-shm`, { force: true });
       await rm(`${path}-journal`, { force: true });
-      return { backupTakenAt: backup.takenAt, backupAgeMs: Date.now() - backup.takenAt, rowsBefore, rowsAfter: rowCounts(path) };
+      return {
+        backupTakenAt: backup.takenAt,
+        backupAgeMs: Date.now() - backup.takenAt,
+        rowsBefore,
+        rowsAfter: rowCounts(path),
+      };
     },
 
     /** Processes holding POSIX locks on the database's files, from /proc/locks. */

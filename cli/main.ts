@@ -10,14 +10,16 @@ interface CommandSpec {
   run: () => Promise<(...args: never[]) => Promise<number | void>>;
 }
 
-const config = () => new Option('-c, --config <file>', 'guardian.yaml to use').env('GUARDIAN_CONFIG').default('guardian.yaml');
+const config = () =>
+  new Option('-c, --config <file>', 'guardian.yaml to use').env('GUARDIAN_CONFIG').default('guardian.yaml');
 const json = () => new Option('--json', 'print JSON instead of a table');
 
 /** The command table: every `guardian` command, declared in one place. */
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'up',
-    summary: 'run Guardian: Temporal worker, detectors, backups and the supervised service (starts the dev server if needed)',
+    summary:
+      'run Guardian: Temporal worker, detectors, backups and the supervised service (starts the dev server if needed)',
     options: [config(), new Option('--no-service', 'do not start the guarded service')],
     run: async () => (await import('./commands/up.js')).up,
   },
@@ -31,7 +33,12 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'incidents',
     summary: 'list incidents from the ledger, newest first',
-    options: [config(), json(), new Option('--mode <mode>', 'only this failure mode'), new Option('-n, --limit <n>', 'how many').default('20')],
+    options: [
+      config(),
+      json(),
+      new Option('--mode <mode>', 'only this failure mode'),
+      new Option('-n, --limit <n>', 'how many').default('20'),
+    ],
     run: async () => (await import('./commands/incidents.js')).incidents,
   },
   {

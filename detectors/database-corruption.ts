@@ -18,7 +18,8 @@ export interface SqliteLogSignal {
   message: string;
 }
 
-const CORRUPT = /database disk image is malformed|SQLITE_CORRUPT|SQLITE_NOTADB|file is not a database|SQLITE_IOERR|disk I\/O error/i;
+const CORRUPT =
+  /database disk image is malformed|SQLITE_CORRUPT|SQLITE_NOTADB|file is not a database|SQLITE_IOERR|disk I\/O error/i;
 const BUSY = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|database table is locked/i;
 
 /**
@@ -33,7 +34,9 @@ export function classifySqliteLine(line: LogLine, databases: readonly WatchedDat
   if (!kind) return undefined;
   const byField = databases.find((d) => d.name === json?.db || d.path === json?.path);
   const byText = byField ?? databases.find((d) => line.text.includes(d.path) || line.text.includes(d.name));
-  const code = String(json?.code ?? /SQLITE_[A-Z_]+/.exec(message)?.[0] ?? (kind === 'busy' ? 'SQLITE_BUSY' : 'SQLITE_CORRUPT'));
+  const code = String(
+    json?.code ?? /SQLITE_[A-Z_]+/.exec(message)?.[0] ?? (kind === 'busy' ? 'SQLITE_BUSY' : 'SQLITE_CORRUPT'),
+  );
   return { kind, code, message: message.trim().slice(0, 300), ...(byText ? { database: byText.name } : {}) };
 }
 
@@ -116,7 +119,13 @@ export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDete
           else {
             seen.last = now;
             if (now - seen.first >= busyPersistMs) {
-              report(finding(database, `service log: ${signal.code} for ${Math.round((now - seen.first) / 1000)} s: ${signal.message}`, lineTs));
+              report(
+                finding(
+                  database,
+                  `service log: ${signal.code} for ${Math.round((now - seen.first) / 1000)} s: ${signal.message}`,
+                  lineTs,
+                ),
+              );
             }
           }
         }
@@ -147,7 +156,8 @@ function readSchema(path: string): string | undefined {
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'SQLITE_ERROR';
     // A lock or a busy WAL is not corruption: the log path judges whether it persists.
-    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === 'SQLITE_CANTOPEN') return undefined;
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === 'SQLITE_CANTOPEN')
+      return undefined;
     return `${code}: ${(err as Error).message}`;
   } finally {
     db?.close();

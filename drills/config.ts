@@ -22,6 +22,8 @@ export async function drillConfig(file: string): Promise<GuardianConfig> {
     stateDir,
     alerts: { ...config.alerts, file: join(stateDir, 'alerts.log') },
     incidents: { rollbackWindow: 300, flap: { limit: 100_000, window: 60_000 } },
-    ...(config.service ? { service: { ...config.service, port: { preferred: start, range: [start, start + 19] } } } : {}),
+    ...(config.service
+      ? { service: { ...config.service, port: { preferred: start, range: [start, start + 19] } } }
+      : {}),
   };
 }

@@ -77,7 +77,13 @@ export async function runDrills(
           injectedAt: injection.injectedAt,
         };
         try {
-          const record = await waitForOutcome(runtime.ledger, drill.mode, injection.resource, injection.injectedAt, options.runTimeoutMs ?? Math.max(30_000, drill.targetMs * 2));
+          const record = await waitForOutcome(
+            runtime.ledger,
+            drill.mode,
+            injection.resource,
+            injection.injectedAt,
+            options.runTimeoutMs ?? Math.max(30_000, drill.targetMs * 2),
+          );
           measured.outcome = record.outcome;
           measured.workflowId = record.workflowId;
           measured.detectedAt = record.detectedAt;
@@ -95,7 +101,9 @@ export async function runDrills(
         runs.push(measured);
         progress(
           `${drill.mode}: run ${run + 1}/${options.repeat} ${injection.variant}: ${measured.outcome}` +
-            (measured.totalMs === undefined ? '' : ` in ${measured.totalMs} ms (detected after ${measured.detectMs} ms)`),
+            (measured.totalMs === undefined
+              ? ''
+              : ` in ${measured.totalMs} ms (detected after ${measured.detectMs} ms)`),
         );
         await waitForService(env, 20_000).catch(() => undefined);
       }
@@ -127,7 +135,8 @@ export function summarize(selected: readonly ModeDrill[], runs: DrillRun[]): Dri
     };
   });
   const p50s = modes.map((m) => m.p50Ms).filter((v): v is number => v !== null);
-  const averageP50Ms = p50s.length === modes.length && p50s.length > 0 ? p50s.reduce((a, b) => a + b, 0) / p50s.length : null;
+  const averageP50Ms =
+    p50s.length === modes.length && p50s.length > 0 ? p50s.reduce((a, b) => a + b, 0) / p50s.length : null;
   return {
     modes,
     averageP50Ms,

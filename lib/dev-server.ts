@@ -24,5 +24,6 @@ export async function startDevServer(onOutput: (line: string) => void = () => un
   const child = execa('bash', [TEMPORAL_DEV_SCRIPT, 'start'], { reject: false, all: true });
   child.all?.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach(onOutput));
   const result = await child;
-  if (result.exitCode !== 0) throw new Error(`temporal-dev.sh start failed (exit ${result.exitCode}): ${String(result.all).slice(-800)}`);
+  if (result.exitCode !== 0)
+    throw new Error(`temporal-dev.sh start failed (exit ${result.exitCode}): ${String(result.all).slice(-800)}`);
 }

@@ -76,7 +76,10 @@ export class Ledger {
    * call returns the decision already taken instead of counting again.
    */
   openIncident(
-    incident: Pick<IncidentRecord, 'workflowId' | 'runId' | 'mode' | 'host' | 'resource' | 'evidence' | 'detectedAt' | 'injectedAt'>,
+    incident: Pick<
+      IncidentRecord,
+      'workflowId' | 'runId' | 'mode' | 'host' | 'resource' | 'evidence' | 'detectedAt' | 'injectedAt'
+    >,
     flap: { limit: number; windowMs: number },
     now = Date.now(),
   ): FlapDecision {
@@ -116,7 +119,9 @@ export class Ledger {
   }
 
   /** Updates an incident's outcome, timings, steps and summary. */
-  recordIncident(update: Pick<IncidentRecord, 'workflowId' | 'runId' | 'outcome' | 'healedAt' | 'mttrMs' | 'steps' | 'summary'>): void {
+  recordIncident(
+    update: Pick<IncidentRecord, 'workflowId' | 'runId' | 'outcome' | 'healedAt' | 'mttrMs' | 'steps' | 'summary'>,
+  ): void {
     this.db
       .prepare(
         `UPDATE incidents SET outcome = ?, healed_at = ?, mttr_ms = ?, steps = ?, summary = ?, updated_at = ?
@@ -142,10 +147,24 @@ export class Ledger {
   }
 
   /** Appends an alert and attaches its text to the incident. */
-  recordAlert(alert: { workflowId?: string; mode?: string; resource?: string; severity: string; message: string; at: number }): void {
+  recordAlert(alert: {
+    workflowId?: string;
+    mode?: string;
+    resource?: string;
+    severity: string;
+    message: string;
+    at: number;
+  }): void {
     this.db
       .prepare('INSERT INTO alerts (at, workflow_id, mode, resource, severity, message) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(alert.at, alert.workflowId ?? null, alert.mode ?? null, alert.resource ?? null, alert.severity, alert.message);
+      .run(
+        alert.at,
+        alert.workflowId ?? null,
+        alert.mode ?? null,
+        alert.resource ?? null,
+        alert.severity,
+        alert.message,
+      );
     if (alert.workflowId) {
       this.db
         .prepare(
@@ -164,7 +183,8 @@ export class Ledger {
   }
 
   pause(mode: string, resource: string): Pause | undefined {
-    return this.db.prepare('SELECT * FROM pauses WHERE mode = ? AND resource = ?').get(mode, resource) as Pause | undefined;
+    return this.db.prepare('SELECT * FROM pauses WHERE mode = ? AND resource = ?').get(mode, resource) as
+      Pause | undefined;
   }
 
   pauses(): Pause[] {
@@ -174,7 +194,8 @@ export class Ledger {
   /** Lifts a pause; returns whether there was one. Heals counted before now no longer count. */
   resume(mode: string, resource: string, now = Date.now()): boolean {
     return this.db.transaction(() => {
-      const removed = this.db.prepare('DELETE FROM pauses WHERE mode = ? AND resource = ?').run(mode, resource).changes > 0;
+      const removed =
+        this.db.prepare('DELETE FROM pauses WHERE mode = ? AND resource = ?').run(mode, resource).changes > 0;
       this.db.prepare('DELETE FROM heals WHERE mode = ? AND resource = ? AND at <= ?').run(mode, resource, now);
       return removed;
     })();
@@ -183,9 +204,7 @@ export class Ledger {
   /** Incidents, newest first. */
   incidents(filter: { mode?: string; limit?: number } = {}): IncidentRecord[] {
     const rows = this.db
-      .prepare(
-        `SELECT * FROM incidents WHERE (? IS NULL OR mode = ?) ORDER BY detected_at DESC LIMIT ?`,
-      )
+      .prepare(`SELECT * FROM incidents WHERE (? IS NULL OR mode = ?) ORDER BY detected_at DESC LIMIT ?`)
       .all(filter.mode ?? null, filter.mode ?? null, filter.limit ?? 100) as Record<string, unknown>[];
     return rows.map(toRecord);
   }

@@ -55,7 +55,8 @@ export class ServiceControl {
 
   private baseUrl(): string {
     const port = this.options.port();
-    if (port === undefined) throw new ControlHookError('connect', undefined, 'the service has no known port (is it running?)');
+    if (port === undefined)
+      throw new ControlHookError('connect', undefined, 'the service has no known port (is it running?)');
     return `http://127.0.0.1:${port}`;
   }
 
@@ -74,7 +75,12 @@ export class ServiceControl {
       throw new ControlHookError(action, undefined, `control hook ${action} unreachable: ${(err as Error).message}`);
     }
     const text = await res.text();
-    if (!res.ok) throw new ControlHookError(action, res.status, `control hook ${action} answered ${res.status}: ${text.slice(0, 200)}`);
+    if (!res.ok)
+      throw new ControlHookError(
+        action,
+        res.status,
+        `control hook ${action} answered ${res.status}: ${text.slice(0, 200)}`,
+      );
     return (text ? JSON.parse(text) : {}) as T;
   }
 

@@ -29,7 +29,9 @@ export interface ProcessIdentity {
  * Starts, stops and watches one child process, like a tiny systemd unit. Emits `exit`
  * (code, signal, expected) when the process ends.
  */
-export class Supervisor extends EventEmitter<{ exit: [code: number | undefined, signal: string | undefined, expected: boolean] }> {
+export class Supervisor extends EventEmitter<{
+  exit: [code: number | undefined, signal: string | undefined, expected: boolean];
+}> {
   private child: ResultPromise | undefined;
   private identity: ProcessIdentity | undefined;
   private stopping = false;
@@ -61,8 +63,14 @@ export class Supervisor extends EventEmitter<{ exit: [code: number | undefined, 
     });
     child.stdout?.pipe(out);
     child.stderr?.pipe(out);
-    if (child.pid === undefined) throw new Error(`could not start ${this.spec.name}: ${this.spec.command} did not spawn`);
-    const identity: ProcessIdentity = { pid: child.pid, startedAt: Date.now(), command: this.spec.command, args: this.spec.args };
+    if (child.pid === undefined)
+      throw new Error(`could not start ${this.spec.name}: ${this.spec.command} did not spawn`);
+    const identity: ProcessIdentity = {
+      pid: child.pid,
+      startedAt: Date.now(),
+      command: this.spec.command,
+      args: this.spec.args,
+    };
     this.child = child;
     this.identity = identity;
     this.stopping = false;

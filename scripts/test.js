@@ -20,6 +20,10 @@ const files = (only.length > 0 ? only : find(join(root, 'test'))).map((f) => rel
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, GUARDIAN_LOG_LEVEL: process.env.GUARDIAN_LOG_LEVEL ?? 'error' } },
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, GUARDIAN_LOG_LEVEL: process.env.GUARDIAN_LOG_LEVEL ?? 'error' },
+  },
 );
 process.exit(result.status ?? 1);

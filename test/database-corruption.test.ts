@@ -108,7 +108,10 @@ describe('database-corruption', () => {
     const path = pathOf('locked');
     const holder = spawn(
       process.execPath,
-      ['-e', `const D=require('better-sqlite3');const d=new D(${JSON.stringify(path)});d.exec('BEGIN EXCLUSIVE');d.prepare('INSERT INTO entities(name,data) VALUES (1,2)').run();console.log('locked');setInterval(()=>{},1000)`],
+      [
+        '-e',
+        `const D=require('better-sqlite3');const d=new D(${JSON.stringify(path)});d.exec('BEGIN EXCLUSIVE');d.prepare('INSERT INTO entities(name,data) VALUES (1,2)').run();console.log('locked');setInterval(()=>{},1000)`,
+      ],
       { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
     );
     try {

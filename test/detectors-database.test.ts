@@ -28,7 +28,12 @@ async function until(predicate: () => boolean, timeoutMs = 3000): Promise<void> 
 
 describe('classifySqliteLine', () => {
   it('maps a JSON sqlite.error line to its database by the db field', () => {
-    const json = { event: 'sqlite.error', db: 'metrics', code: 'SQLITE_CORRUPT', msg: 'database disk image is malformed' };
+    const json = {
+      event: 'sqlite.error',
+      db: 'metrics',
+      code: 'SQLITE_CORRUPT',
+      msg: 'database disk image is malformed',
+    };
     const signal = classifySqliteLine({ text: JSON.stringify(json), json, readAt: 0 }, databases);
     assert.deepEqual(signal && { kind: signal.kind, database: signal.database, code: signal.code }, {
       kind: 'corrupt',
@@ -68,15 +73,18 @@ describe('database-corruption detector', () => {
     await log.start();
     const findings: Finding[] = [];
     const detector = createDatabaseCorruptionDetector({ databases, log, intervalMs: 60_000 });
-    detector.start((f) => findings.push(f));
+    await detector.start((f) => findings.push(f));
     try {
-      appendFileSync(logPath, `${JSON.stringify({ ts: Date.now(), event: 'sqlite.error', db: 'world_model', code: 'SQLITE_CORRUPT', msg: 'database disk image is malformed' })}\n`);
+      appendFileSync(
+        logPath,
+        `${JSON.stringify({ ts: Date.now(), event: 'sqlite.error', db: 'world_model', code: 'SQLITE_CORRUPT', msg: 'database disk image is malformed' })}\n`,
+      );
       await until(() => findings.length > 0);
       assert.equal(findings[0]?.resource, 'world_model');
       assert.equal(findings[0]?.mode, 'database-corruption');
       assert.equal(findings.length, 1, 'lines written before start are history, not findings');
     } finally {
-      detector.stop();
+      await detector.stop();
       log.stop();
     }
   });
@@ -88,7 +96,7 @@ describe('database-corruption detector', () => {
     await log.start();
     const findings: Finding[] = [];
     const detector = createDatabaseCorruptionDetector({ databases, log, intervalMs: 60_000, busyPersistMs: 300 });
-    detector.start((f) => findings.push(f));
+    await detector.start((f) => findings.push(f));
     try {
       appendFileSync(logPath, '{"db":"metrics","code":"SQLITE_BUSY","msg":"database is locked"}\n');
       await sleep(150);
@@ -100,7 +108,7 @@ describe('database-corruption detector', () => {
       await until(() => findings.length > 0);
       assert.match(findings[0]?.evidence ?? '', /SQLITE_BUSY/);
     } finally {
-      detector.stop();
+      await detector.stop();
       log.stop();
     }
   });
@@ -110,7 +118,7 @@ describe('database-corruption detector', () => {
     seedDatabase(path, 300);
     const findings: Finding[] = [];
     const detector = createDatabaseCorruptionDetector({ databases: [{ name: 'ticked', path }], intervalMs: 50 });
-    detector.start((f) => findings.push(f));
+    await detector.start((f) => findings.push(f));
     try {
       await sleep(200);
       assert.equal(findings.length, 0, 'a sound database is not reported');
@@ -118,7 +126,7 @@ describe('database-corruption detector', () => {
       await until(() => findings.length > 0);
       assert.match(findings[0]?.evidence ?? '', /SQLITE_NOTADB/);
     } finally {
-      detector.stop();
+      await detector.stop();
     }
   });
 });

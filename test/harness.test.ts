@@ -5,7 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Ledger } from '../lib/ledger.js';
-import { abortSignal, type IncidentInput, type IncidentResult, rollbackSignal, statusQuery } from '../workflows/definitions.js';
+import {
+  abortSignal,
+  type IncidentInput,
+  type IncidentResult,
+  rollbackSignal,
+  statusQuery,
+} from '../workflows/definitions.js';
 import { tempDir, testConfig } from './helpers/fixture.js';
 import { uniqueName } from './helpers/temporal.js';
 import { startTestWorker, type TestWorker } from './helpers/worker.js';
@@ -51,7 +57,10 @@ const journalOf = (name: string) =>
     .split('\n')
     .filter((l) => l.endsWith(`:${name}`) || l.includes(`:${name}-`));
 
-async function waitForPhase(handle: WorkflowHandle, predicate: (s: Awaited<ReturnType<typeof query>>) => boolean): Promise<void> {
+async function waitForPhase(
+  handle: WorkflowHandle,
+  predicate: (s: Awaited<ReturnType<typeof query>>) => boolean,
+): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (predicate(await query(handle))) return;
     await sleep(50);
@@ -70,7 +79,10 @@ describe('incident harness', () => {
     const result = (await handle.result()) as IncidentResult;
     assert.equal(result.outcome, 'healed');
     assert.ok(result.mttrMs !== undefined && result.mttrMs >= 0 && result.mttrMs < 30_000);
-    assert.deepEqual(result.steps.map((s) => s.name), [`${r}-a`, `${r}-b`, 'verify']);
+    assert.deepEqual(
+      result.steps.map((s) => s.name),
+      [`${r}-a`, `${r}-b`, 'verify'],
+    );
     assert.deepEqual(journalOf(r), [`start:${r}-a`, `do:${r}-a`, `start:${r}-b`, `do:${r}-b`]);
     const described = await handle.describe();
     assert.equal(described.typedSearchAttributes.get({ name: 'GuardianOutcome', type: 'KEYWORD' }), 'healed');
@@ -84,7 +96,14 @@ describe('incident harness', () => {
 
   it('undoes completed steps in reverse order when rollback is signalled in the rollback window', async () => {
     const r = uniqueName('rb');
-    const handle = await start(r, [{ name: `${r}-a`, durationMs: 10 }, { name: `${r}-b`, durationMs: 10 }], 30_000);
+    const handle = await start(
+      r,
+      [
+        { name: `${r}-a`, durationMs: 10 },
+        { name: `${r}-b`, durationMs: 10 },
+      ],
+      30_000,
+    );
     await waitForPhase(handle, (s) => s.phase === 'rollback-window');
     await handle.signal(rollbackSignal, 'test');
     const result = (await handle.result()) as IncidentResult;
@@ -95,7 +114,10 @@ describe('incident harness', () => {
 
   it('stops after the running step on abort and compensates nothing', async () => {
     const r = uniqueName('abort');
-    const handle = await start(r, [{ name: `${r}-a`, durationMs: 800 }, { name: `${r}-b`, durationMs: 10 }]);
+    const handle = await start(r, [
+      { name: `${r}-a`, durationMs: 800 },
+      { name: `${r}-b`, durationMs: 10 },
+    ]);
     await waitForPhase(handle, (s) => s.steps.length === 1);
     await handle.signal(abortSignal, 'operator');
     const result = (await handle.result()) as IncidentResult;
@@ -105,7 +127,10 @@ describe('incident harness', () => {
 
   it('treats Cancel as a rollback: the running step is cancelled and completed steps are undone', async () => {
     const r = uniqueName('cancel');
-    const handle = await start(r, [{ name: `${r}-a`, durationMs: 10 }, { name: `${r}-b`, durationMs: 20_000 }]);
+    const handle = await start(r, [
+      { name: `${r}-a`, durationMs: 10 },
+      { name: `${r}-b`, durationMs: 20_000 },
+    ]);
     await waitForPhase(handle, (s) => s.steps.length === 2);
     await handle.cancel();
     const result = (await handle.result()) as IncidentResult;
@@ -116,7 +141,10 @@ describe('incident harness', () => {
 
   it('compensates and alerts when a step fails after its retries', async () => {
     const r = uniqueName('fail');
-    const handle = await start(r, [{ name: `${r}-a`, durationMs: 10 }, { name: `${r}-b`, durationMs: 10, fail: true }]);
+    const handle = await start(r, [
+      { name: `${r}-a`, durationMs: 10 },
+      { name: `${r}-b`, durationMs: 10, fail: true },
+    ]);
     const result = (await handle.result()) as IncidentResult;
     assert.equal(result.outcome, 'failed');
     assert.deepEqual(journalOf(r), [`start:${r}-a`, `do:${r}-a`, `start:${r}-b`, `undo:${r}-a`]);

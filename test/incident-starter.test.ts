@@ -44,7 +44,14 @@ describe('incident starter', () => {
     const started = Date.now();
     const sends: Promise<void>[] = [];
     for (let i = 0; i < 1000; i++) {
-      sends.push(starter.report({ mode: 'database-corruption', resource: 'storm', evidence: `finding ${i}`, detectedAt: Date.now() }));
+      sends.push(
+        starter.report({
+          mode: 'database-corruption',
+          resource: 'storm',
+          evidence: `finding ${i}`,
+          detectedAt: Date.now(),
+        }),
+      );
     }
     await Promise.all(sends);
     assert.ok(Date.now() - started < 1000, 'all 1,000 reported within a second');
@@ -60,7 +67,12 @@ describe('incident starter', () => {
     const starter = new IncidentStarter(worker.client, config, createLogger('test'), { coalesceMs: 0 });
     const base = Date.now();
     for (let i = 0; i < 20; i++) {
-      await starter.report({ mode: 'database-corruption', resource: 'joined', evidence: `finding ${i}`, detectedAt: base + i });
+      await starter.report({
+        mode: 'database-corruption',
+        resource: 'joined',
+        evidence: `finding ${i}`,
+        detectedAt: base + i,
+      });
     }
     const id = incidentWorkflowId('database-corruption', config.host, 'joined');
     const result = (await worker.client.workflow.getHandle(id).result()) as IncidentResult;

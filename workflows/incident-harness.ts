@@ -85,7 +85,8 @@ export async function runIncident<P>(
     if (finding.detectedAt === input.detectedAt) return; // the finding that started this run
     // A detection after the heal is a new incident; one before it is the same storm.
     const seenAt = finding.observedAt ?? finding.detectedAt;
-    if (status.healedAt !== undefined && status.phase === 'rollback-window' && seenAt > status.healedAt) recurrence = finding;
+    if (status.healedAt !== undefined && status.phase === 'rollback-window' && seenAt > status.healedAt)
+      recurrence = finding;
     else joined++;
   });
   setHandler(rollbackSignal, (reason) => {
@@ -137,7 +138,10 @@ export async function runIncident<P>(
       compensations.length = 0;
       if (failures.length > 0) {
         notes.push(`compensation failed for ${failures.length} step(s)`);
-        await alert(`rollback of ${input.mode} on ${input.resource} left work undone: ${failures.join('; ')}`, 'critical');
+        await alert(
+          `rollback of ${input.mode} on ${input.resource} left work undone: ${failures.join('; ')}`,
+          'critical',
+        );
       }
     });
   };

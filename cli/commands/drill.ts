@@ -14,7 +14,8 @@ export async function drill(
   options: { config: string; json?: boolean; repeat: string; report?: string },
 ): Promise<number> {
   const repeat = Number(options.repeat);
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new UsageError(`--repeat must be a whole number from 1 to 1000, got "${options.repeat}"`);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)
+    throw new UsageError(`--repeat must be a whole number from 1 to 1000, got "${options.repeat}"`);
   const selected = selectDrills(modes);
   const config = await drillConfig(options.config);
   const report = await runDrills(config, selected, {
@@ -33,7 +34,8 @@ export async function drill(
 export function selectDrills(modes: readonly string[]): ModeDrill[] {
   const wanted = modes.length === 0 || modes.includes('all') ? Object.keys(drills) : modes;
   return wanted.map((mode) => {
-    if (!MODES.includes(mode as Mode)) throw new UsageError(`unknown mode "${mode}"; modes are: ${MODES.join(', ')}, or all`);
+    if (!MODES.includes(mode as Mode))
+      throw new UsageError(`unknown mode "${mode}"; modes are: ${MODES.join(', ')}, or all`);
     const found = drills[mode as Mode];
     if (!found) throw new UsageError(`mode "${mode}" has no drill yet`);
     return found;
@@ -46,7 +48,17 @@ const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
 export function renderTable(report: DrillReport): string {
   const table = new Table({ head: ['mode', 'target', 'runs', 'healed', 'detect p50', 'p50', 'p95', 'max', 'verdict'] });
   for (const m of report.modes) {
-    table.push([m.mode, `< ${m.targetMs / 1000} s`, m.runs, m.healed, ms(m.detectP50Ms), ms(m.p50Ms), ms(m.p95Ms), ms(m.maxMs), m.pass ? 'PASS' : 'FAIL']);
+    table.push([
+      m.mode,
+      `< ${m.targetMs / 1000} s`,
+      m.runs,
+      m.healed,
+      ms(m.detectP50Ms),
+      ms(m.p50Ms),
+      ms(m.p95Ms),
+      ms(m.maxMs),
+      m.pass ? 'PASS' : 'FAIL',
+    ]);
   }
   return `${table.toString()}\naverage total MTTR p50: ${ms(report.averageP50Ms)} (spec: < 20 s) — ${report.pass ? 'PASS' : 'FAIL'}`;
 }
@@ -55,7 +67,8 @@ async function writeReport(dir: string, report: DrillReport): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'drill.json'), `${JSON.stringify(report, null, 2)}\n`);
   const rows = report.modes.map(
-    (m) => `| ${m.mode} | < ${m.targetMs / 1000} s | ${m.runs} | ${m.healed} | ${ms(m.detectP50Ms)} | ${ms(m.p50Ms)} | ${ms(m.p95Ms)} | ${ms(m.maxMs)} | ${m.pass ? 'PASS' : 'FAIL'} |`,
+    (m) =>
+      `| ${m.mode} | < ${m.targetMs / 1000} s | ${m.runs} | ${m.healed} | ${ms(m.detectP50Ms)} | ${ms(m.p50Ms)} | ${ms(m.p95Ms)} | ${ms(m.maxMs)} | ${m.pass ? 'PASS' : 'FAIL'} |`,
   );
   await writeFile(
     join(dir, 'drill.md'),

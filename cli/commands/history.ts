@@ -33,7 +33,9 @@ export async function replay(source: string, options: { json?: boolean }): Promi
     try {
       history = historyFromJSON(JSON.parse(await readFile(source, 'utf8')));
     } catch (err) {
-      throw new UsageError(`${source} is not a Temporal history JSON file (${(err as Error).message}); write one with guardian export`);
+      throw new UsageError(
+        `${source} is not a Temporal history JSON file (${(err as Error).message}); write one with guardian export`,
+      );
     }
     workflowId = source;
   } else {
@@ -41,7 +43,8 @@ export async function replay(source: string, options: { json?: boolean }): Promi
     try {
       history = await client.workflow.getHandle(source).fetchHistory();
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new UsageError(`"${source}" is neither a file nor a workflow on the server`);
+      if (err instanceof WorkflowNotFoundError)
+        throw new UsageError(`"${source}" is neither a file nor a workflow on the server`);
       throw err;
     } finally {
       await client.connection.close();

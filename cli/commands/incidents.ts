@@ -6,9 +6,15 @@ import { Ledger } from '../../lib/ledger.js';
 import { MODES, type Mode } from '../../workflows/definitions.js';
 
 /** `guardian incidents`: the ledger, newest first. */
-export async function incidents(options: { config: string; json?: boolean; mode?: string; limit: string }): Promise<number> {
+export async function incidents(options: {
+  config: string;
+  json?: boolean;
+  mode?: string;
+  limit: string;
+}): Promise<number> {
   const limit = Number(options.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, got "${options.limit}"`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new UsageError(`--limit must be a positive whole number, got "${options.limit}"`);
   if (options.mode !== undefined && !MODES.includes(options.mode as Mode)) {
     throw new UsageError(`unknown mode "${options.mode}"; modes are: ${MODES.join(', ')}`);
   }

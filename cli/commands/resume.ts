@@ -11,7 +11,9 @@ export async function resume(mode: string, resource: string, options: { config: 
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
   try {
     const lifted = ledger.resume(mode, resource);
-    process.stdout.write(lifted ? `Resumed auto-remediation of ${mode} on ${resource}.\n` : `${mode} on ${resource} was not paused.\n`);
+    process.stdout.write(
+      lifted ? `Resumed auto-remediation of ${mode} on ${resource}.\n` : `${mode} on ${resource} was not paused.\n`,
+    );
     return 0;
   } finally {
     ledger.close();

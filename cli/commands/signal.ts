@@ -12,7 +12,9 @@ async function send(workflowId: string, which: 'abort' | 'rollback', reason: str
     return 0;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
-      throw new UsageError(`no open incident with workflow id "${workflowId}" (it may have closed); list them with: guardian status`);
+      throw new UsageError(
+        `no open incident with workflow id "${workflowId}" (it may have closed); list them with: guardian status`,
+      );
     }
     throw err;
   } finally {

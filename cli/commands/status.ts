@@ -36,7 +36,9 @@ export async function status(options: { config: string; json?: boolean }): Promi
     process.stdout.write(`${table.toString()}\n`);
   }
   for (const p of paused) {
-    process.stdout.write(`paused: ${p.mode} ${p.resource} since ${new Date(p.since).toISOString()} (${p.reason}); resume with: guardian resume ${p.mode} ${p.resource}\n`);
+    process.stdout.write(
+      `paused: ${p.mode} ${p.resource} since ${new Date(p.since).toISOString()} (${p.reason}); resume with: guardian resume ${p.mode} ${p.resource}\n`,
+    );
   }
   return 0;
 }

@@ -10,7 +10,9 @@ export async function up(options: { config: string; service: boolean }): Promise
     [
       `Guardian is up on task queue ${config.taskQueue} (config ${config.file}).`,
       `  Temporal UI:  http://127.0.0.1:8233/namespaces/default/workflows?query=GuardianHost%3D%22${encodeURIComponent(config.host)}%22`,
-      ...(runtime.supervisor?.running ? [`  Service:      ${config.service?.name} pid ${runtime.supervisor.running.pid} on http://127.0.0.1:${port}`] : []),
+      ...(runtime.supervisor?.running
+        ? [`  Service:      ${config.service?.name} pid ${runtime.supervisor.running.pid} on http://127.0.0.1:${port}`]
+        : []),
       `  Databases:    ${config.databases.map((d) => d.name).join(', ') || '(none)'}`,
       '  Stop with Ctrl-C.',
       '',

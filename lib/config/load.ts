@@ -37,7 +37,10 @@ export function parseConfig(text: string, file: string): GuardianConfig {
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({ key: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })),
+      doc.errors.map((e) => ({
+        key: `line ${e.linePos?.[0]?.line ?? '?'}`,
+        message: e.message.split('\n')[0] ?? e.message,
+      })),
     );
   }
   const problems: ConfigProblem[] = [];
@@ -59,7 +62,11 @@ function expandEnv(value: unknown, key: string, problems: ConfigProblem[]): unkn
     return value.replace(ENV_REF, (_, name: string, fallback: string | undefined) => {
       const found = process.env[name] ?? fallback;
       if (found === undefined) {
-        problems.push({ key, message: `refers to \${${name}}, which is not set and has no default`, example: `\${${name}:-default}` });
+        problems.push({
+          key,
+          message: `refers to \${${name}}, which is not set and has no default`,
+          example: `\${${name}:-default}`,
+        });
         return '';
       }
       return found;
@@ -75,7 +82,10 @@ function expandEnv(value: unknown, key: string, problems: ConfigProblem[]): unkn
 }
 
 function toProblem(issue: z.core.$ZodIssue): ConfigProblem {
-  const key = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  const key = issue.path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
   const example = exampleFor(issue.path);
   return { key, message: issue.message, ...(example === undefined ? {} : { example }) };
 }

@@ -1,11 +1,21 @@
 import { z } from 'zod';
-import { duration, port, size } from './units.js';
+import { duration, port } from './units.js';
 
 const serviceSchema = z
   .object({
-    name: z.string().min(1).default('service').meta({ examples: ['grace'] }),
-    command: z.string().min(1).meta({ description: 'Executable to run (no shell)', examples: ['node', 'python3'] }),
-    args: z.array(z.string()).default([]).meta({ examples: [['examples/grace/server.mjs']] }),
+    name: z
+      .string()
+      .min(1)
+      .default('service')
+      .meta({ examples: ['grace'] }),
+    command: z
+      .string()
+      .min(1)
+      .meta({ description: 'Executable to run (no shell)', examples: ['node', 'python3'] }),
+    args: z
+      .array(z.string())
+      .default([])
+      .meta({ examples: [['examples/grace/server.mjs']] }),
     cwd: z.string().optional().meta({ description: 'Working directory, relative to guardian.yaml' }),
     env: z.record(z.string(), z.string()).default({}),
     port: z
@@ -23,21 +33,28 @@ const serviceSchema = z
       })
       .prefault({}),
     controlPath: z.string().default('/guardian/control').meta({ description: 'Base path of the control hooks' }),
-    log: z.string().optional().meta({ description: "The service's log file that detectors read", examples: ['var/logs/grace.log'] }),
+    log: z
+      .string()
+      .optional()
+      .meta({ description: "The service's log file that detectors read", examples: ['var/logs/grace.log'] }),
     stopTimeout: duration.default(5000),
     clientConfigs: z
       .array(z.object({ path: z.string(), key: z.string().meta({ examples: ['grace.port'] }) }))
       .default([])
       .meta({ description: 'YAML/JSON files whose key holds the service port; kept in step when the port moves' }),
-    boot: z
-      .object({ budget: duration.default(30_000), chunkBudget: duration.default(10_000) })
-      .prefault({}),
+    boot: z.object({ budget: duration.default(30_000), chunkBudget: duration.default(10_000) }).prefault({}),
   })
   .meta({ description: 'The guarded service, started and supervised by Guardian' });
 
 const databaseSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, ".", "_" or "-"').meta({ examples: ['world_model'] }),
-  path: z.string().min(1).meta({ examples: ['var/databases/world_model.db'] }),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, ".", "_" or "-"')
+    .meta({ examples: ['world_model'] }),
+  path: z
+    .string()
+    .min(1)
+    .meta({ examples: ['var/databases/world_model.db'] }),
   backups: z
     .object({
       every: duration.prefault('5m'),
@@ -49,15 +66,16 @@ const databaseSchema = z.object({
 const incidentsSchema = z
   .object({
     rollbackWindow: duration.prefault('15m'),
-    flap: z
-      .object({ limit: z.number().int().min(1).default(5), window: duration.prefault('10m') })
-      .prefault({}),
+    flap: z.object({ limit: z.number().int().min(1).default(5), window: duration.prefault('10m') }).prefault({}),
   })
   .prefault({});
 
 const alertsSchema = z
   .object({
-    file: z.string().optional().meta({ description: 'JSON-lines file alerts are appended to (default: stateDir/alerts.log)' }),
+    file: z
+      .string()
+      .optional()
+      .meta({ description: 'JSON-lines file alerts are appended to (default: stateDir/alerts.log)' }),
     webhook: z.url().optional().meta({ description: 'URL that receives each alert as a JSON POST' }),
   })
   .prefault({});
@@ -71,7 +89,10 @@ const detectorsSchema = z
 /** The schema of guardian.yaml: everything Guardian guards and how. */
 export const guardianConfigSchema = z
   .object({
-    host: z.string().optional().meta({ description: 'Host name used in task queue and workflow IDs (default: os.hostname())' }),
+    host: z
+      .string()
+      .optional()
+      .meta({ description: 'Host name used in task queue and workflow IDs (default: os.hostname())' }),
     stateDir: z.string().default('.guardian').meta({ description: 'Ledger, backups, quarantine and registries' }),
     taskQueue: z.string().optional().meta({ description: 'Override the task queue (default guardian@<host>)' }),
     incidents: incidentsSchema,

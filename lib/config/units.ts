@@ -37,4 +37,9 @@ export const size = z
   .meta({ description: 'A size: 512kB, 100MB, 4GB, or bytes', examples: ['100MB', '4GB'] });
 
 /** A TCP port number. */
-export const port = z.number().int().min(1).max(65535).meta({ examples: [8000] });
+export const port = z
+  .number()
+  .int()
+  .min(1)
+  .max(65535)
+  .meta({ examples: [8000] });

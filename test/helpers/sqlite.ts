@@ -6,7 +6,9 @@ import Database from 'better-sqlite3';
 export function seedDatabase(path: string, rows = 2000, journalMode: 'wal' | 'delete' = 'wal'): void {
   const db = new Database(path);
   db.pragma(`journal_mode = ${journalMode}`);
-  db.exec('CREATE TABLE entities (id INTEGER PRIMARY KEY, name TEXT, data TEXT); CREATE INDEX entities_name ON entities (name);');
+  db.exec(
+    'CREATE TABLE entities (id INTEGER PRIMARY KEY, name TEXT, data TEXT); CREATE INDEX entities_name ON entities (name);',
+  );
   const insert = db.prepare('INSERT INTO entities (name, data) VALUES (?, ?)');
   db.transaction(() => {
     for (let i = 0; i < rows; i++) insert.run(`entity-${i}`, `payload-${i}-${'x'.repeat(200)}`);

@@ -10,7 +10,11 @@ const root = new URL('../../', import.meta.url).pathname;
 let runtimeInstalled = false;
 
 /** The dev server the test run uses (started by `npm test` / .ci/run). */
-export async function testClient(): Promise<{ client: Client; connection: NativeConnection; close: () => Promise<void> }> {
+export async function testClient(): Promise<{
+  client: Client;
+  connection: NativeConnection;
+  close: () => Promise<void>;
+}> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     runtimeInstalled = true;

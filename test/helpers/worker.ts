@@ -26,7 +26,9 @@ export async function startTestWorker(
   const worker = await Worker.create({
     connection,
     taskQueue: config.taskQueue,
-    workflowBundle: await workflowBundle(options.workflowsPath ?? new URL('../fixtures/workflows.ts', import.meta.url).pathname),
+    workflowBundle: await workflowBundle(
+      options.workflowsPath ?? new URL('../fixtures/workflows.ts', import.meta.url).pathname,
+    ),
     activities: {
       ...createActivities({ config, ledger, logger, ...(options.control ? { control: options.control } : {}) }),
       ...options.extraActivities,
