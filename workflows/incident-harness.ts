@@ -32,8 +32,17 @@ const bookkeeping = proxyActivities<GuardianActivities>(bookkeepingActivity);
 /** What a remediation sees: run named steps, verify health, add to the summary, alert. */
 export interface IncidentContext<P> {
   readonly input: IncidentInput<P>;
-  /** Runs a step; once it completes, `compensate` (if any) is recorded to undo it on rollback. */
-  step<T>(name: string, run: () => Promise<T>, compensate?: (result: T) => Promise<unknown>): Promise<T>;
+  /**
+   * Runs a step; once it completes, `compensate` (if any) is recorded to undo it on rollback.
+   * `keepOnFailure`: when the incident fails, keep what this step did (space freed, low-memory
+   * mode on) instead of undoing it; only a rollback undoes it.
+   */
+  step<T>(
+    name: string,
+    run: () => Promise<T>,
+    compensate?: (result: T) => Promise<unknown>,
+    options?: StepOptions,
+  ): Promise<T>;
   /** Runs the verify step; its `healthyAt` (the activity's clock) becomes healedAt. */
   verify(name: string, run: () => Promise<{ healthyAt: number; detail?: string }>): Promise<void>;
   /** Appends a sentence to the incident's one-line summary (memo and ledger). */
@@ -42,6 +51,12 @@ export interface IncidentContext<P> {
   alert(message: string, severity?: 'info' | 'warning' | 'critical'): Promise<void>;
   /** True once the operator asked to abort. */
   readonly abortRequested: boolean;
+}
+
+/** How a step's compensation behaves. */
+export interface StepOptions {
+  /** Keep the step's effect when the incident fails; undo it only on rollback. @default false */
+  readonly keepOnFailure?: boolean;
 }
 
 /** Thrown by a step when the operator sent `abort`: no further step runs. */
@@ -57,7 +72,7 @@ export async function runIncident<P>(
   remediate: (ctx: IncidentContext<P>) => Promise<void>,
 ): Promise<IncidentResult> {
   const { workflowId, runId } = workflowInfo();
-  const compensations: { step: StepStatus; undo: () => Promise<unknown> }[] = [];
+  const compensations: { step: StepStatus; undo: () => Promise<unknown>; keepOnFailure: boolean }[] = [];
   const notes: string[] = [];
   const status: IncidentStatus = {
     mode: input.mode,
@@ -119,11 +134,16 @@ export async function runIncident<P>(
       summary: status.summary,
     });
   };
-  const compensate = async () => {
+  const compensate = async (cause: 'rollback' | 'failure' = 'rollback') => {
     status.phase = 'compensating';
     await CancellationScope.nonCancellable(async () => {
       const failures: string[] = [];
-      for (const { step, undo } of compensations.reverse()) {
+      if (cause === 'failure') {
+        const kept = compensations.filter((c) => c.keepOnFailure).map((c) => c.step.name);
+        if (kept.length > 0) notes.push(`kept after the failure: ${kept.join(', ')}`);
+      }
+      const undoing = compensations.filter((c) => cause === 'rollback' || !c.keepOnFailure);
+      for (const { step, undo } of undoing.reverse()) {
         step.state = 'compensating';
         try {
           await undo();
@@ -197,7 +217,7 @@ export async function runIncident<P>(
       summarize();
     },
     alert,
-    async step(name, run, undo) {
+    async step(name, run, undo, options) {
       if (abortRequested) throw new AbortRequested();
       const step: StepStatus = { name, state: 'running', startedAt: Date.now(), attempts: 1 };
       status.steps.push(step);
@@ -206,7 +226,7 @@ export async function runIncident<P>(
         step.state = 'completed';
         step.endedAt = Date.now();
         if (undo) {
-          compensations.push({ step, undo: () => undo(value) });
+          compensations.push({ step, undo: () => undo(value), keepOnFailure: options?.keepOnFailure === true });
           status.compensationsPending.push(name);
         }
         return value;
@@ -245,7 +265,7 @@ export async function runIncident<P>(
       return result(status);
     }
     notes.push(`failed: ${messageOf(err)}`);
-    await compensate();
+    await compensate('failure');
     await countRemediation(); // failures count toward flap protection too, so retries stay bounded
     status.outcome = 'failed';
     status.phase = 'closed';
