@@ -8,9 +8,9 @@ import { freePortRange } from '../lib/ports.js';
  * home, a free port range, a short rollback window, and flap protection out of the way of
  * repeated injections.
  */
-export async function drillConfig(file: string): Promise<GuardianConfig> {
+export async function drillConfig(file: string, options: { stateDir?: string } = {}): Promise<GuardianConfig> {
   const base = loadConfig(file);
-  const stateDir = join(base.stateDir, 'drill');
+  const stateDir = options.stateDir ?? join(base.stateDir, 'drill');
   process.env.GRACE_HOME = join(stateDir, 'grace');
   const config = loadConfig(file);
   const host = `${config.host}-drill`;
