@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import type { DiskSettings } from './resources.js';
 import { guardianConfigSchema, type GuardianConfigParsed } from './schema.js';
 
 /** guardian.yaml validated, with defaults applied and every path absolute. */
@@ -135,5 +136,25 @@ function resolvePaths(parsed: GuardianConfigParsed, file: string): GuardianConfi
       clientConfigs: parsed.service.clientConfigs.map((c) => ({ ...c, path: abs(c.path) })),
     },
     databases: parsed.databases.map((d) => ({ ...d, path: abs(d.path) })),
+    disk: parsed.disk && resolveDiskPaths(parsed.disk, abs),
+    configs: parsed.configs.map((c) => ({
+      ...c,
+      path: abs(c.path),
+      ...(c.schema === undefined ? {} : { schema: abs(c.schema) }),
+      ...(c.defaults === undefined ? {} : { defaults: abs(c.defaults) }),
+    })),
+  };
+}
+
+function resolveDiskPaths(disk: DiskSettings, abs: (p: string) => string): DiskSettings {
+  const dirs = (list: string[]) => list.map(abs);
+  return {
+    ...disk,
+    logs: { ...disk.logs, dirs: dirs(disk.logs.dirs) },
+    snapshots: { ...disk.snapshots, dirs: dirs(disk.snapshots.dirs) },
+    temp: { ...disk.temp, dirs: dirs(disk.temp.dirs) },
+    artifacts: { dirs: dirs(disk.artifacts.dirs) },
+    watch: dirs(disk.watch),
+    ...(disk.secondary === undefined ? {} : { secondary: abs(disk.secondary) }),
   };
 }

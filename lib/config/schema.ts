@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { diskSchema, memorySchema, watchedConfigSchema } from './resources.js';
 import { duration, port } from './units.js';
 
 const serviceSchema = z
@@ -100,6 +101,9 @@ export const guardianConfigSchema = z
     detectors: detectorsSchema,
     service: serviceSchema.optional(),
     databases: z.array(databaseSchema).default([]),
+    memory: memorySchema.prefault({}),
+    disk: diskSchema.optional(),
+    configs: z.array(watchedConfigSchema).default([]).meta({ description: 'Configuration files restored when missing or bad' }),
   })
   .strict();
 
