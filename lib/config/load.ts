@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import { resolveCredentialPaths } from './outside.js';
 import type { DiskSettings } from './resources.js';
 import { guardianConfigSchema, type GuardianConfigParsed } from './schema.js';
 
@@ -137,6 +138,7 @@ function resolvePaths(parsed: GuardianConfigParsed, file: string): GuardianConfi
     },
     databases: parsed.databases.map((d) => ({ ...d, path: abs(d.path) })),
     disk: parsed.disk && resolveDiskPaths(parsed.disk, abs),
+    credentials: resolveCredentialPaths(parsed.credentials, abs),
     configs: parsed.configs.map((c) => ({
       ...c,
       path: abs(c.path),

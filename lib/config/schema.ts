@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { credentialSchema, egressSchema, networkSchema } from './outside.js';
 import { diskSchema, memorySchema, watchedConfigSchema } from './resources.js';
 import { duration, port } from './units.js';
 
@@ -104,6 +105,9 @@ export const guardianConfigSchema = z
     memory: memorySchema.prefault({}),
     disk: diskSchema.optional(),
     configs: z.array(watchedConfigSchema).default([]).meta({ description: 'Configuration files restored when missing or bad' }),
+    egress: egressSchema.prefault({}),
+    credentials: z.array(credentialSchema).default([]).meta({ description: 'How the egress proxy authenticates; values by reference only' }),
+    network: networkSchema.prefault({}),
   })
   .strict();
 
