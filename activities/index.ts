@@ -1,4 +1,5 @@
 import { createAlertActivities } from './alerts.js';
+import { createConfigActivities } from './config.js';
 import type { ActivityDeps } from './deps.js';
 import { createLedgerActivities } from './ledger.js';
 import { createServiceActivities } from './service.js';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertActivities(deps),
     ...createServiceActivities(deps),
     ...createSqliteActivities(deps),
+    ...createConfigActivities(deps),
   };
 }
 

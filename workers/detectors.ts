@@ -1,7 +1,9 @@
 import { createDatabaseCorruptionDetector } from '../detectors/database-corruption.js';
+import { createMissingConfigDetector } from '../detectors/missing-config.js';
 import type { LogTail } from '../detectors/log-tail.js';
 import type { Detector } from '../detectors/types.js';
 import type { GuardianConfig } from '../lib/config/load.js';
+import { saveVersion } from '../lib/config-files.js';
 import type { Ledger } from '../lib/ledger.js';
 import type { Logger } from '../lib/logger.js';
 import type { ServiceControl } from '../lib/service-control.js';
@@ -24,6 +26,23 @@ export const detectorFactories: ((ctx: DetectorContext) => Detector | undefined)
     config.databases.length === 0
       ? undefined
       : createDatabaseCorruptionDetector({ databases: config.databases, ...(log ? { log } : {}), intervalMs: config.detectors.interval }),
+  ({ config, log, logger }) =>
+    config.configs.length === 0
+      ? undefined
+      : createMissingConfigDetector({
+          configs: config.configs,
+          ...(log ? { log } : {}),
+          intervalMs: config.detectors.interval,
+          // Guardian keeps a copy of every valid version it sees: the first thing a restore reaches for.
+          onValid: (watched, bytes) => {
+            try {
+              const saved = saveVersion(config.stateDir, watched, bytes);
+              if (saved) logger.debug({ config: watched.name, saved }, 'kept a valid config version');
+            } catch (err) {
+              logger.warn({ err, config: watched.name }, 'could not keep a copy of the config');
+            }
+          },
+        }),
 ];
 
 /** Every detector guardian.yaml calls for. */

@@ -7,6 +7,10 @@ export type ParamsBuilder = (resource: string, config: GuardianConfig) => Record
 /** Per-mode parameter builders; a mode without one gets `{}`. */
 export const modeParams: Partial<Record<Mode, ParamsBuilder>> = {
   'database-corruption': (resource, config) => ({ database: resource, serviceConnected: config.service !== undefined }),
+  'missing-config': (resource, config) => ({
+    config: resource,
+    reload: config.service !== undefined && (config.configs.find((c) => c.name === resource)?.reload ?? false),
+  }),
 };
 
 /** The workflow function name of a mode: `database-corruption` → `databaseCorruption`. */
