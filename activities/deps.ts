@@ -1,6 +1,8 @@
 import type { GuardianConfig } from '../lib/config/load.js';
+import type { EgressProxy } from '../lib/egress/proxy.js';
 import type { Ledger } from '../lib/ledger.js';
 import type { Logger } from '../lib/logger.js';
+import type { NetworkProber } from '../lib/network-probe.js';
 import type { ServiceControl } from '../lib/service-control.js';
 
 /** What activities need from the process they run in. Built once by the worker. */
@@ -10,4 +12,8 @@ export interface ActivityDeps {
   readonly logger: Logger;
   /** Control hooks of the guarded service; undefined when guardian.yaml declares no service. */
   readonly control?: ServiceControl;
+  /** Guardian's egress proxy; undefined when guardian.yaml declares no egress endpoints. */
+  readonly egress?: EgressProxy;
+  /** The network probes of guardian.yaml; undefined when none are configured. */
+  readonly prober?: NetworkProber;
 }

@@ -1,7 +1,10 @@
 import { createAlertActivities } from './alerts.js';
 import { createConfigActivities } from './config.js';
+import { createCredentialActivities } from './credentials.js';
 import type { ActivityDeps } from './deps.js';
+import { createHttpActivities } from './http.js';
 import { createLedgerActivities } from './ledger.js';
+import { createNetworkActivities } from './network.js';
 import { createServiceActivities } from './service.js';
 import { createSqliteActivities } from './sqlite.js';
 
@@ -15,6 +18,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createServiceActivities(deps),
     ...createSqliteActivities(deps),
     ...createConfigActivities(deps),
+    ...createNetworkActivities(deps),
+    ...createHttpActivities(deps),
+    ...createCredentialActivities(deps),
   };
 }
 

@@ -1,0 +1,104 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { CredentialSlot, RefreshOutcome } from '../lib/egress/credentials.js';
+import type { EgressProxy } from '../lib/egress/proxy.js';
+import type { ActivityDeps } from './deps.js';
+
+/** Whether an endpoint accepts the credential in use. No value, no fingerprint. */
+export interface CredentialCheck {
+  valid: boolean;
+  /** True when no call was made: the value is the one already refused and the window has not passed. */
+  skipped: boolean;
+  status?: number;
+  detail: string;
+}
+
+/**
+ * Credential activities for invalid-credentials. They take credential and endpoint *names*; the
+ * values are read inside the egress proxy, so none reaches a workflow input, result or history.
+ */
+export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps, 'egress' | 'logger'>) {
+  const proxy = (): EgressProxy => {
+    if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints', 'NoEgress');
+    return egress;
+  };
+  const known = (endpoint: string) => {
+    try {
+      return proxy().endpoint(endpoint);
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownEndpoint');
+    }
+  };
+
+  return {
+    /** The OAuth2 refresh-token grant, at most once per credential per backoff window. */
+    async refreshCredential({ credential }: { credential: string }): Promise<RefreshOutcome> {
+      const outcome = await proxy().credentials.refresh(credential);
+      logger.info({ credential, refreshed: outcome.refreshed, reason: outcome.reason }, 'credential refresh');
+      return outcome;
+    },
+
+    /** Switches the value the proxy sends (primary, backup, refreshed); returns the previous slot. */
+    async useCredentialSlot({ credential, slot }: { credential: string; slot: CredentialSlot }): Promise<{ previous: CredentialSlot }> {
+      try {
+        return { previous: proxy().credentials.use(credential, slot) };
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable((err as Error).message, 'CredentialUnavailable');
+      }
+    },
+
+    /**
+     * One credentialed call to the endpoint's probe path. Without `force`, a value identical to
+     * the one last refused is not sent again (no guessing, no hammering).
+     */
+    async checkEndpointCredential({ endpoint, force = false }: { endpoint: string; force?: boolean }): Promise<CredentialCheck> {
+      const settings = known(endpoint);
+      const egressProxy = proxy();
+      if (settings.credential && !force) {
+        const rejected = egressProxy.store.credentialChecks(settings.credential).rejectedFingerprint;
+        if (rejected !== null && rejected === egressProxy.credentials.fingerprint(settings.credential)) {
+          return { valid: false, skipped: true, detail: `${settings.credential} is unchanged since it was refused` };
+        }
+      }
+      if (settings.credential && egressProxy.credentials.expired(settings.credential)) {
+        return { valid: false, skipped: true, detail: `${settings.credential} is an expired token` };
+      }
+      const result = await egressProxy.trial(endpoint, settings.timeouts[0] ?? 30_000);
+      const refused = result.status === 401 || result.status === 403;
+      const valid = result.status !== undefined && !refused;
+      if (valid && settings.credential) egressProxy.store.recordRejected(settings.credential, null);
+      return { valid, skipped: false, ...(result.status === undefined ? {} : { status: result.status }), detail: `${endpoint} answered ${result.detail}` };
+    },
+
+    /** Disables or re-enables an endpoint in the proxy (disabled: cached replies only). */
+    async setEndpointDisabled({ endpoint, disabled, reason }: { endpoint: string; disabled: boolean; reason?: string }): Promise<{ previous: boolean }> {
+      known(endpoint);
+      return { previous: proxy().setDisabled(endpoint, disabled, reason).disabled };
+    },
+
+    /** Writes the "authentication required" event to Guardian's log. */
+    async logAuthenticationRequired({ endpoint, credential }: { endpoint: string; credential: string | null }): Promise<void> {
+      logger.warn({ event: 'auth.required', endpoint, credential }, `authentication required: ${endpoint} refuses ${credential ?? 'its credential'}`);
+    },
+
+    /** Confirms the endpoint is degraded as intended: a call through the proxy never reaches it. */
+    async verifyEndpointDisabled({ endpoint }: { endpoint: string }): Promise<{ healthyAt: number; detail: string }> {
+      const settings = known(endpoint);
+      const started = Date.now();
+      const res = await fetch(`${proxy().url}/${endpoint}${settings.probePath}`, { signal: AbortSignal.timeout(5000) });
+      await res.arrayBuffer();
+      const route = res.headers.get('x-guardian-route');
+      if (route !== 'cache' && route !== 'local') throw new Error(`${endpoint} still reaches the remote endpoint (${route ?? 'no route'})`);
+      return { healthyAt: Date.now(), detail: `${endpoint} disabled: ${route === 'cache' ? 'cached reply served' : 'refused fast'} in ${Date.now() - started} ms` };
+    },
+
+    /** Confirms the endpoint accepts the credential in use now. */
+    async verifyCredentialAccepted({ endpoint }: { endpoint: string }): Promise<{ healthyAt: number; detail: string }> {
+      const settings = known(endpoint);
+      const result = await proxy().trial(endpoint, settings.timeouts[0] ?? 30_000);
+      if (result.status === undefined || result.status === 401 || result.status === 403) {
+        throw ApplicationFailure.nonRetryable(`${endpoint} still refuses the credential (${result.detail})`, 'CredentialRefused');
+      }
+      return { healthyAt: Date.now(), detail: `${endpoint} accepts ${settings.credential ?? 'the request'} (${result.detail})` };
+    },
+  };
+}

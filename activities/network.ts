@@ -1,0 +1,99 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { EgressProxy } from '../lib/egress/proxy.js';
+import type { DrainSummary } from '../lib/egress/outbox.js';
+import type { NetworkProber } from '../lib/network-probe.js';
+import type { ActivityDeps } from './deps.js';
+
+/** A probe round as workflows see it: plain data, no secrets. */
+export interface NetworkProbeResult {
+  up: boolean;
+  at: number;
+  /** `dns:example.com ok 3 ms; tcp:1.1.1.1:443 ECONNREFUSED` */
+  detail: string;
+}
+
+/**
+ * Network activities for network-unreachable: offline mode in the egress proxy and the service,
+ * probe rounds, and the outbox of calls made while offline.
+ */
+export function createNetworkActivities({ egress, prober, control }: Pick<ActivityDeps, 'egress' | 'prober' | 'control'>) {
+  const proxy = (): EgressProxy => {
+    if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints, so there is no proxy to take offline', 'NoEgress');
+    return egress;
+  };
+  const probes = (): NetworkProber => {
+    if (!prober || prober.size === 0) throw ApplicationFailure.nonRetryable('guardian.yaml declares no network probes (network.probes)', 'NoProbes');
+    return prober;
+  };
+  const setServiceOffline = async (enabled: boolean): Promise<boolean | null> => {
+    if (!control) return null;
+    const reply = await control.call<{ previous?: boolean }>('offline-mode', { enabled });
+    return typeof reply.previous === 'boolean' ? reply.previous : null;
+  };
+
+  return {
+    /** Egress proxy offline: GETs answered from the cache, other calls queued, nothing leaves. */
+    async enterOfflineMode(): Promise<{ previous: boolean }> {
+      return { previous: proxy().setOffline(true) };
+    },
+
+    /** Egress proxy back online (queued calls are sent by `drainOutbox`). */
+    async exitOfflineMode(): Promise<{ previous: boolean }> {
+      return { previous: proxy().setOffline(false) };
+    },
+
+    /** The service's own offline mode (control hook `offline-mode`); null when no service is guarded. */
+    async setServiceOfflineMode({ enabled }: { enabled: boolean }): Promise<{ previous: boolean | null }> {
+      return { previous: await setServiceOffline(enabled) };
+    },
+
+    /**
+     * Confirms offline mode is enforced: the proxy answers a call at once without going out, and
+     * the service (if guarded) reports `offline: true`.
+     */
+    async verifyOfflineMode(): Promise<{ healthyAt: number; detail: string }> {
+      const egressProxy = proxy();
+      if (!egressProxy.offline) throw new Error('the egress proxy is not offline');
+      const endpoint = egressProxy.endpoints[0];
+      let detail = 'proxy offline';
+      if (endpoint) {
+        const started = Date.now();
+        const res = await fetch(`${egressProxy.url}/${endpoint.name}${endpoint.probePath}`, { signal: AbortSignal.timeout(2000) });
+        await res.arrayBuffer();
+        const stale = res.headers.get('x-guardian-stale');
+        if (!stale?.startsWith('offline') && res.status !== 503) throw new Error(`${endpoint.name} answered ${res.status} through the proxy while offline`);
+        detail = `proxy offline: ${endpoint.name} answered ${stale ? 'from cache' : '503'} in ${Date.now() - started} ms`;
+      }
+      if (control) {
+        const health = await control.health();
+        if (health.offline !== true) throw new Error('the service does not report offline mode yet');
+        detail += '; service offline';
+      }
+      return { healthyAt: Date.now(), detail };
+    },
+
+    /**
+     * One probe round. With `holdOffline`, a failed round re-asserts offline mode in the proxy and
+     * the service, so a restarted Guardian or service stays offline until the network is back.
+     */
+    async probeNetwork({ holdOffline = false }: { holdOffline?: boolean } = {}): Promise<NetworkProbeResult> {
+      const round = await probes().round();
+      if (!round.up && holdOffline) {
+        proxy().setOffline(true);
+        await setServiceOffline(true).catch(() => null);
+      }
+      const detail = round.results.map((r) => `${r.target} ${r.ok ? `ok ${r.ms} ms` : r.error}`).join('; ');
+      return { up: round.up, at: round.at, detail };
+    },
+
+    /** Sends the calls queued while offline, oldest first, each at most once. */
+    async drainOutbox(): Promise<DrainSummary> {
+      const beat = setInterval(() => Context.current().heartbeat(), 1000);
+      try {
+        return await proxy().drainOutbox();
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  };
+}
