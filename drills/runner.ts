@@ -57,6 +57,23 @@ export async function runDrills(
   selected: readonly ModeDrill[],
   options: { repeat: number; onProgress?: (line: string) => void; runTimeoutMs?: number },
 ): Promise<DrillReport> {
+  const configured: ModeDrill[] = [];
+  try {
+    for (const drill of selected) {
+      configured.push(drill);
+      if (drill.configure) config = await drill.configure(config);
+    }
+    return await runConfigured(config, selected, options);
+  } finally {
+    for (const drill of configured.reverse()) await drill.teardown?.().catch(() => undefined);
+  }
+}
+
+async function runConfigured(
+  config: GuardianConfig,
+  selected: readonly ModeDrill[],
+  options: { repeat: number; onProgress?: (line: string) => void; runTimeoutMs?: number },
+): Promise<DrillReport> {
   const runtime = await startGuardian({ config });
   const env: DrillEnvironment = { runtime, servicePort: () => config.service?.port.preferred };
   const runs: DrillRun[] = [];

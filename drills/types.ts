@@ -1,3 +1,4 @@
+import type { GuardianConfig } from '../lib/config/load.js';
 import type { GuardianRuntime } from '../workers/guardian.js';
 import type { Mode } from '../workflows/definitions.js';
 
@@ -24,8 +25,15 @@ export interface ModeDrill {
   readonly mode: Mode;
   /** The spec's MTTR target, compared against total MTTR (injection → healed). */
   readonly targetMs: number;
+  /**
+   * Adjusts the drill's config before Guardian starts (a threshold set low for the test, a small
+   * filesystem of its own). Whatever it sets up, `teardown` removes.
+   */
+  configure?(config: GuardianConfig): Promise<GuardianConfig>;
   /** Runs once before the first injection (e.g. take a verified backup). */
   prepare?(env: DrillEnvironment): Promise<void>;
+  /** Runs once after Guardian stopped, whatever happened: removes what `configure` set up. */
+  teardown?(): Promise<void>;
   /** Injects the fault of run `run` (0-based; variants cycle with it). */
   inject(env: DrillEnvironment, run: number): Promise<Injection>;
 }

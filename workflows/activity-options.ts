@@ -1,4 +1,4 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 
 /**
  * Named activity option sets. Every retry policy is bounded: an unbounded one would keep a saga
@@ -21,3 +21,21 @@ export const bookkeepingActivity = {
   startToCloseTimeout: '10s',
   retry: { initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 8 },
 } as const satisfies ActivityOptions;
+
+/**
+ * Short host-local steps (a file, a control hook) run as local activities: no task-queue round
+ * trip per step, which is most of a fast incident's MTTR. Right for Guardian because the worker
+ * that runs a host's workflow tasks is that host's Guardian. They appear as markers in the history.
+ */
+export const localQuickActivity = {
+  startToCloseTimeout: '15s',
+  localRetryThreshold: '10s',
+  retry: { initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 4 },
+} as const satisfies LocalActivityOptions;
+
+/** Longer host-local steps (scanning thousands of files, waiting for memory to settle). */
+export const localLongActivity = {
+  startToCloseTimeout: '2m',
+  localRetryThreshold: '10s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
+} as const satisfies LocalActivityOptions;

@@ -1,6 +1,6 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyLocalActivities } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
-import { quickActivity } from './activity-options.js';
+import { localQuickActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { runIncident } from './incident-harness.js';
 
@@ -12,7 +12,7 @@ export interface MissingConfigParams {
   reload: boolean;
 }
 
-const quick = proxyActivities<GuardianActivities>(quickActivity);
+const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 
 /**
  * Failure mode 8. Keeps whatever is at the path (a corrupt file, a directory), writes the newest
