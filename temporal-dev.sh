@@ -61,6 +61,8 @@ start() {
     --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" \
     --db-filename "$state_dir/temporal.db" \
     --dynamic-config-value frontend.enableServerVersionCheck=false \
+    --dynamic-config-value system.enableActivityEagerExecution=true \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     --log-level warn \
     "${attrs[@]}" >>"$log_file" 2>&1 &
   echo $! >"$pid_file"

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Table from 'cli-table3';
+import { createTable } from '../../lib/table.js';
+import { drillChartSvg } from '../../drills/chart.js';
 import { drillConfig } from '../../drills/config.js';
 import { drills } from '../../drills/index.js';
 import { type DrillReport, runDrills } from '../../drills/runner.js';
@@ -46,7 +47,7 @@ const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
 
 /** The human table: one row per mode, then the average against the spec's 20 s. */
 export function renderTable(report: DrillReport): string {
-  const table = new Table({ head: ['mode', 'target', 'runs', 'healed', 'detect p50', 'p50', 'p95', 'max', 'verdict'] });
+  const table = createTable(['mode', 'target', 'runs', 'healed', 'detect p50', 'p50', 'p95', 'max', 'verdict']);
   for (const m of report.modes) {
     table.push([
       m.mode,
@@ -66,6 +67,7 @@ export function renderTable(report: DrillReport): string {
 async function writeReport(dir: string, report: DrillReport): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'drill.json'), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(join(dir, 'drill.svg'), drillChartSvg(report));
   const rows = report.modes.map(
     (m) =>
       `| ${m.mode} | < ${m.targetMs / 1000} s | ${m.runs} | ${m.healed} | ${ms(m.detectP50Ms)} | ${ms(m.p50Ms)} | ${ms(m.p95Ms)} | ${ms(m.maxMs)} | ${m.pass ? 'PASS' : 'FAIL'} |`,
@@ -78,6 +80,8 @@ async function writeReport(dir: string, report: DrillReport): Promise<void> {
       ...rows,
       '',
       `Average total MTTR p50: ${ms(report.averageP50Ms)} (spec: < 20 s).`,
+      '',
+      '![MTTR per mode against its target](drill.svg)',
       '',
     ].join('\n'),
   );

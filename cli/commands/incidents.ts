@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import Table from 'cli-table3';
+import { createTable } from '../../lib/table.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { UsageError } from '../../lib/errors.js';
 import { Ledger } from '../../lib/ledger.js';
@@ -30,7 +30,7 @@ export async function incidents(options: {
       process.stdout.write('No incidents recorded yet.\n');
       return 0;
     }
-    const table = new Table({ head: ['detected', 'mode', 'resource', 'outcome', 'MTTR', 'workflow id'] });
+    const table = createTable(['detected', 'mode', 'resource', 'outcome', 'MTTR', 'workflow id']);
     for (const r of rows) {
       table.push([
         new Date(r.detectedAt).toISOString().replace('T', ' ').slice(0, 19),

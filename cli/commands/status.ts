@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import Table from 'cli-table3';
+import { createTable } from '../../lib/table.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { Ledger } from '../../lib/ledger.js';
 import { connectClient } from '../../lib/temporal.js';
@@ -28,7 +28,7 @@ export async function status(options: { config: string; json?: boolean }): Promi
   }
   if (open.length === 0) process.stdout.write('No open incidents.\n');
   else {
-    const table = new Table({ head: ['workflow id', 'phase', 'outcome', 'steps', 'MTTR'] });
+    const table = createTable(['workflow id', 'phase', 'outcome', 'steps', 'MTTR']);
     for (const s of open) {
       const steps = s.steps.map((st) => `${st.name}:${st.state}`).join(' ');
       table.push([s.workflowId, s.phase, s.outcome, steps, s.mttrMs === undefined ? '' : `${s.mttrMs} ms`]);
