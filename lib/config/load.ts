@@ -138,6 +138,7 @@ function resolvePaths(parsed: GuardianConfigParsed, file: string): GuardianConfi
     },
     databases: parsed.databases.map((d) => ({ ...d, path: abs(d.path) })),
     disk: parsed.disk && resolveDiskPaths(parsed.disk, abs),
+    modelServer: parsed.modelServer && { ...parsed.modelServer, cwd: abs(parsed.modelServer.cwd ?? '.') },
     credentials: resolveCredentialPaths(parsed.credentials, abs),
     configs: parsed.configs.map((c) => ({
       ...c,

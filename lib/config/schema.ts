@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { credentialSchema, egressSchema, networkSchema } from './outside.js';
+import { bootSchema, modelServerSchema } from './lifecycle.js';
 import { diskSchema, memorySchema, watchedConfigSchema } from './resources.js';
 import { duration, port } from './units.js';
 
@@ -44,7 +45,7 @@ const serviceSchema = z
       .array(z.object({ path: z.string(), key: z.string().meta({ examples: ['grace.port'] }) }))
       .default([])
       .meta({ description: 'YAML/JSON files whose key holds the service port; kept in step when the port moves' }),
-    boot: z.object({ budget: duration.default(30_000), chunkBudget: duration.default(10_000) }).prefault({}),
+    boot: bootSchema.prefault({}),
   })
   .meta({ description: 'The guarded service, started and supervised by Guardian' });
 
@@ -102,6 +103,7 @@ export const guardianConfigSchema = z
     detectors: detectorsSchema,
     service: serviceSchema.optional(),
     databases: z.array(databaseSchema).default([]),
+    modelServer: modelServerSchema.optional(),
     memory: memorySchema.prefault({}),
     disk: diskSchema.optional(),
     configs: z.array(watchedConfigSchema).default([]).meta({ description: 'Configuration files restored when missing or bad' }),

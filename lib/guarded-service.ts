@@ -1,0 +1,253 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { GuardianConfig } from './config/load.js';
+import type { Logger } from './logger.js';
+import { isPortFree } from './ports.js';
+import { environmentVariable } from './proc.js';
+import type { ProcessRegistry, RegisteredProcess } from './process-registry.js';
+import { ServiceControl } from './service-control.js';
+import { type ProcessIdentity, stopVerifiedProcess, Supervisor } from './supervisor.js';
+
+/** Thrown when the port a start needs is taken; nothing was started. */
+export class PortBusyError extends Error {
+  constructor(readonly port: number) {
+    super(`port ${port} is already in use`);
+    this.name = 'PortBusyError';
+  }
+}
+
+/** The guarded service's `/guardian/boot` reply (docs/contract.md, section 4). */
+export interface BootReport {
+  status: 'booting' | 'done';
+  startedAt: number;
+  durationMs: number | null;
+  skipList: string[];
+  deferList: string[];
+  chunks: {
+    name: string;
+    critical: boolean;
+    deferrable: boolean;
+    budgetMs: number;
+    state: 'pending' | 'running' | 'done' | 'skipped' | 'deferred' | 'failed';
+    background: boolean;
+    startedAt?: number;
+    durationMs?: number;
+  }[];
+}
+
+/** How {@link GuardedService.up} found or started the service. */
+export type UpOutcome = 'adopted' | 'started' | 'port-busy';
+
+type ServiceSettings = NonNullable<GuardianConfig['service']>;
+
+/**
+ * The guarded service as Guardian runs it: which port it gets (the port registry), a bind probe
+ * before every start, re-adoption of a service an earlier Guardian started, restarts on another
+ * port, and the boot chunks it is told to skip. Emits `port-busy` when a start found its port
+ * taken (the port-in-use detector listens).
+ */
+export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, at: number] }> {
+  readonly supervisor: Supervisor;
+  readonly control: ServiceControl;
+  readonly settings: ServiceSettings;
+  private livePort: number | undefined;
+  private attemptedPort: number | undefined;
+  private busy: { port: number; at: number } | undefined;
+  private readonly envOverrides: Record<string, string> = {};
+  private readonly candidate: RegisteredProcess | undefined;
+
+  constructor(
+    private readonly config: GuardianConfig & { service: ServiceSettings },
+    private readonly registry: ProcessRegistry,
+    private readonly logger: Logger,
+  ) {
+    super();
+    this.settings = config.service;
+    this.supervisor = new Supervisor(
+      {
+        name: this.settings.name,
+        command: this.settings.command,
+        args: this.settings.args,
+        cwd: this.settings.cwd ?? config.baseDir,
+        env: { ...this.settings.env },
+        outputFile: join(config.stateDir, 'logs', `${this.settings.name}.out`),
+        stopTimeoutMs: this.settings.stopTimeout,
+      },
+      logger,
+      { registry },
+    );
+    // A service an earlier Guardian started knows that Guardian's token: keep talking with it.
+    this.candidate = this.adoptable();
+    const token =
+      (this.candidate && environmentVariable(this.candidate.pid, 'GUARDIAN_CONTROL_TOKEN')) ||
+      process.env.GUARDIAN_CONTROL_TOKEN ||
+      ServiceControl.newToken();
+    this.control = new ServiceControl({
+      port: () => this.livePort,
+      token,
+      controlPath: this.settings.controlPath,
+      healthPath: this.settings.health.path,
+      timeoutMs: this.settings.health.timeout,
+    });
+  }
+
+  get name(): string {
+    return this.settings.name;
+  }
+
+  /** The port the service listens on now (or last did). Control hooks follow it. */
+  get port(): number | undefined {
+    return this.livePort;
+  }
+
+  /** The port the last start tried to bind. */
+  get lastAttemptedPort(): number {
+    return this.attemptedPort ?? this.intendedPort();
+  }
+
+  /** Set while the last start found its port taken and started nothing. */
+  get blockedPort(): { port: number; at: number } | undefined {
+    return this.busy;
+  }
+
+  /** The port a start uses: the registry's assignment when it lies in the configured range, else the preferred one. */
+  intendedPort(): number {
+    const assigned = this.registry.port(this.name)?.port;
+    const [low, high] = this.settings.port.range;
+    return assigned !== undefined && assigned >= low && assigned <= high ? assigned : this.settings.port.preferred;
+  }
+
+  /** Extra environment for the next starts (e.g. OFFLINE_MODE); `undefined` removes a variable. */
+  setEnv(values: Record<string, string | undefined>): void {
+    for (const [key, value] of Object.entries(values)) {
+      if (value === undefined) delete this.envOverrides[key];
+      else this.envOverrides[key] = value;
+    }
+  }
+
+  /**
+   * Brings the service up: re-adopts the one an earlier Guardian started when it still runs the
+   * configured command and answers, else stops that one (it is provably ours) and starts anew.
+   */
+  async up(): Promise<UpOutcome> {
+    const entry = this.candidate;
+    if (entry && !this.supervisor.running) {
+      if (this.canAdopt(entry) && this.supervisor.adopt(entry)) {
+        this.livePort = entry.port ?? undefined;
+        if (await this.answers(entry.pid, 3000)) {
+          this.logger.info({ service: this.name, pid: entry.pid, port: entry.port }, 're-adopted the running service');
+          return 'adopted';
+        }
+        await this.supervisor.stop();
+      } else {
+        // Ours, but started with another command or port range: one instance only.
+        await stopVerifiedProcess(entry, this.settings.stopTimeout);
+        this.registry.recordEnd(entry.id);
+      }
+    }
+    try {
+      await this.startOn(this.intendedPort());
+      return 'started';
+    } catch (err) {
+      if (err instanceof PortBusyError) return 'port-busy';
+      throw err;
+    }
+  }
+
+  /**
+   * Starts the service on `port` after a bind probe; throws {@link PortBusyError} (and emits
+   * `port-busy`) when the port is taken. A no-op when it already runs there.
+   */
+  async startOn(port: number, options: { probe?: boolean } = {}): Promise<ProcessIdentity> {
+    const running = this.supervisor.running;
+    if (running && this.livePort === port) return running;
+    if (running) await this.supervisor.stop();
+    this.attemptedPort = port;
+    if (options.probe !== false && !(await isPortFree(port, this.settings.env.HOST ?? '127.0.0.1'))) {
+      const at = Date.now();
+      this.busy = { port, at };
+      this.logger.warn({ service: this.name, port }, 'the service port is taken; not starting');
+      this.emit('port-busy', port, at);
+      throw new PortBusyError(port);
+    }
+    this.busy = undefined;
+    this.livePort = port;
+    return this.supervisor.start(this.startEnv(port), { port });
+  }
+
+  /** Stops the service (if running) and starts it on `port`. */
+  async restartOn(port: number): Promise<ProcessIdentity> {
+    await this.supervisor.stop();
+    return this.startOn(port);
+  }
+
+  async stop(): Promise<void> {
+    await this.supervisor.stop();
+  }
+
+  /** GET /guardian/boot: the boot chunks and their states. */
+  async bootReport(timeoutMs = 2000): Promise<BootReport> {
+    const port = this.livePort;
+    if (port === undefined) throw new Error(`${this.name} has no known port (is it running?)`);
+    const res = await fetch(`http://127.0.0.1:${port}/guardian/boot`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) throw new Error(`${this.name} answered ${res.status} on /guardian/boot`);
+    return (await res.json()) as BootReport;
+  }
+
+  private startEnv(port: number): Record<string, string> {
+    const overrides = this.registry.bootOverrides(this.name);
+    const list = (kind: 'skip' | 'defer', variable: string) => {
+      const names = new Set((this.settings.env[variable] ?? '').split(',').filter(Boolean));
+      for (const o of overrides) if (o.kind === kind) names.add(o.chunk);
+      return [...names].join(',');
+    };
+    const modelUrl = this.config.modelServer?.url;
+    return {
+      ...(modelUrl && this.settings.env.OLLAMA_HOST === undefined ? { OLLAMA_HOST: modelUrl.replace(/\/+$/, '') } : {}),
+      ...this.envOverrides,
+      PORT: String(port),
+      GUARDIAN_CONTROL_TOKEN: this.control.token,
+      GUARDIAN_SKIP_CHUNKS: list('skip', 'GUARDIAN_SKIP_CHUNKS'),
+      GUARDIAN_DEFER_CHUNKS: list('defer', 'GUARDIAN_DEFER_CHUNKS'),
+    };
+  }
+
+  /** The newest registered process of this service that still runs (proven from /proc). */
+  private adoptable(): RegisteredProcess | undefined {
+    const entry = this.registry.latestRunning(this.name);
+    if (!entry) return undefined;
+    if (!this.registry.stillRunning(entry)) {
+      this.registry.recordEnd(entry.id);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /** Adopt only a process running today's command line on a port of today's range. */
+  private canAdopt(entry: RegisteredProcess): boolean {
+    const configured = [this.settings.command, ...this.settings.args];
+    const [low, high] = this.settings.port.range;
+    return (
+      entry.port !== null &&
+      entry.port >= low &&
+      entry.port <= high &&
+      entry.argv.length === configured.length &&
+      entry.argv.every((arg, i) => arg === configured[i])
+    );
+  }
+
+  /** True once health answers on the live port with the expected PID. */
+  private async answers(pid: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        if ((await this.control.health(500)).pid === pid) return true;
+      } catch {
+        // Not answering yet.
+      }
+      await sleep(50);
+    }
+    return false;
+  }
+}
