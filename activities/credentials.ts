@@ -9,6 +9,8 @@ export interface CredentialCheck {
   /** True when no call was made: the value is the one already refused and the window has not passed. */
   skipped: boolean;
   status?: number;
+  /** When the answer was seen (epoch ms). */
+  checkedAt: number;
   detail: string;
 }
 
@@ -29,12 +31,40 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
     }
   };
 
+  const check = async (endpoint: string, force: boolean): Promise<CredentialCheck> => {
+    const settings = known(endpoint);
+    const egressProxy = proxy();
+    const credential = settings.credential;
+    if (credential && !force) {
+      const rejected = egressProxy.store.credentialChecks(credential).rejectedFingerprint;
+      if (rejected !== null && rejected === egressProxy.credentials.fingerprint(credential)) {
+        return { valid: false, skipped: true, checkedAt: Date.now(), detail: `${credential} is unchanged since it was refused` };
+      }
+    }
+    if (credential && egressProxy.credentials.expired(credential)) {
+      return { valid: false, skipped: true, checkedAt: Date.now(), detail: `${credential} is an expired token` };
+    }
+    const result = await egressProxy.trial(endpoint, Math.min(settings.timeouts[0] ?? 10_000, 10_000));
+    const refused = result.status === 401 || result.status === 403;
+    const valid = result.status !== undefined && !refused;
+    if (valid && credential) egressProxy.store.recordRejected(credential, null);
+    return {
+      valid,
+      skipped: false,
+      checkedAt: Date.now(),
+      ...(result.status === undefined ? {} : { status: result.status }),
+      detail: `${endpoint} answered ${result.detail}`,
+    };
+  };
+
   return {
     /** The OAuth2 refresh-token grant, at most once per credential per backoff window. */
-    async refreshCredential({ credential }: { credential: string }): Promise<RefreshOutcome> {
-      const outcome = await proxy().credentials.refresh(credential);
+    async refreshCredential({ credential, userRequested = false }: { credential: string; userRequested?: boolean }): Promise<RefreshOutcome & { previousSlot: CredentialSlot }> {
+      const store = proxy().credentials;
+      const previousSlot = store.slot(credential);
+      const outcome = await store.refresh(credential, { userRequested });
       logger.info({ credential, refreshed: outcome.refreshed, reason: outcome.reason }, 'credential refresh');
-      return outcome;
+      return { ...outcome, previousSlot };
     },
 
     /** Switches the value the proxy sends (primary, backup, refreshed); returns the previous slot. */
@@ -51,22 +81,24 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
      * the one last refused is not sent again (no guessing, no hammering).
      */
     async checkEndpointCredential({ endpoint, force = false }: { endpoint: string; force?: boolean }): Promise<CredentialCheck> {
+      return check(endpoint, force);
+    },
+
+    /**
+     * While an endpoint is disabled: is the credential good again? With OAuth, one refresh (now if
+     * a person said they updated it, else at most once per window); then one check, skipped when
+     * the value is the one already refused and nobody said it changed.
+     */
+    async recheckCredential({ endpoint, userUpdated }: { endpoint: string; userUpdated: boolean }): Promise<CredentialCheck> {
       const settings = known(endpoint);
-      const egressProxy = proxy();
-      if (settings.credential && !force) {
-        const rejected = egressProxy.store.credentialChecks(settings.credential).rejectedFingerprint;
-        if (rejected !== null && rejected === egressProxy.credentials.fingerprint(settings.credential)) {
-          return { valid: false, skipped: true, detail: `${settings.credential} is unchanged since it was refused` };
+      const credential = settings.credential;
+      if (credential && proxy().credentials.capabilities(credential).oauth) {
+        const outcome = await proxy().credentials.refresh(credential, { userRequested: userUpdated });
+        if (!outcome.refreshed && proxy().credentials.slot(credential) !== 'refreshed') {
+          return { valid: false, skipped: true, checkedAt: Date.now(), detail: `refresh not possible: ${outcome.reason ?? 'unknown'}` };
         }
       }
-      if (settings.credential && egressProxy.credentials.expired(settings.credential)) {
-        return { valid: false, skipped: true, detail: `${settings.credential} is an expired token` };
-      }
-      const result = await egressProxy.trial(endpoint, settings.timeouts[0] ?? 30_000);
-      const refused = result.status === 401 || result.status === 403;
-      const valid = result.status !== undefined && !refused;
-      if (valid && settings.credential) egressProxy.store.recordRejected(settings.credential, null);
-      return { valid, skipped: false, ...(result.status === undefined ? {} : { status: result.status }), detail: `${endpoint} answered ${result.detail}` };
+      return check(endpoint, userUpdated);
     },
 
     /** Disables or re-enables an endpoint in the proxy (disabled: cached replies only). */
@@ -94,7 +126,7 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
     /** Confirms the endpoint accepts the credential in use now. */
     async verifyCredentialAccepted({ endpoint }: { endpoint: string }): Promise<{ healthyAt: number; detail: string }> {
       const settings = known(endpoint);
-      const result = await proxy().trial(endpoint, settings.timeouts[0] ?? 30_000);
+      const result = await proxy().trial(endpoint, Math.min(settings.timeouts[0] ?? 10_000, 10_000));
       if (result.status === undefined || result.status === 401 || result.status === 403) {
         throw ApplicationFailure.nonRetryable(`${endpoint} still refuses the credential (${result.detail})`, 'CredentialRefused');
       }

@@ -3,11 +3,14 @@ import { createMissingConfigDetector } from '../detectors/missing-config.js';
 import type { LogTail } from '../detectors/log-tail.js';
 import type { Detector } from '../detectors/types.js';
 import type { GuardianConfig } from '../lib/config/load.js';
+import type { EgressProxy } from '../lib/egress/proxy.js';
 import { saveVersion } from '../lib/config-files.js';
 import type { Ledger } from '../lib/ledger.js';
 import type { Logger } from '../lib/logger.js';
+import type { NetworkProber } from '../lib/network-probe.js';
 import type { ServiceControl } from '../lib/service-control.js';
 import type { Supervisor } from '../lib/supervisor.js';
+import { outsideDetectorFactories } from './outside-detectors.js';
 
 /** What detector factories may use. Detectors themselves stay free of Temporal. */
 export interface DetectorContext {
@@ -18,6 +21,10 @@ export interface DetectorContext {
   readonly log?: LogTail;
   readonly supervisor?: Supervisor;
   readonly control?: ServiceControl;
+  /** Guardian's egress proxy, when guardian.yaml declares egress endpoints. */
+  readonly egress?: EgressProxy;
+  /** The network probes, when guardian.yaml declares some. */
+  readonly prober?: NetworkProber;
 }
 
 /** One entry per failure mode: builds its detector from guardian.yaml, or nothing when nothing is guarded. */
@@ -43,6 +50,7 @@ export const detectorFactories: ((ctx: DetectorContext) => Detector | undefined)
             }
           },
         }),
+  ...outsideDetectorFactories,
 ];
 
 /** Every detector guardian.yaml calls for. */

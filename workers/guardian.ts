@@ -7,12 +7,15 @@ import type { Detector } from '../detectors/types.js';
 import { BackupKeeper } from '../lib/backup-keeper.js';
 import type { GuardianConfig } from '../lib/config/load.js';
 import { isListening, startDevServer } from '../lib/dev-server.js';
+import type { EgressProxy } from '../lib/egress/proxy.js';
 import { Ledger } from '../lib/ledger.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import type { NetworkProber } from '../lib/network-probe.js';
 import { ServiceControl } from '../lib/service-control.js';
 import { Supervisor } from '../lib/supervisor.js';
 import { connectClient, connectWorker, DEV_SERVER_ADDRESS, type TemporalSettings, temporalSettings } from '../lib/temporal.js';
 import { createDetectors } from './detectors.js';
+import { startOutside } from './outside.js';
 import { IncidentStarter } from './incident-starter.js';
 
 /** Options of {@link startGuardian}. */
@@ -39,6 +42,10 @@ export interface GuardianRuntime {
   readonly supervisor?: Supervisor;
   readonly control?: ServiceControl;
   readonly backups: BackupKeeper;
+  /** The egress proxy, when guardian.yaml declares egress endpoints. */
+  readonly egress?: EgressProxy;
+  /** The network probes, when guardian.yaml declares some. */
+  readonly prober?: NetworkProber;
   readonly logger: Logger;
   /** Resolves when the worker stops. */
   readonly done: Promise<void>;
@@ -59,6 +66,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
   const client = await connectClient(settings);
   const connection: NativeConnection = await connectWorker(settings);
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
+  const outside = await startOutside(config, logger);
 
   let supervisor: Supervisor | undefined;
   let control: ServiceControl | undefined;
@@ -79,7 +87,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
         command: config.service.command,
         args: config.service.args,
         cwd: config.service.cwd ?? config.baseDir,
-        env: { ...config.service.env },
+        env: { ...config.service.env, ...outside.env },
         outputFile: join(config.stateDir, 'logs', `${config.service.name}.out`),
         stopTimeoutMs: config.service.stopTimeout,
       },
@@ -98,7 +106,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: new URL('../workflows/index.ts', import.meta.url).pathname }),
-    activities: createActivities({ config, ledger, logger, ...(control ? { control } : {}) }),
+    activities: createActivities({ config, ledger, logger, ...(control ? { control } : {}), ...outside.deps }),
   });
   const done = worker.run();
 
@@ -120,6 +128,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
         ...(log ? { log } : {}),
         ...(supervisor ? { supervisor } : {}),
         ...(control ? { control } : {}),
+        ...outside.deps,
       }),
     );
     for (const detector of detectors) await detector.start((finding) => void starter.report(finding));
@@ -135,9 +144,10 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       worker.shutdown();
       await done.catch(() => undefined);
       await supervisor?.stop();
+      await outside.stop();
       await connection.close();
       await client.connection.close();
       ledger.close();
     })());
-  return { config, client, ledger, starter, backups, logger, done, stop, ...(supervisor ? { supervisor } : {}), ...(control ? { control } : {}) };
+  return { config, client, ledger, starter, backups, logger, done, stop, ...(supervisor ? { supervisor } : {}), ...(control ? { control } : {}), ...outside.deps };
 }

@@ -1,5 +1,6 @@
 import type { GuardianConfig } from '../lib/config/load.js';
 import type { IncidentSettings, Mode } from '../workflows/definitions.js';
+import { outsideModeParams } from './outside-params.js';
 
 /** Builds a mode's plain-data workflow parameters from guardian.yaml (names, never secrets). */
 export type ParamsBuilder = (resource: string, config: GuardianConfig) => Record<string, unknown>;
@@ -11,6 +12,7 @@ export const modeParams: Partial<Record<Mode, ParamsBuilder>> = {
     config: resource,
     reload: config.service !== undefined && (config.configs.find((c) => c.name === resource)?.reload ?? false),
   }),
+  ...outsideModeParams,
 };
 
 /** The workflow function name of a mode: `database-corruption` → `databaseCorruption`. */

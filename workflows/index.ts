@@ -1,3 +1,9 @@
 /** Every incident workflow, one per failure mode, registered by the worker. */
 export { databaseCorruption } from './database-corruption.js';
 export { missingConfig } from './missing-config.js';
+export { networkUnreachable } from './network-unreachable.js';
+export { offlineWatch } from './offline-watch.js';
+export { apiTimeout } from './api-timeout.js';
+export { circuitWatch } from './circuit-watch.js';
+export { invalidCredentials } from './invalid-credentials.js';
+export { credentialWatch } from './credential-watch.js';

@@ -100,14 +100,16 @@ export class CredentialStore {
 
   /**
    * Runs the OAuth2 refresh-token grant, at most once per `refreshBackoff` window per credential
-   * (recorded in the store, so it holds across incidents and restarts). On success the new access
+   * (recorded in the store, so it holds across incidents and restarts) unless a person asked for it. On success the new access
    * token is kept in a 0600 file under the state directory and becomes the slot in use.
    */
-  async refresh(name: string, timeoutMs = 5000): Promise<RefreshOutcome> {
+  async refresh(name: string, options: { timeoutMs?: number; userRequested?: boolean } = {}): Promise<RefreshOutcome> {
     const settings = this.need(name);
     const oauth = settings.oauth;
+    const timeoutMs = options.timeoutMs ?? 5000;
     if (!oauth) return { refreshed: false, reason: 'not-configured' };
-    if (!this.store.claimRefresh(name, settings.refreshBackoff)) {
+    // A person who says they updated the credential gets one attempt now; automatic ones wait the window.
+    if (!this.store.claimRefresh(name, options.userRequested ? 0 : settings.refreshBackoff)) {
       const checks = this.store.credentialChecks(name);
       return {
         refreshed: false,

@@ -1,0 +1,83 @@
+import type { ProbeRound } from '../lib/network-probe.js';
+import type { Detector, Finding, ReportFinding } from './types.js';
+
+/** Options of {@link createNetworkUnreachableDetector}. */
+export interface NetworkUnreachableDetectorOptions {
+  /** Runs one round of probes (DNS, TCP, ping). */
+  probe: () => Promise<ProbeRound>;
+  /** Time between rounds. @default 500 */
+  intervalMs?: number;
+  /** Consecutive failed rounds that mean "offline". @default 2 */
+  failedRounds?: number;
+  /** True while offline mode is on: the incident's own watch probes then, with backoff. */
+  paused?: () => boolean;
+  /** Subscribes to hints that the network may be gone (outbound calls failing below HTTP); returns the unsubscribe. */
+  hints?: (listener: () => void) => () => void;
+  /** The resource incidents name. @default "network" */
+  resource?: string;
+}
+
+/**
+ * network-unreachable detector: a round of cheap probes every interval (no overlap), and one at
+ * once when outbound calls start failing below HTTP. `failedRounds` failed rounds in a row are
+ * one finding; the next comes only after a round succeeds again.
+ */
+export function createNetworkUnreachableDetector(options: NetworkUnreachableDetectorOptions): Detector {
+  const intervalMs = options.intervalMs ?? 500;
+  const failedRounds = options.failedRounds ?? 2;
+  const resource = options.resource ?? 'network';
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let running = false;
+  let failed = 0;
+  let reported = false;
+  let lastRoundAt = 0;
+  let report: ReportFinding = () => undefined;
+
+  async function round(): Promise<void> {
+    if (running) return;
+    if (options.paused?.()) {
+      failed = 0;
+      return;
+    }
+    running = true;
+    lastRoundAt = Date.now();
+    try {
+      const result = await options.probe();
+      if (result.up) {
+        failed = 0;
+        reported = false;
+        return;
+      }
+      failed++;
+      if (failed >= failedRounds && !reported) {
+        reported = true;
+        const detail = result.results.map((r) => `${r.target} ${r.error ?? 'failed'}`).join('; ');
+        const finding: Finding = { mode: 'network-unreachable', resource, evidence: `${failed} probe rounds failed: ${detail}`, detectedAt: Date.now() };
+        report(finding);
+      }
+    } catch {
+      // A probe that throws is a bug in a probe, not evidence about the network.
+    } finally {
+      running = false;
+    }
+  }
+
+  return {
+    name: 'network-unreachable',
+    start(onFinding) {
+      report = onFinding;
+      timer = setInterval(() => void round(), intervalMs);
+      timer.unref();
+      unsubscribe = options.hints?.(() => {
+        // A hint runs a round now, but not more than two per interval.
+        if (Date.now() - lastRoundAt >= intervalMs / 2) void round();
+      });
+      void round();
+    },
+    stop() {
+      unsubscribe?.();
+      if (timer) clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { continueAsNew, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type { GuardianActivities } from '../activities/index.js';
+
+/** Input of {@link circuitWatch}; carried over continue-as-new. */
+export interface CircuitWatchInput {
+  endpoint: string;
+  /** Trial timeouts while the endpoint misbehaves; the last repeats. @default [10000, 5000] */
+  timeoutsMs: number[];
+  /** Wait before each half-open trial. @default 60000 */
+  retryIntervalMs: number;
+  /** Give up (and alert) after the circuit has been open this long. */
+  maxOpenMs: number;
+  /** Trials per run before continue-as-new. @default 50 */
+  trialsPerRun: number;
+  startedAt: number;
+  /** Trials made by earlier runs (each failure shortens the timeout). */
+  trials: number;
+}
+
+/** How the watch ended. */
+export interface CircuitWatchResult {
+  recovered: boolean;
+  trials: number;
+  openMs: number;
+  lastTrial: string;
+}
+
+const trial = proxyActivities<GuardianActivities>({
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
+});
+
+/**
+ * Child of api-timeout: every `retryIntervalMs`, one half-open trial of the primary with a
+ * timeout that shortens while it keeps failing; returns when a trial succeeds.
+ */
+export async function circuitWatch(input: CircuitWatchInput): Promise<CircuitWatchResult> {
+  let trials = input.trials;
+  let lastTrial = 'no trial yet';
+  for (let i = 0; i < input.trialsPerRun && !workflowInfo().continueAsNewSuggested; i++) {
+    if (Date.now() + input.retryIntervalMs - input.startedAt > input.maxOpenMs) {
+      return { recovered: false, trials, openMs: Date.now() - input.startedAt, lastTrial };
+    }
+    await sleep(input.retryIntervalMs);
+    const timeoutMs = input.timeoutsMs[Math.min(trials, input.timeoutsMs.length - 1)] ?? 5000;
+    const result = await trial.trialPrimary({ endpoint: input.endpoint, timeoutMs });
+    trials++;
+    lastTrial = `${result.detail} in ${result.ms} ms (timeout ${timeoutMs} ms)`;
+    if (result.ok) return { recovered: true, trials, openMs: Date.now() - input.startedAt, lastTrial };
+  }
+  return continueAsNew<typeof circuitWatch>({ ...input, trials });
+}

@@ -1,0 +1,78 @@
+import { ApplicationFailure, executeChild, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import type { GuardianActivities } from '../activities/index.js';
+import { localQuickActivity, longActivity } from './activity-options.js';
+import type { IncidentInput, IncidentResult } from './definitions.js';
+import { runIncident } from './incident-harness.js';
+import { offlineWatch } from './offline-watch.js';
+
+/** Mode parameters of network-unreachable (durations are inputs so tests can shorten them). */
+export interface NetworkUnreachableParams {
+  /** Waits between probes while offline; the last repeats. @default [10000, 30000, 60000] */
+  backoffMs: number[];
+  /** How long to stay offline before giving up with an alert. @default 604800000 (7 d) */
+  maxOfflineMs: number;
+  /** Probes per watch run before continue-as-new. @default 50 */
+  probesPerRun?: number;
+  /** Whether a guarded service gets the offline-mode control hook too. */
+  serviceControlled: boolean;
+}
+
+const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const long = proxyActivities<GuardianActivities>(longActivity);
+
+/**
+ * Failure mode 6. Enters offline mode (the egress proxy answers GETs from its cache and queues
+ * other calls; the service is told too), verifies it, then a child workflow probes with backoff
+ * until the network is back. Then it leaves offline mode and sends the queued calls in order,
+ * each at most once. Rollback does the same at once.
+ */
+export async function networkUnreachable(input: IncidentInput<NetworkUnreachableParams>): Promise<IncidentResult> {
+  const { workflowId, runId } = workflowInfo();
+  const { backoffMs, maxOfflineMs, probesPerRun = 50, serviceControlled } = input.params;
+  return runIncident(input, async (ctx) => {
+    await ctx.step(
+      'enter-offline-mode',
+      () => quick.enterOfflineMode(),
+      async () => {
+        await quick.exitOfflineMode();
+        await long.drainOutbox();
+      },
+      { keepOnFailure: true },
+    );
+    if (serviceControlled) {
+      await ctx.step(
+        'service-offline-mode',
+        () => quick.setServiceOfflineMode({ enabled: true }),
+        ({ previous }) => quick.setServiceOfflineMode({ enabled: previous ?? false }),
+        { keepOnFailure: true },
+      );
+    }
+    await ctx.verify('verify-offline', () => quick.verifyOfflineMode());
+    await ctx.alert(`network unreachable (${input.evidence}); offline mode is on: cached replies are served and outbound writes are queued`, 'warning');
+
+    const watch = await ctx.step('await-network', () =>
+      executeChild(offlineWatch, {
+        workflowId: `${workflowId}:watch:${runId.slice(0, 8)}`,
+        args: [{ backoffMs, maxOfflineMs, probesPerRun, startedAt: Date.now(), probes: 0 }],
+      }),
+    );
+    if (!watch.restored) {
+      throw ApplicationFailure.nonRetryable(
+        `the network is still unreachable after ${Math.round(watch.offlineMs / 60_000)} min (${watch.lastProbe}); offline mode stays on. Run guardian rollback to leave it.`,
+        'StillOffline',
+      );
+    }
+    if (serviceControlled) await ctx.step('service-online', () => quick.setServiceOfflineMode({ enabled: false }));
+    await ctx.step('exit-offline-mode', () => quick.exitOfflineMode());
+    const drained = await ctx.step('retry-queued-operations', () => long.drainOutbox());
+    ctx.note(
+      `network back after ${Math.round(watch.offlineMs / 1000)} s (${watch.probes} probe(s)); queued calls: ${drained.sent} sent, ${drained.failed} refused, ${drained.unknown} unknown, ${drained.pending} still queued`,
+    );
+    if (drained.failed + drained.unknown > 0) {
+      await ctx.alert(
+        `${drained.failed} queued call(s) were refused and ${drained.unknown} may or may not have arrived; none is sent twice. They are listed in the outbox table of egress.db in Guardian's state directory.`,
+        'warning',
+      );
+    }
+  });
+}
