@@ -1,5 +1,6 @@
 import { createAlertActivities } from './alerts.js';
 import { createConfigActivities } from './config.js';
+import { createDiskActivities } from './disk.js';
 import { createCredentialActivities } from './credentials.js';
 import type { ActivityDeps } from './deps.js';
 import { createHttpActivities } from './http.js';
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createServiceActivities(deps),
     ...createSqliteActivities(deps),
     ...createConfigActivities(deps),
+    ...createDiskActivities(deps),
     ...createNetworkActivities(deps),
     ...createHttpActivities(deps),
     ...createCredentialActivities(deps),

@@ -1,4 +1,5 @@
 import { createDatabaseCorruptionDetector } from '../detectors/database-corruption.js';
+import { createDiskFullDetector } from '../detectors/disk-full.js';
 import { createMissingConfigDetector } from '../detectors/missing-config.js';
 import type { LogTail } from '../detectors/log-tail.js';
 import type { Detector } from '../detectors/types.js';
@@ -33,6 +34,8 @@ export const detectorFactories: ((ctx: DetectorContext) => Detector | undefined)
     config.databases.length === 0
       ? undefined
       : createDatabaseCorruptionDetector({ databases: config.databases, ...(log ? { log } : {}), intervalMs: config.detectors.interval }),
+  ({ config, log }) =>
+    config.disk ? createDiskFullDetector({ disk: config.disk, ...(log ? { log } : {}), intervalMs: config.detectors.interval }) : undefined,
   ({ config, log, logger }) =>
     config.configs.length === 0
       ? undefined

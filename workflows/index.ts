@@ -1,5 +1,6 @@
 /** Every incident workflow, one per failure mode, registered by the worker. */
 export { databaseCorruption } from './database-corruption.js';
+export { diskFull } from './disk-full.js';
 export { missingConfig } from './missing-config.js';
 export { networkUnreachable } from './network-unreachable.js';
 export { offlineWatch } from './offline-watch.js';

@@ -1,0 +1,164 @@
+import { readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import type { DiskSettings } from './config/resources.js';
+
+/** What a guarded directory is for, which decides what may be done to its files. */
+export type DirKind = 'logs' | 'snapshots' | 'temp' | 'artifacts' | 'watch';
+
+/** A guarded directory, with the filesystem it lives on. */
+export interface GuardedDir {
+  path: string;
+  kind: DirKind;
+  /** Mount point of its filesystem (the resource name of a disk-full incident). */
+  mount: string;
+}
+
+/** Every directory `disk:` guards, by kind. */
+export function guardedDirs(disk: DiskSettings): { path: string; kind: DirKind }[] {
+  return [
+    ...disk.logs.dirs.map((path) => ({ path, kind: 'logs' as const })),
+    ...disk.snapshots.dirs.map((path) => ({ path, kind: 'snapshots' as const })),
+    ...disk.temp.dirs.map((path) => ({ path, kind: 'temp' as const })),
+    ...disk.artifacts.dirs.map((path) => ({ path, kind: 'artifacts' as const })),
+    ...disk.watch.map((path) => ({ path, kind: 'watch' as const })),
+  ];
+}
+
+/**
+ * Mount point of the filesystem holding `path` (the nearest existing ancestor counts for a path
+ * that does not exist yet): the highest ancestor on the same device.
+ */
+export function mountOf(path: string): string {
+  let current = path;
+  let st = statOrUndefined(current);
+  while (!st && dirname(current) !== current) {
+    current = dirname(current);
+    st = statOrUndefined(current);
+  }
+  if (!st) return sep;
+  let mount = current;
+  for (let parent = dirname(mount); parent !== mount; mount = parent, parent = dirname(mount)) {
+    const ps = statOrUndefined(parent);
+    if (!ps || ps.dev !== st.dev) break;
+  }
+  return mount;
+}
+
+function statOrUndefined(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Free bytes an unprivileged writer can use on the filesystem holding `path` (statfs). */
+export function freeBytes(path: string): { free: number; total: number } {
+  const s = statfsSync(path);
+  return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+}
+
+/** The guarded directories grouped by filesystem (mount point). */
+export function dirsByMount(disk: DiskSettings): Map<string, GuardedDir[]> {
+  const byMount = new Map<string, GuardedDir[]>();
+  for (const dir of guardedDirs(disk)) {
+    const mount = mountOf(dir.path);
+    byMount.set(mount, [...(byMount.get(mount) ?? []), { ...dir, mount }]);
+  }
+  return byMount;
+}
+
+/** A regular file found in a guarded directory. */
+export interface FoundFile {
+  path: string;
+  size: number;
+  /** Bytes it really occupies (blocks), what removing it frees. */
+  usage: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+/**
+ * Regular files under `root`, recursively. Symbolic links are never followed (neither to files
+ * nor to directories), so nothing outside `root` is ever listed. Bounded in depth and count.
+ */
+export async function listFiles(root: string, limits = { depth: 8, files: 1_000_000 }): Promise<FoundFile[]> {
+  const found: FoundFile[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    const stats = await Promise.all(
+      entries
+        .filter((e) => e.isFile() || e.isDirectory())
+        .map(async (e) => {
+          const path = join(dir, e.name);
+          return { path, st: await lstat(path).catch(() => undefined) };
+        }),
+    );
+    for (const { path, st } of stats) {
+      if (!st || found.length >= limits.files) continue;
+      if (st.isFile()) found.push({ path, size: st.size, usage: st.blocks * 512, mtimeMs: st.mtimeMs, ino: st.ino });
+      else if (st.isDirectory() && depth < limits.depth) await walk(path, depth + 1);
+    }
+  };
+  await walk(root, 0);
+  return found;
+}
+
+/** True when `path` lies inside `root` once symbolic links in its directories are resolved. */
+export function isInside(path: string, root: string): boolean {
+  let realRoot: string;
+  let realDir: string;
+  try {
+    realRoot = realpathSync(root);
+    realDir = realpathSync(dirname(path));
+  } catch {
+    return false;
+  }
+  return realDir === realRoot || realDir.startsWith(realRoot + sep);
+}
+
+/**
+ * Files some process holds open, among those under `roots` (from /proc/<pid>/fd, this process
+ * included). Costs one readlink per open descriptor on the machine.
+ */
+export async function openFilesUnder(roots: readonly string[]): Promise<Set<string>> {
+  const prefixes = roots.map((r) => {
+    try {
+      return realpathSync(r) + sep;
+    } catch {
+      return r + sep;
+    }
+  });
+  const open = new Set<string>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return open;
+  }
+  await Promise.all(
+    pids.map(async (pid) => {
+      let fds: string[];
+      try {
+        fds = await readdir(`/proc/${pid}/fd`);
+      } catch {
+        return; // gone, or not ours to read
+      }
+      for (const fd of fds) {
+        try {
+          const target = await readlink(`/proc/${pid}/fd/${fd}`);
+          if (prefixes.some((p) => target.startsWith(p))) open.add(target);
+        } catch {
+          // closed meanwhile
+        }
+      }
+    }),
+  );
+  return open;
+}
