@@ -186,7 +186,8 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
       if (body === null) return send(res, 413, { error: 'request body over 1 MiB' });
       const path = `/${rest.join('/')}${url.search}`;
       const offline = this.offline || /^(1|true)$/i.test(String(req.headers['x-guardian-offline'] ?? ''));
-      await this.serve(endpoint, { method, path, body, contentType: req.headers['content-type'], accept: req.headers.accept, offline }, res);
+      const authorization = req.headers.authorization;
+      await this.serve(endpoint, { method, path, body, contentType: req.headers['content-type'], accept: req.headers.accept, authorization, offline }, res);
     } catch (err) {
       this.logger.error({ err }, 'egress proxy request failed');
       if (!res.headersSent) send(res, 500, { error: 'egress proxy error' });
@@ -196,7 +197,15 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
 
   private async serve(
     endpoint: EgressEndpointSettings,
-    call: { method: string; path: string; body: Buffer | undefined; contentType: string | undefined; accept: string | undefined; offline: boolean },
+    call: {
+      method: string;
+      path: string;
+      body: Buffer | undefined;
+      contentType: string | undefined;
+      accept: string | undefined;
+      authorization: string | undefined;
+      offline: boolean;
+    },
     res: ServerResponse,
   ): Promise<void> {
     const name = endpoint.name;
@@ -219,6 +228,8 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     const headers: Record<string, string> = {
       accept: call.accept ?? 'application/json',
       ...(call.contentType ? { 'content-type': call.contentType } : {}),
+      // Without a credential of its own in guardian.yaml, the service's header passes through.
+      ...(call.authorization && !endpoint.credential ? { authorization: call.authorization } : {}),
       ...this.credentialHeader(endpoint),
     };
     if (route.circuit !== 'closed') {

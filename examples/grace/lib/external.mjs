@@ -8,8 +8,10 @@ import { describeFetchError, errorCode } from './ai.mjs';
 
 /** Endpoint names double as URL path segments for the egress proxy. */
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-/** Timeout when the endpoint sets none (or is known only to the egress proxy). */
+/** Timeout when the endpoint sets none. */
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** Through the egress proxy, the proxy enforces each endpoint's timeout; this only bounds a stuck proxy. */
+const PROXY_TIMEOUT_MS = 65_000;
 
 /**
  * @typedef {{ status: number, body: Buffer | Record<string, unknown>, headers: Record<string, string> }} Reply
@@ -35,23 +37,28 @@ export function createExternal({ egressUrl, credentialsFile, runtime, config, li
 
   /**
    * Calls `<endpoint url><path>` (or `<egress>/<name><path>`); throws only for unknown names.
+   * `offline` (proxy only) asks the proxy to answer without going out: from its cache, or by
+   * queueing a write for when the network is back.
    * @param {string} name @param {string} path
+   * @param {{ method?: string, body?: string, offline?: boolean }} [options]
    * @returns {Promise<Reply>}
    */
-  async function callEndpoint(name, path) {
+  async function callEndpoint(name, path, { method = 'GET', body, offline = false } = {}) {
     const endpoint = config.current.endpoints[name];
     const suffix = path.startsWith('/') ? path : `/${path}`;
     const url = egressUrl
       ? `${egressUrl}/${encodeURIComponent(name)}${suffix}`
       : `${endpoint.url.replace(/\/+$/, '')}${suffix}`;
-    const timeoutMs = endpoint?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timeoutMs = egressUrl ? PROXY_TIMEOUT_MS : (endpoint?.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     /** @type {Record<string, string>} */
     const headers = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (offline) headers['x-guardian-offline'] = 'true';
     const token = readToken(credentialsFile, endpoint?.credential);
     if (token) headers.authorization = `Bearer ${token}`;
     let res;
     try {
-      res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+      res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
       const timedOut = /** @type {any} */ (err)?.name === 'TimeoutError';
       if (timedOut)
@@ -69,25 +76,32 @@ export function createExternal({ egressUrl, credentialsFile, runtime, config, li
     }
     /** @type {Record<string, string>} */
     const passed = { 'content-type': res.headers.get('content-type') ?? 'application/octet-stream' };
-    const stale = res.headers.get('x-guardian-stale');
-    if (stale !== null) passed['x-guardian-stale'] = stale;
+    for (const header of ['x-guardian-stale', 'x-guardian-queued']) {
+      const value = res.headers.get(header);
+      if (value !== null) passed[header] = value;
+    }
     return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: passed };
   }
 
   return {
     callEndpoint,
-    /** GET /api/external/:name — the checks that come before any network traffic. */
-    async handle(name, path) {
+    /**
+     * GET or POST /api/external/:name — the checks that come before any network traffic.
+     * @param {string} name @param {string} path @param {{ method?: string, body?: string }} [call]
+     */
+    async handle(name, path, call = {}) {
       if (!NAME_PATTERN.test(name)) return reply(400, { error: 'endpoint names use letters, digits, "_" and "-"' });
-      // Offline: answer at once; a call that cannot succeed must not tie up a request.
-      if (runtime.offline) return reply(503, { offline: true, endpoint: name });
+      // Offline: answer at once; a call that cannot succeed must not tie up a request. Through
+      // the egress proxy it still goes to the proxy (on loopback), which serves its cache or
+      // queues the write without touching the network.
+      if (runtime.offline && !egressUrl) return reply(503, { offline: true, endpoint: name });
       if (!runtime.isEnabled('external') || !runtime.isEnabled(`external:${name}`)) {
         return reply(503, { disabled: true, endpoint: name });
       }
       if (!policyAllows(config.current, 'external-apis'))
         return reply(403, { error: 'blocked by policy external-apis' });
       if (!egressUrl && !config.current.endpoints[name]) return reply(404, { error: `unknown endpoint "${name}"` });
-      return limiter.run(() => callEndpoint(name, path));
+      return limiter.run(() => callEndpoint(name, path, { ...call, offline: runtime.offline }));
     },
   };
 }
