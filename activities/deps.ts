@@ -1,8 +1,11 @@
 import type { GuardianConfig } from '../lib/config/load.js';
 import type { EgressProxy } from '../lib/egress/proxy.js';
+import type { GuardedService } from '../lib/guarded-service.js';
 import type { Ledger } from '../lib/ledger.js';
 import type { Logger } from '../lib/logger.js';
+import type { ModelServer } from '../lib/model-server.js';
 import type { NetworkProber } from '../lib/network-probe.js';
+import type { ProcessRegistry } from '../lib/process-registry.js';
 import type { ServiceControl } from '../lib/service-control.js';
 
 /** What activities need from the process they run in. Built once by the worker. */
@@ -16,4 +19,10 @@ export interface ActivityDeps {
   readonly egress?: EgressProxy;
   /** The network probes of guardian.yaml; undefined when none are configured. */
   readonly prober?: NetworkProber;
+  /** The supervised service (ports, restarts, boot chunks); undefined when guardian.yaml declares no service. */
+  readonly service?: GuardedService;
+  /** The supervised model server; undefined when guardian.yaml declares no modelServer. */
+  readonly modelServer?: ModelServer;
+  /** Guardian's process and port registry. */
+  readonly registry?: ProcessRegistry;
 }

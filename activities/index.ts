@@ -1,11 +1,14 @@
 import { createAlertActivities } from './alerts.js';
+import { createBootActivities } from './boot.js';
 import { createConfigActivities } from './config.js';
 import { createDiskActivities } from './disk.js';
 import { createCredentialActivities } from './credentials.js';
 import type { ActivityDeps } from './deps.js';
 import { createHttpActivities } from './http.js';
 import { createLedgerActivities } from './ledger.js';
+import { createModelServerActivities } from './model-server.js';
 import { createNetworkActivities } from './network.js';
+import { createPortActivities } from './ports.js';
 import { createServiceActivities } from './service.js';
 import { createSqliteActivities } from './sqlite.js';
 
@@ -23,6 +26,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createNetworkActivities(deps),
     ...createHttpActivities(deps),
     ...createCredentialActivities(deps),
+    ...createPortActivities(deps),
+    ...createBootActivities(deps),
+    ...createModelServerActivities(deps),
   };
 }
 

@@ -153,6 +153,6 @@ export function describeProcess(info: Pick<ProcessInfo, 'pid' | 'argv'>): string
     const previous = info.argv[i - 1];
     return previous?.startsWith('-') && SECRET_ARG.test(previous) && !previous.includes('=') ? '***' : arg;
   });
-  const line = args.join(' ');
+  const line = args.join(' ').replace(/\s+/g, ' ');
   return `pid ${info.pid} (${line.length > 120 ? `${line.slice(0, 117)}…` : line || 'unknown command'})`;
 }

@@ -4,13 +4,16 @@ import { createMissingConfigDetector } from '../detectors/missing-config.js';
 import type { LogTail } from '../detectors/log-tail.js';
 import type { Detector } from '../detectors/types.js';
 import type { GuardianConfig } from '../lib/config/load.js';
+import type { GuardedService } from '../lib/guarded-service.js';
 import type { EgressProxy } from '../lib/egress/proxy.js';
 import { saveVersion } from '../lib/config-files.js';
 import type { Ledger } from '../lib/ledger.js';
 import type { Logger } from '../lib/logger.js';
+import type { ModelServer } from '../lib/model-server.js';
 import type { NetworkProber } from '../lib/network-probe.js';
 import type { ServiceControl } from '../lib/service-control.js';
 import type { Supervisor } from '../lib/supervisor.js';
+import { lifecycleDetectorFactories } from './lifecycle-detectors.js';
 import { outsideDetectorFactories } from './outside-detectors.js';
 
 /** What detector factories may use. Detectors themselves stay free of Temporal. */
@@ -22,6 +25,10 @@ export interface DetectorContext {
   readonly log?: LogTail;
   readonly supervisor?: Supervisor;
   readonly control?: ServiceControl;
+  /** The supervised service (bind probes, exits), when guardian.yaml declares one. */
+  readonly service?: GuardedService;
+  /** The supervised model server, when guardian.yaml declares one. */
+  readonly modelServer?: ModelServer;
   /** Guardian's egress proxy, when guardian.yaml declares egress endpoints. */
   readonly egress?: EgressProxy;
   /** The network probes, when guardian.yaml declares some. */
@@ -54,6 +61,7 @@ export const detectorFactories: ((ctx: DetectorContext) => Detector | undefined)
           },
         }),
   ...outsideDetectorFactories,
+  ...lifecycleDetectorFactories,
 ];
 
 /** Every detector guardian.yaml calls for. */

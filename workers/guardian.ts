@@ -11,10 +11,14 @@ import type { EgressProxy } from '../lib/egress/proxy.js';
 import { Ledger } from '../lib/ledger.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import type { NetworkProber } from '../lib/network-probe.js';
-import { ServiceControl } from '../lib/service-control.js';
-import { Supervisor } from '../lib/supervisor.js';
+import type { GuardedService } from '../lib/guarded-service.js';
+import type { ModelServer } from '../lib/model-server.js';
+import type { ProcessRegistry } from '../lib/process-registry.js';
+import type { ServiceControl } from '../lib/service-control.js';
+import type { Supervisor } from '../lib/supervisor.js';
 import { connectClient, connectWorker, DEV_SERVER_ADDRESS, type TemporalSettings, temporalSettings } from '../lib/temporal.js';
 import { createDetectors } from './detectors.js';
+import { createLifecycle } from './lifecycle.js';
 import { startOutside } from './outside.js';
 import { IncidentStarter } from './incident-starter.js';
 
@@ -41,6 +45,12 @@ export interface GuardianRuntime {
   readonly starter: IncidentStarter;
   readonly supervisor?: Supervisor;
   readonly control?: ServiceControl;
+  /** The guarded service: its port, restarts, boot chunks (the supervisor and control above are its parts). */
+  readonly service?: GuardedService;
+  /** The supervised model server, when guardian.yaml declares one. */
+  readonly modelServer?: ModelServer;
+  /** The process and port registry. */
+  readonly registry: ProcessRegistry;
   readonly backups: BackupKeeper;
   /** The egress proxy, when guardian.yaml declares egress endpoints. */
   readonly egress?: EgressProxy;
@@ -68,35 +78,12 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
   const outside = await startOutside(config, logger);
 
-  let supervisor: Supervisor | undefined;
-  let control: ServiceControl | undefined;
-  let servicePort: number | undefined;
-  if (config.service) {
-    const token = process.env.GUARDIAN_CONTROL_TOKEN ?? ServiceControl.newToken();
-    servicePort = config.service.port.preferred;
-    control = new ServiceControl({
-      port: () => servicePort,
-      token,
-      controlPath: config.service.controlPath,
-      healthPath: config.service.health.path,
-      timeoutMs: config.service.health.timeout,
-    });
-    supervisor = new Supervisor(
-      {
-        name: config.service.name,
-        command: config.service.command,
-        args: config.service.args,
-        cwd: config.service.cwd ?? config.baseDir,
-        env: { ...config.service.env, ...outside.env },
-        outputFile: join(config.stateDir, 'logs', `${config.service.name}.out`),
-        stopTimeoutMs: config.service.stopTimeout,
-      },
-      logger,
-    );
-    if (options.superviseService !== false) {
-      supervisor.start({ PORT: String(servicePort), GUARDIAN_CONTROL_TOKEN: token });
-    }
-  }
+  // The service and the model server: started, or re-adopted from an earlier Guardian (workers/lifecycle.ts).
+  const lifecycle = createLifecycle(config, logger);
+  lifecycle.deps.service?.setEnv(outside.env);
+  const supervisor = lifecycle.deps.service?.supervisor;
+  const control = lifecycle.deps.service?.control;
+  if (options.superviseService !== false) await lifecycle.up();
 
   const starter = new IncidentStarter(client, config, logger);
   const worker = await Worker.create({
@@ -106,7 +93,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: new URL('../workflows/index.ts', import.meta.url).pathname }),
-    activities: createActivities({ config, ledger, logger, ...(control ? { control } : {}), ...outside.deps }),
+    activities: createActivities({ config, ledger, logger, ...(control ? { control } : {}), ...lifecycle.deps, ...outside.deps }),
   });
   const done = worker.run();
 
@@ -128,6 +115,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
         ...(log ? { log } : {}),
         ...(supervisor ? { supervisor } : {}),
         ...(control ? { control } : {}),
+        ...lifecycle.deps,
         ...outside.deps,
       }),
     );
@@ -143,11 +131,11 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       backups.stop();
       worker.shutdown();
       await done.catch(() => undefined);
-      await supervisor?.stop();
+      await lifecycle.stop();
       await outside.stop();
       await connection.close();
       await client.connection.close();
       ledger.close();
     })());
-  return { config, client, ledger, starter, backups, logger, done, stop, ...(supervisor ? { supervisor } : {}), ...(control ? { control } : {}), ...outside.deps };
+  return { config, client, ledger, starter, backups, logger, done, stop, ...(supervisor ? { supervisor } : {}), ...(control ? { control } : {}), ...lifecycle.deps, ...outside.deps };
 }

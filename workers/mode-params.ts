@@ -1,5 +1,6 @@
 import type { GuardianConfig } from '../lib/config/load.js';
 import type { IncidentSettings, Mode } from '../workflows/definitions.js';
+import { lifecycleModeParams } from './lifecycle.js';
 import { outsideModeParams } from './outside-params.js';
 
 /** Builds a mode's plain-data workflow parameters from guardian.yaml (names, never secrets). */
@@ -8,6 +9,7 @@ export type ParamsBuilder = (resource: string, config: GuardianConfig) => Record
 /** Per-mode parameter builders; a mode without one gets `{}`. */
 export const modeParams: Partial<Record<Mode, ParamsBuilder>> = {
   'database-corruption': (resource, config) => ({ database: resource, serviceConnected: config.service !== undefined }),
+  ...lifecycleModeParams,
   'missing-config': (resource, config) => ({
     config: resource,
     reload: config.service !== undefined && (config.configs.find((c) => c.name === resource)?.reload ?? false),

@@ -39,3 +39,13 @@ export const localLongActivity = {
   localRetryThreshold: '10s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
 } as const satisfies LocalActivityOptions;
+
+/**
+ * Starting a model server and waiting for its API (up to its start timeout): a failed start is
+ * retried twice more with growing pauses, so a crashing server is not restarted in a tight loop.
+ */
+export const localRestartActivity = {
+  startToCloseTimeout: '45s',
+  localRetryThreshold: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '8s', maximumAttempts: 3 },
+} as const satisfies LocalActivityOptions;

@@ -1,5 +1,8 @@
 /** Every incident workflow, one per failure mode, registered by the worker. */
 export { databaseCorruption } from './database-corruption.js';
+export { modelServerDown } from './model-server-down.js';
+export { portInUse } from './port-in-use.js';
+export { slowBoot } from './slow-boot.js';
 export { diskFull } from './disk-full.js';
 export { missingConfig } from './missing-config.js';
 export { networkUnreachable } from './network-unreachable.js';

@@ -1,0 +1,68 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { type ModelServer, ModelServerMissingError, ModelServerPortTakenError, type StartAction } from '../lib/model-server.js';
+import { ControlHookError } from '../lib/service-control.js';
+import { beat } from '../lib/heartbeat.js';
+import type { ActivityDeps } from './deps.js';
+
+/** Model-server activities: switch the service's AI feature, start the model server and wait for its API, verify. */
+export function createModelServerActivities({ config, modelServer, control, logger }: Pick<ActivityDeps, 'config' | 'modelServer' | 'control' | 'logger'>) {
+  const need = (): ModelServer => {
+    if (!modelServer) throw ApplicationFailure.nonRetryable(`${config.file} declares no modelServer`, 'NoModelServer');
+    return modelServer;
+  };
+
+  return {
+    /**
+     * Switches a feature of the service (`feature` control hook). A service that is not running
+     * cannot be degraded and needs not be: `applied` says whether the hook ran.
+     */
+    async setServiceFeature({ name, enabled }: { name: string; enabled: boolean }): Promise<{ applied: boolean; previous: boolean | null }> {
+      if (!control) return { applied: false, previous: null };
+      try {
+        const reply = await control.call<{ previous: boolean }>('feature', { name, enabled });
+        return { applied: true, previous: reply.previous };
+      } catch (err) {
+        if (err instanceof ControlHookError && err.status === undefined) return { applied: false, previous: null };
+        throw err;
+      }
+    },
+
+    /**
+     * Starts the model server in the background (or restarts ours when it stopped answering) and
+     * waits up to `timeoutMs` for `GET /api/version`. A missing command or a port held by someone
+     * else's process is final, with instructions; anything else is retried with backoff.
+     */
+    async startModelServer({ timeoutMs }: { timeoutMs: number }): Promise<{ action: StartAction; pid: number | null; version: string; readyAt: number }> {
+      const server = need();
+      let started: { action: StartAction; pid?: number };
+      try {
+        started = await server.ensureStarted();
+      } catch (err) {
+        if (err instanceof ModelServerMissingError) {
+          logger.error({ modelServer: server.name }, err.message);
+          throw ApplicationFailure.nonRetryable(err.message, 'ModelServerMissing');
+        }
+        if (err instanceof ModelServerPortTakenError) throw ApplicationFailure.nonRetryable(err.message, 'ModelServerPortTaken');
+        throw err;
+      }
+      const ctx = Context.current();
+      const ready = await server.waitForApi(timeoutMs, (last) => beat(last), ctx.cancellationSignal);
+      return { action: started.action, pid: started.pid ?? null, version: ready.version, readyAt: ready.readyAt };
+    },
+
+    /** Confirms the model server answers and, with a service, that its AI feature is on again. */
+    async verifyModelServer({ serviceConnected }: { serviceConnected: boolean }): Promise<{ healthyAt: number; detail: string }> {
+      const server = need();
+      const probe = await server.probe();
+      if (!probe.ok) throw new Error(`${server.name} does not answer at ${server.url}: ${probe.code} ${probe.message}`);
+      let detail = `${server.name} ${probe.version} answers at ${server.url}`;
+      if (serviceConnected && control) {
+        const health = await control.health().catch(() => undefined);
+        if (health?.disabledFeatures?.includes('ai')) throw new Error("the service's AI feature is still switched off");
+        // A service that is down is another incident's business; the model server is back either way.
+        if (!health) detail += '; the service did not answer, so its AI feature was not checked';
+      }
+      return { healthyAt: Date.now(), detail };
+    },
+  };
+}

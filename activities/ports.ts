@@ -1,0 +1,193 @@
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { backupClientConfig, type ChangedClientConfig, restoreClientConfig, setConfigKey } from '../lib/client-configs.js';
+import { type GuardedService, PortBusyError } from '../lib/guarded-service.js';
+import { isPortFree } from '../lib/ports.js';
+import { describeProcess, portHolders, processInfo } from '../lib/proc.js';
+import type { ProcessRegistry } from '../lib/process-registry.js';
+import { stopVerifiedProcess } from '../lib/supervisor.js';
+import { beat } from '../lib/heartbeat.js';
+import type { ActivityDeps } from './deps.js';
+
+/** A process listening on the contested port, and whose it is. */
+export interface PortHolder {
+  pid: number;
+  startTicks: number;
+  /** Command line for people (cut, secrets hidden). */
+  description: string;
+  /** current: the supervised service itself; stale: proven Guardian's (registry), but not current; foreign: anyone else's. */
+  owner: 'current' | 'stale' | 'foreign';
+}
+
+/** What `findPortHolders` found on the service's port. */
+export interface PortConflict {
+  service: string;
+  port: number;
+  free: boolean;
+  holders: PortHolder[];
+}
+
+/** Port-in-use activities: who holds the port, stale processes of ours, the port registry, client files, restarts. */
+export function createPortActivities({ config, service, registry }: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
+  const need = (): { service: GuardedService; registry: ProcessRegistry } => {
+    if (!service || !registry) throw ApplicationFailure.nonRetryable(`${config.file} declares no service for Guardian to supervise`, 'NoService');
+    return { service, registry };
+  };
+  const runId = () => Context.current().info.workflowExecution?.runId ?? Context.current().info.activityId;
+
+  return {
+    /** The port the service last tried, and every process listening on it (from /proc), classified by the registry. */
+    async findPortHolders(): Promise<PortConflict> {
+      const { service, registry } = need();
+      const port = service.lastAttemptedPort;
+      const current = service.supervisor.running;
+      const holders = portHolders(port).map((info): PortHolder => {
+        const own = registry.provenOwn(info);
+        const isCurrent = current !== undefined && current.pid === info.pid && current.startTicks === info.startTicks;
+        return {
+          pid: info.pid,
+          startTicks: info.startTicks,
+          description: describeProcess(info),
+          owner: isCurrent ? 'current' : own && own.name === service.name ? 'stale' : 'foreign',
+        };
+      });
+      const free = holders.length === 0 && (await isPortFree(port));
+      return { service: service.name, port, free, holders };
+    },
+
+    /**
+     * Stops processes the registry proves are stale instances of the service (PID, start time and
+     * command line all match a process Guardian started). Anything else is refused, untouched.
+     * Waits until the port is free.
+     */
+    async stopStaleServiceProcesses({ processes, port }: { processes: { pid: number; startTicks: number }[]; port: number }): Promise<{ stopped: { pid: number; outcome: string }[] }> {
+      const { service, registry } = need();
+      const stopped: { pid: number; outcome: string }[] = [];
+      for (const { pid, startTicks } of processes) {
+        const info = processInfo(pid);
+        if (!info || info.startTicks !== startTicks) {
+          stopped.push({ pid, outcome: 'not-running' }); // gone, or the PID was reused: nothing of ours to stop
+          continue;
+        }
+        const entry = registry.provenOwn(info);
+        if (!entry || entry.name !== service.name || service.supervisor.running?.pid === pid) {
+          throw ApplicationFailure.nonRetryable(`refusing to signal ${describeProcess(info)}: it is not a stale process Guardian started`, 'NotOwnProcess');
+        }
+        beat(pid);
+        const outcome = await stopVerifiedProcess(entry, service.settings.stopTimeout);
+        if (outcome === 'survived') throw new Error(`${describeProcess(info)} survived SIGKILL`);
+        registry.recordEnd(entry.id, { signal: outcome === 'killed' ? 'SIGKILL' : 'SIGTERM' });
+        stopped.push({ pid, outcome });
+      }
+      for (let i = 0; i < 100 && !(await isPortFree(port)); i++) await sleep(20);
+      return { stopped };
+    },
+
+    /**
+     * Takes the next free port of the configured range after `from` (wrapping round) and records
+     * it in the port registry. Idempotent per incident. No free port: non-retryable failure.
+     */
+    async allocateServicePort({ from }: { from: number }): Promise<{ port: number; previous: number | null }> {
+      const { service, registry } = need();
+      const mine = registry.port(service.name);
+      if (mine?.incident === runId()) return { port: mine.port, previous: mine.previous };
+      const [low, high] = service.settings.port.range;
+      const order = [...range(from + 1, high), ...range(low, from - 1)];
+      for (const port of order) {
+        if (!(await isPortFree(port))) continue;
+        const before = registry.assignPort(service.name, port, `port ${from} was taken`, runId());
+        return { port, previous: before?.port ?? null };
+      }
+      throw ApplicationFailure.nonRetryable(
+        `no free port for ${service.name} in ${low}–${high} (port ${from} and all others are taken). ` +
+          `Free one, or widen service.port.range in ${config.file}.`,
+        'PortRangeExhausted',
+      );
+    },
+
+    /** Gives back a port taken by `allocateServicePort`: the registry returns to what it held before. */
+    async releaseServicePort({ port, previous }: { port: number; previous: number | null }): Promise<void> {
+      const { service, registry } = need();
+      if (registry.port(service.name)?.port !== port) return;
+      if (previous === null) registry.clearPort(service.name);
+      else registry.assignPort(service.name, previous, 'rollback');
+    },
+
+    /** Writes the new port into each configured client file, keeping a copy of each original. */
+    async updateClientConfigs({ port }: { port: number }): Promise<{ dir: string; changed: ChangedClientConfig[]; missing: string[] }> {
+      const { service } = need();
+      const dir = join(config.stateDir, 'client-configs', runId());
+      const manifest = join(dir, 'manifest.json');
+      const earlier = await readFile(manifest, 'utf8').then((t) => JSON.parse(t) as ChangedClientConfig[], () => undefined);
+      const changed: ChangedClientConfig[] = [];
+      const missing: string[] = [];
+      for (const [index, client] of service.settings.clientConfigs.entries()) {
+        if (!(await access(client.path).then(() => true, () => false))) {
+          missing.push(client.path);
+          continue;
+        }
+        const backup = await backupClientConfig(client.path, dir, index);
+        const before = await setConfigKey(client.path, client.key, port);
+        // On a retry the file already holds the new port: the original value is in the first manifest.
+        changed.push({ path: client.path, backup, before: earlier?.find((c) => c.path === client.path)?.before ?? before });
+      }
+      if (changed.length > 0 && !earlier) await writeFile(manifest, JSON.stringify(changed, null, 2));
+      return { dir, changed, missing };
+    },
+
+    /** Puts every changed client file back byte-identical. */
+    async restoreClientConfigs({ changed }: { changed: ChangedClientConfig[] }): Promise<{ restored: string[] }> {
+      for (const file of changed) await restoreClientConfig(file);
+      return { restored: changed.map((c) => c.path) };
+    },
+
+    /** Starts the service on `port` (stopping it first if it runs elsewhere); a no-op when it already runs there. */
+    async restartServiceOn({ port }: { port: number }): Promise<{ pid: number; port: number; previousPort: number | null }> {
+      const { service } = need();
+      const previousPort = service.port ?? null;
+      try {
+        const identity = await service.startOn(port);
+        return { pid: identity.pid, port, previousPort };
+      } catch (err) {
+        if (err instanceof PortBusyError) {
+          throw ApplicationFailure.nonRetryable(`port ${port} is taken (${describeHolders(port)}); ${service.name} was not started there`, 'PortTaken');
+        }
+        throw err;
+      }
+    },
+
+    /** Waits until the service answers its health route on `port` with the supervised PID. */
+    async waitForServiceListening({ port, timeoutMs = 10_000 }: { port: number; timeoutMs?: number }): Promise<{ healthyAt: number; detail: string }> {
+      const { service } = need();
+      const deadline = Date.now() + timeoutMs;
+      let last = 'no answer yet';
+      while (Date.now() < deadline) {
+        const running = service.supervisor.running;
+        if (!running) throw new Error(`${service.name} is not running (it exited before answering on port ${port})`);
+        try {
+          const health = await service.control.health(500);
+          if (health.pid === running.pid && service.port === port) {
+            return { healthyAt: Date.now(), detail: `${service.name} answers on port ${port} (pid ${running.pid})` };
+          }
+          last = `health answered for pid ${health.pid} on port ${health.port}`;
+        } catch (err) {
+          last = (err as Error).message;
+        }
+        beat(last);
+        await sleep(20, undefined, { signal: Context.current().cancellationSignal });
+      }
+      throw new Error(`${service.name} did not answer on port ${port} within ${timeoutMs} ms: ${last}`);
+    },
+  };
+}
+
+function range(from: number, to: number): number[] {
+  return from > to ? [] : Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+function describeHolders(port: number): string {
+  const holders = portHolders(port);
+  return holders.length === 0 ? 'holder unknown' : `held by ${holders.map(describeProcess).join(', ')}`;
+}

@@ -1,0 +1,88 @@
+import type { ApiProbe } from '../lib/model-server.js';
+import type { Detector, Finding, LogLine } from './types.js';
+
+/** Options of {@link createModelServerDownDetector}. */
+export interface ModelServerDownDetectorOptions {
+  /** The model server's name: the incident's resource. */
+  readonly name: string;
+  /** One `GET /api/version`. */
+  readonly probe: () => Promise<ApiProbe>;
+  /** How often the API is probed. @default 1000 */
+  readonly intervalMs?: number;
+  /** The supervised model server process: an unexpected `exit` is a finding at once. */
+  readonly process?: {
+    on(event: 'exit', listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void): unknown;
+    off(event: 'exit', listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void): unknown;
+  };
+  /** The guarded service's log: its failed model calls. */
+  readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
+}
+
+/** Failures that say the server is down or hung (a 404 for an unknown model does not). */
+const DOWN_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_\w+|EHOSTUNREACH|HTTP_5\d\d)$/;
+
+/** Reads a `model.error` line of the service's log; returns its code when it says the model server is down. */
+export function classifyModelLine(line: LogLine): string | undefined {
+  if (line.json?.event !== 'model.error') return undefined;
+  const code = String(line.json.code ?? '');
+  return DOWN_CODES.test(code) ? code : undefined;
+}
+
+/**
+ * model-server-down detector. Events first: the supervised process exiting, the service's failed
+ * model calls. A probe of `/api/version` every tick as well (one small request), for a server
+ * Guardian does not run itself or one that hangs: connection refused counts at once, a timeout
+ * or a server error only twice in a row.
+ */
+export function createModelServerDownDetector(options: ModelServerDownDetectorOptions): Detector {
+  let report: ((finding: Finding) => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let probing = false;
+  let failures = 0;
+  const found = (evidence: string, observedAt?: number) =>
+    report?.({ mode: 'model-server-down', resource: options.name, evidence, detectedAt: Date.now(), ...(observedAt === undefined ? {} : { observedAt }) });
+  const onExit = (code: number | undefined, signal: string | undefined, expected: boolean) => {
+    if (!expected) found(`${options.name} exited (${signal ? `signal ${signal}` : `code ${code ?? 'unknown'}`})`);
+  };
+
+  async function tick(): Promise<void> {
+    const result = await options.probe();
+    if (result.ok) {
+      failures = 0;
+      return;
+    }
+    failures++;
+    if (result.code === 'ECONNREFUSED' || failures >= 2) found(`GET /api/version: ${result.code} ${result.message}`);
+  }
+
+  return {
+    name: 'model-server-down',
+    start(reportFinding) {
+      report = reportFinding;
+      options.process?.on('exit', onExit);
+      unsubscribe = options.log?.onLine((line) => {
+        const code = classifyModelLine(line);
+        if (!code) return;
+        const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
+        found(`service log: model call failed with ${code}`, ts);
+      });
+      timer = setInterval(() => {
+        if (probing) return;
+        probing = true;
+        void tick()
+          .catch(() => undefined)
+          .finally(() => {
+            probing = false;
+          });
+      }, options.intervalMs ?? 1000);
+      timer.unref();
+    },
+    stop() {
+      options.process?.off('exit', onExit);
+      unsubscribe?.();
+      if (timer) clearInterval(timer);
+      report = undefined;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import type { Detector, Finding, LogLine } from './types.js';
+
+/** Linux's errno for EADDRINUSE: the exit code of a guarded service that could not bind (docs/contract.md). */
+export const EXIT_ADDRESS_IN_USE = 98;
+
+/** The events the detector listens to; {@link GuardedService} and {@link Supervisor} provide them. */
+export interface PortInUseSources {
+  /** Bind probes before a start: `port-busy` when the port was taken, and the last such result. */
+  readonly starts?: {
+    on(event: 'port-busy', listener: (port: number, at: number) => void): unknown;
+    off(event: 'port-busy', listener: (port: number, at: number) => void): unknown;
+    readonly blockedPort?: { port: number; at: number } | undefined;
+  };
+  /** The service process: `exit` with its code. */
+  readonly process?: {
+    on(event: 'exit', listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void): unknown;
+    off(event: 'exit', listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void): unknown;
+  };
+  /** The service's log. */
+  readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
+}
+
+/** Reads a `bind.error` line with code EADDRINUSE (or an "Address already in use" message); returns the port if given. */
+export function classifyBindLine(line: LogLine): { port?: number; message: string } | undefined {
+  const json = line.json;
+  if (json?.event === 'bind.error') {
+    if (json.code !== 'EADDRINUSE') return undefined;
+    return { ...(typeof json.port === 'number' ? { port: json.port } : {}), message: String(json.msg ?? 'EADDRINUSE') };
+  }
+  // Services that do not speak the contract: Python's OSError, Node's and Go's messages.
+  if (!/EADDRINUSE|address already in use|WinError 10048/i.test(line.text)) return undefined;
+  const port = /:(\d{2,5})\b/.exec(line.text)?.[1];
+  return { ...(port ? { port: Number(port) } : {}), message: line.text.slice(0, 300) };
+}
+
+/**
+ * port-in-use detector, events only: the bind probe Guardian runs before each start, the service
+ * exiting with 98 (EADDRINUSE), and `bind.error` in its log. The resource is the service's name.
+ */
+export function createPortInUseDetector(service: string, sources: PortInUseSources): Detector {
+  let report: ((finding: Finding) => void) | undefined;
+  const found = (evidence: string, observedAt?: number) =>
+    report?.({ mode: 'port-in-use', resource: service, evidence, detectedAt: Date.now(), ...(observedAt === undefined ? {} : { observedAt }) });
+  const onBusy = (port: number, at: number) => found(`port ${port} is taken (bind probe before start)`, at);
+  const onExit = (code: number | undefined, _signal: string | undefined, expected: boolean) => {
+    if (!expected && code === EXIT_ADDRESS_IN_USE) found(`${service} exited with code ${code} (EADDRINUSE)`);
+  };
+  let unsubscribe: (() => void) | undefined;
+
+  return {
+    name: 'port-in-use',
+    start(reportFinding) {
+      report = reportFinding;
+      sources.starts?.on('port-busy', onBusy);
+      sources.process?.on('exit', onExit);
+      unsubscribe = sources.log?.onLine((line) => {
+        const bind = classifyBindLine(line);
+        if (!bind) return;
+        const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
+        found(`service log: ${bind.message}`, ts);
+      });
+      // A start before the detector ran (Guardian's own start) may already have found the port taken.
+      const blocked = sources.starts?.blockedPort;
+      if (blocked) onBusy(blocked.port, blocked.at);
+    },
+    stop() {
+      sources.starts?.off('port-busy', onBusy);
+      sources.process?.off('exit', onExit);
+      unsubscribe?.();
+      report = undefined;
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { proxyLocalActivities } from '@temporalio/workflow';
+import type { GuardianActivities } from '../activities/index.js';
+import type { PortHolder } from '../activities/ports.js';
+import { localLongActivity, localQuickActivity } from './activity-options.js';
+import type { IncidentInput, IncidentResult } from './definitions.js';
+import { type IncidentContext, runIncident } from './incident-harness.js';
+
+/** Mode parameters of port-in-use. */
+export interface PortInUseParams {
+  /** The service's name in guardian.yaml. */
+  service: string;
+  /** How long the restarted service has to answer on its port. @default 10000 */
+  healthTimeoutMs?: number;
+}
+
+const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const long = proxyLocalActivities<GuardianActivities>(localLongActivity);
+
+/**
+ * Failure mode 2. Finds who holds the service's port (from /proc). A stale process the registry
+ * proves is Guardian's own is stopped and the port reused; anyone else's is never touched: the
+ * service takes the next free port of its range, the port registry and the client files follow,
+ * and it restarts there. Rollback moves it back and restores the registry and the client files.
+ */
+export async function portInUse(input: IncidentInput<PortInUseParams>): Promise<IncidentResult> {
+  return runIncident(input, async (ctx) => {
+    const conflict = await ctx.step('find-port-holder', () => quick.findPortHolders());
+    const { port } = conflict;
+    const stale = conflict.holders.filter((h) => h.owner === 'stale');
+    const foreign = conflict.holders.filter((h) => h.owner === 'foreign');
+    const timeoutMs = input.params.healthTimeoutMs ?? 10_000;
+
+    if (foreign.length > 0) {
+      await moveToNextPort(ctx, port, foreign, timeoutMs);
+      return;
+    }
+    if (stale.length > 0) {
+      const { stopped } = await ctx.step('stop-stale-process', () =>
+        long.stopStaleServiceProcesses({ port, processes: stale.map(({ pid, startTicks }) => ({ pid, startTicks })) }),
+      );
+      ctx.note(`stopped Guardian's own stale ${stale.map((h) => h.description).join(', ')} (${stopped.map((s) => s.outcome).join(', ')})`);
+    } else if (conflict.free) {
+      ctx.note(`port ${port} was free again when inspected`);
+    }
+    await ctx.step('restart-service', () => quick.restartServiceOn({ port }));
+    await ctx.verify('verify', () => quick.waitForServiceListening({ port, timeoutMs }));
+  });
+}
+
+/** Someone else's process holds the port: leave it alone and move the service. */
+async function moveToNextPort(ctx: IncidentContext<PortInUseParams>, port: number, foreign: PortHolder[], timeoutMs: number): Promise<void> {
+  const { service } = ctx.input.params;
+  const holders = foreign.map((h) => h.description).join(', ');
+  ctx.note(`port ${port} is held by ${holders}, which Guardian did not start; left untouched`);
+  // Should a later step fail, the service stays where it was moved (with registry and clients in
+  // step with it) rather than being sent back to a port that is still taken; rollback undoes all.
+  const kept = { keepOnFailure: true } as const;
+  const allocation = await ctx.step(
+    'allocate-port',
+    () => quick.allocateServicePort({ from: port }),
+    (a) => quick.releaseServicePort(a),
+    kept,
+  );
+  const clients = await ctx.step(
+    'update-client-configs',
+    () => quick.updateClientConfigs({ port: allocation.port }),
+    ({ changed }) => quick.restoreClientConfigs({ changed }),
+    kept,
+  );
+  const restart = await ctx.step(
+    'restart-service',
+    () => quick.restartServiceOn({ port: allocation.port }),
+    (r) => quick.restartServiceOn({ port: r.previousPort ?? port }),
+    kept,
+  );
+  await ctx.verify('verify', () => quick.waitForServiceListening({ port: allocation.port, timeoutMs }));
+  const files = clients.changed.map((c) => c.path);
+  ctx.note(`moved ${service} from port ${port} to ${allocation.port} (pid ${restart.pid})`);
+  await ctx.alert(
+    `${service} could not bind port ${port}: it is held by ${holders}, which Guardian did not start and left alone. ` +
+      `${service} now listens on port ${allocation.port}` +
+      (files.length > 0 ? `; updated ${files.join(', ')}` : '') +
+      (clients.missing.length > 0 ? `; not found, so not updated: ${clients.missing.join(', ')}` : '') +
+      '. Roll back to move it back once the port is free.',
+    'warning',
+  );
+}
