@@ -1,4 +1,6 @@
+import { type FSWatcher, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkHeader } from '../lib/sqlite-file.js';
 import type { LogTail } from './log-tail.js';
@@ -45,20 +47,26 @@ export interface DatabaseCorruptionDetectorOptions {
   databases: readonly WatchedDatabase[];
   /** The guarded service's log, if it has one. */
   log?: LogTail;
-  /** Tick of the cheap health check. @default 1000 */
+  /**
+   * Period of the full sweep (one stat per database), the safety net under the file watches.
+   * @default 15000
+   */
   intervalMs?: number;
   /** How long lock errors must persist before they count. @default 3000 */
   busyPersistMs?: number;
 }
 
 /**
- * database-corruption detector. Events first: the service's SQLite errors in its log. A cheap
- * tick as well: a database whose file did not change since its last good check costs one stat;
- * a changed one gets a 100-byte header read and a schema read. integrity_check runs only in
- * the remediation, on suspicion.
+ * database-corruption detector. Events first: the service's SQLite errors in its log, and file
+ * watches on the databases' directories, so a changed file is checked at once and an unchanged
+ * one costs nothing. A slow sweep is the safety net: a database whose file did not change since
+ * its last good check costs one stat; a changed one gets a 100-byte header read and a schema
+ * read. integrity_check runs only in the remediation, on suspicion.
  */
 export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDetectorOptions): Detector {
-  const intervalMs = options.intervalMs ?? 1000;
+  const intervalMs = options.intervalMs ?? 15_000;
+  const watchers: FSWatcher[] = [];
+  const pending = new Map<string, NodeJS.Timeout>();
   const busyPersistMs = options.busyPersistMs ?? 3000;
   const lastGood = new Map<string, string>();
   const busySince = new Map<string, { first: number; last: number }>();
@@ -130,18 +138,46 @@ export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDete
           }
         }
       });
-      timer = setInterval(() => {
+      // One watcher per directory: a change names its file, and only that database is checked.
+      const byFile = new Map(options.databases.map((db) => [db.path, db]));
+      for (const dir of new Set(options.databases.map((db) => dirname(db.path)))) {
+        try {
+          const watcher = watch(dir, { persistent: false }, (_event, file) => {
+            if (!file) return;
+            const db = byFile.get(`${dir}/${String(file).replace(/-(wal|shm|journal)$/, '')}`);
+            if (!db || pending.has(db.name)) return;
+            // Coalesce a burst of writes into one check.
+            pending.set(
+              db.name,
+              setTimeout(() => {
+                pending.delete(db.name);
+                void checkOne(db, report).catch(() => undefined);
+              }, 20),
+            );
+          });
+          watcher.on('error', () => watcher.close());
+          watchers.push(watcher);
+        } catch {
+          // A directory that does not exist yet is covered by the sweep.
+        }
+      }
+      const sweep = () => {
         if (ticking) return;
         ticking = true;
         void Promise.all(options.databases.map((db) => checkOne(db, report).catch(() => undefined))).finally(() => {
           ticking = false;
         });
-      }, intervalMs);
+      };
+      sweep();
+      timer = setInterval(sweep, intervalMs);
       timer.unref();
     },
     stop() {
       unsubscribe?.();
       if (timer) clearInterval(timer);
+      for (const watcher of watchers) watcher.close();
+      for (const t of pending.values()) clearTimeout(t);
+      pending.clear();
     },
   };
 }

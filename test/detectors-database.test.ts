@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,9 +14,11 @@ import { seedDatabase } from './helpers/sqlite.js';
 const tmp = tempDir();
 after(() => tmp.cleanup());
 const databases = [
-  { name: 'world_model', path: '/data/world_model.db' },
-  { name: 'metrics', path: '/data/metrics.db' },
+  { name: 'world_model', path: join(tmp.dir, 'data', 'world_model.db') },
+  { name: 'metrics', path: join(tmp.dir, 'data', 'metrics.db') },
 ];
+mkdirSync(join(tmp.dir, 'data'));
+for (const db of databases) seedDatabase(db.path, 50);
 
 async function until(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -43,7 +45,7 @@ describe('classifySqliteLine', () => {
   });
 
   it('finds the database by its path in a plain-text line', () => {
-    const text = 'sqlite3.DatabaseError: file is not a database: /data/world_model.db';
+    const text = `sqlite3.DatabaseError: file is not a database: ${databases[0]?.path}`;
     assert.equal(classifySqliteLine({ text, readAt: 0 }, databases)?.database, 'world_model');
   });
 
@@ -110,6 +112,25 @@ describe('database-corruption detector', () => {
     } finally {
       await detector.stop();
       log.stop();
+    }
+  });
+
+  it('checks a database as soon as its file changes, without waiting for the sweep', async () => {
+    const path = join(tmp.dir, 'watched.db');
+    seedDatabase(path, 300);
+    const findings: Finding[] = [];
+    const detector = createDatabaseCorruptionDetector({ databases: [{ name: 'watched', path }], intervalMs: 60_000 });
+    await detector.start((f) => findings.push(f));
+    try {
+      await sleep(200);
+      assert.equal(findings.length, 0);
+      const started = Date.now();
+      await corruptions.truncate(path);
+      await until(() => findings.length > 0, 2000);
+      assert.ok(Date.now() - started < 1000, 'found through the file watch, long before the 60 s sweep');
+      assert.match(findings[0]?.evidence ?? '', /truncated/);
+    } finally {
+      await detector.stop();
     }
   });
 

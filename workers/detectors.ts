@@ -1,6 +1,7 @@
 import { createDatabaseCorruptionDetector } from '../detectors/database-corruption.js';
 import { createDiskFullDetector } from '../detectors/disk-full.js';
 import { createMissingConfigDetector } from '../detectors/missing-config.js';
+import { createOutOfMemoryDetector } from '../detectors/out-of-memory.js';
 import type { LogTail } from '../detectors/log-tail.js';
 import type { Detector } from '../detectors/types.js';
 import type { GuardianConfig } from '../lib/config/load.js';
@@ -40,7 +41,14 @@ export const detectorFactories: ((ctx: DetectorContext) => Detector | undefined)
   ({ config, log }) =>
     config.databases.length === 0
       ? undefined
-      : createDatabaseCorruptionDetector({ databases: config.databases, ...(log ? { log } : {}), intervalMs: config.detectors.interval }),
+      : createDatabaseCorruptionDetector({ databases: config.databases, ...(log ? { log } : {}), intervalMs: config.detectors.sweep }),
+  ({ config, log, service, supervisor }) =>
+    createOutOfMemoryDetector({
+      memory: config.memory,
+      resource: config.service?.name ?? 'system',
+      pids: () => [service?.supervisor.running?.pid ?? supervisor?.running?.pid].filter((p): p is number => p !== undefined),
+      ...(log ? { log } : {}),
+    }),
   ({ config, log }) =>
     config.disk ? createDiskFullDetector({ disk: config.disk, ...(log ? { log } : {}), intervalMs: config.detectors.interval }) : undefined,
   ({ config, log, logger }) =>

@@ -16,11 +16,16 @@ export const longActivity = {
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
 } as const satisfies ActivityOptions;
 
-/** Ledger and alert writes: cheap, worth a few more tries. */
+/**
+ * Ledger and alert writes, run as local activities: they touch only Guardian's own files on
+ * this worker, so they skip the task queue round trip and leave one marker in the history
+ * instead of a scheduled/started/completed triple. Cheap, worth a few more tries.
+ */
 export const bookkeepingActivity = {
   startToCloseTimeout: '10s',
+  localRetryThreshold: '10s',
   retry: { initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 8 },
-} as const satisfies ActivityOptions;
+} as const satisfies LocalActivityOptions;
 
 /**
  * Short host-local steps (a file, a control hook) run as local activities: no task-queue round

@@ -5,7 +5,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
-  proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -27,7 +27,7 @@ import {
   type StepStatus,
 } from './definitions.js';
 
-const bookkeeping = proxyActivities<GuardianActivities>(bookkeepingActivity);
+const bookkeeping = proxyLocalActivities<GuardianActivities>(bookkeepingActivity);
 
 /** What a remediation sees: run named steps, verify health, add to the summary, alert. */
 export interface IncidentContext<P> {

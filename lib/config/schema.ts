@@ -86,6 +86,9 @@ const alertsSchema = z
 const detectorsSchema = z
   .object({
     interval: duration.default(1000).meta({ description: 'How often pollers tick' }),
+    sweep: duration
+      .default(15_000)
+      .meta({ description: 'Period of the full sweep under the file watches (database-corruption)' }),
   })
   .prefault({});
 
