@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { type NativeConnection, Worker } from '@temporalio/worker';
+import { type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { LogTail } from '../detectors/log-tail.js';
 import type { Detector } from '../detectors/types.js';
@@ -73,6 +73,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       await startDevServer((line) => logger.info(line));
     }
   }
+  quietSdkLogs(logger);
   const client = await connectClient(settings);
   const connection: NativeConnection = await connectWorker(settings);
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
@@ -129,7 +130,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       for (const detector of detectors) await detector.stop();
       for (const tail of tails) tail.stop();
       backups.stop();
-      worker.shutdown();
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await done.catch(() => undefined);
       await lifecycle.stop();
       await outside.stop();
@@ -138,4 +139,24 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       ledger.close();
     })());
   return { config, client, ledger, starter, backups, logger, done, stop, ...(supervisor ? { supervisor } : {}), ...(control ? { control } : {}), ...lifecycle.deps, ...outside.deps };
+}
+
+let sdkLoggerInstalled = false;
+
+/** Routes the Temporal SDK's own logs into Guardian's logger, warnings and up only. */
+function quietSdkLogs(logger: Logger): void {
+  if (sdkLoggerInstalled) return;
+  sdkLoggerInstalled = true;
+  const forward =
+    (level: 'warn' | 'error') =>
+    (message: string, meta?: Record<string, unknown>) =>
+      logger[level]({ sdk: meta }, message);
+  const ignore = () => undefined;
+  try {
+    Runtime.install({
+      logger: { log: ignore, trace: ignore, debug: ignore, info: ignore, warn: forward('warn'), error: forward('error') },
+    });
+  } catch {
+    // A runtime was installed already (tests install their own): keep it.
+  }
 }
