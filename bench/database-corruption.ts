@@ -11,7 +11,9 @@ import { runDrills } from '../drills/runner.js';
 import type { ModeDrill } from '../drills/types.js';
 import { machineLine } from './machine.js';
 
-const { values } = parseArgs({ options: { repeat: { type: 'string', default: '10' }, sizes: { type: 'string', default: '10,100' } } });
+const { values } = parseArgs({
+  options: { repeat: { type: 'string', default: '10' }, sizes: { type: 'string', default: '10,100' } },
+});
 const repeat = Number(values.repeat);
 
 /** Grows the demo's world model to at least `bytes` with real rows, then checkpoints them into the file. */
@@ -44,7 +46,10 @@ for (const mb of values.sizes.split(',').map(Number)) {
         await env.runtime.backups.backupAll();
       },
     };
-    const report = await runDrills(config, [drill], { repeat, onProgress: (line) => process.stderr.write(`${line}\n`) });
+    const report = await runDrills(config, [drill], {
+      repeat,
+      onProgress: (line) => process.stderr.write(`${line}\n`),
+    });
     const m = report.modes[0];
     console.log(
       `database-corruption ${mb} MB (file ${(statSync(world.path).size / 2 ** 20).toFixed(1)} MiB): runs ${m?.runs} healed ${m?.healed} ` +

@@ -49,7 +49,16 @@ async function direct(run: number): Promise<number> {
   const started = performance.now();
   const at = Date.now();
   ledger.openIncident(
-    { workflowId: `direct-${run}`, runId: `r${run}`, mode: 'database-corruption', host, resource: database, evidence: 'bench', detectedAt: at, injectedAt: null },
+    {
+      workflowId: `direct-${run}`,
+      runId: `r${run}`,
+      mode: 'database-corruption',
+      host,
+      resource: database,
+      evidence: 'bench',
+      detectedAt: at,
+      injectedAt: null,
+    },
     { limit: 1_000_000, windowMs: 60_000 },
   );
   const quarantine = (await env.run(activities.quarantineDatabaseFiles, { database })) as { dir: string };
@@ -57,7 +66,13 @@ async function direct(run: number): Promise<number> {
   if (inspection.verdict === 'ok') throw new Error('the injection did not damage the file');
   await env.run(activities.restoreLastGoodBackup, { database, quarantineDir: quarantine.dir });
   await env.run(activities.verifyDatabase, { database });
-  ledger.recordHeal({ workflowId: `direct-${run}`, runId: `r${run}`, mode: 'database-corruption', resource: database, at: Date.now() });
+  ledger.recordHeal({
+    workflowId: `direct-${run}`,
+    runId: `r${run}`,
+    mode: 'database-corruption',
+    resource: database,
+    at: Date.now(),
+  });
   return performance.now() - started;
 }
 
@@ -96,10 +111,14 @@ try {
   const p50d = median(d) ?? 0;
   const p50t = median(t) ?? 0;
   console.log(machineLine());
-  console.log(`runs: ${runs} each, interleaved; database: 5,000 rows (${'overwrite-page'} damage, restore from backup)`);
+  console.log(
+    `runs: ${runs} each, interleaved; database: 5,000 rows (${'overwrite-page'} damage, restore from backup)`,
+  );
   console.log(`direct (activities in-process): p50 ${p50d.toFixed(1)} ms, p95 ${percentile(d, 95)?.toFixed(1)} ms`);
   console.log(`through Temporal (workflow):    p50 ${p50t.toFixed(1)} ms, p95 ${percentile(t, 95)?.toFixed(1)} ms`);
-  console.log(`added by orchestration: p50 ${(p50t - p50d).toFixed(1)} ms per incident; ratio ${(p50t / p50d).toFixed(2)}×`);
+  console.log(
+    `added by orchestration: p50 ${(p50t - p50d).toFixed(1)} ms per incident; ratio ${(p50t / p50d).toFixed(2)}×`,
+  );
 } finally {
   await runtime.stop();
   ledger.close();
