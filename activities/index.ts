@@ -2,6 +2,7 @@ import { createAlertActivities } from './alerts.js';
 import { createBootActivities } from './boot.js';
 import { createConfigActivities } from './config.js';
 import { createDiskActivities } from './disk.js';
+import { createMemoryActivities } from './memory.js';
 import { createCredentialActivities } from './credentials.js';
 import type { ActivityDeps } from './deps.js';
 import { createHttpActivities } from './http.js';
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSqliteActivities(deps),
     ...createConfigActivities(deps),
     ...createDiskActivities(deps),
+    ...createMemoryActivities(deps),
     ...createNetworkActivities(deps),
     ...createHttpActivities(deps),
     ...createCredentialActivities(deps),

@@ -10,6 +10,12 @@ export type ParamsBuilder = (resource: string, config: GuardianConfig) => Record
 export const modeParams: Partial<Record<Mode, ParamsBuilder>> = {
   'database-corruption': (resource, config) => ({ database: resource, serviceConnected: config.service !== undefined }),
   ...lifecycleModeParams,
+  'out-of-memory': (_resource, config) => ({
+    service: config.service !== undefined,
+    concurrency: config.memory.lowMemory.concurrency,
+    disableFeatures: config.memory.lowMemory.disableFeatures,
+    settleMs: config.memory.settle,
+  }),
   'missing-config': (resource, config) => ({
     config: resource,
     reload: config.service !== undefined && (config.configs.find((c) => c.name === resource)?.reload ?? false),

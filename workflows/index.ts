@@ -5,6 +5,7 @@ export { portInUse } from './port-in-use.js';
 export { slowBoot } from './slow-boot.js';
 export { diskFull } from './disk-full.js';
 export { missingConfig } from './missing-config.js';
+export { outOfMemory } from './out-of-memory.js';
 export { networkUnreachable } from './network-unreachable.js';
 export { offlineWatch } from './offline-watch.js';
 export { apiTimeout } from './api-timeout.js';

@@ -1,0 +1,115 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { memoryProblems, sampleMemory } from '../lib/memory.js';
+import type { ActivityDeps } from './deps.js';
+
+/** Memory after a step: healthy or not, and what is still over. */
+export interface MemoryCheck {
+  healthy: boolean;
+  problems: string[];
+  usedPercent: number;
+  /** Largest RSS among the service's processes. */
+  maxRss: number;
+}
+
+/** What a relief step did, and the memory after it. */
+export interface ReliefResult extends MemoryCheck {
+  /** The control hook's reply (it says what was there before, for the undo). */
+  reply?: Record<string, unknown>;
+}
+
+/**
+ * Memory activities for out-of-memory: measure, relieve through the service's control hooks,
+ * unload the model server's models, wait for memory to come down.
+ */
+export function createMemoryActivities({ config, control, service }: Pick<ActivityDeps, 'config' | 'control' | 'service'>) {
+  const pids = (): number[] => {
+    const pid = service?.supervisor.running?.pid;
+    return pid === undefined ? [] : [pid];
+  };
+  const check = async (): Promise<MemoryCheck> => {
+    const sample = await sampleMemory(pids());
+    const problems = memoryProblems(sample, config.memory);
+    return {
+      healthy: problems.length === 0,
+      problems,
+      usedPercent: Math.round(sample.usedPercent * 10) / 10,
+      maxRss: Math.max(0, ...sample.processes.map((p) => p.rss)),
+    };
+  };
+  /** Memory is released asynchronously (a collection frees buffers behind it): poll briefly. */
+  const settle = async (settleMs: number): Promise<MemoryCheck> => {
+    const deadline = Date.now() + settleMs;
+    let last = await check();
+    while (!last.healthy && Date.now() < deadline) {
+      if (!Context.current().info.isLocal) Context.current().heartbeat(last.problems.join('; '));
+      await sleep(50, undefined, { signal: Context.current().cancellationSignal });
+      last = await check();
+    }
+    return last;
+  };
+  const modelServerUrl = (): string | undefined => {
+    const raw = config.memory.modelServer ?? config.modelServer?.url ?? config.service?.env.OLLAMA_HOST;
+    if (!raw) return undefined;
+    return (/^https?:\/\//.test(raw) ? raw : `http://${raw}`).replace(/\/+$/, '');
+  };
+  const ollama = async (path: string, body?: unknown): Promise<unknown> => {
+    const url = modelServerUrl();
+    if (!url) return undefined;
+    const res = await fetch(`${url}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) throw new Error(`model server ${path} answered ${res.status}`);
+    return res.json();
+  };
+
+  return {
+    /** Measures memory against guardian.yaml's thresholds. */
+    async checkMemory(): Promise<MemoryCheck> {
+      return check();
+    },
+
+    /**
+     * Calls one memory control hook of the service (clear-caches, release-memory, set-concurrency,
+     * flush-logs, low-memory-mode, feature), then measures, waiting up to `settleMs` for memory
+     * to come down. Without a service, only measures.
+     */
+    async relieveMemory({ action, body = {}, settleMs = 500 }: { action: string; body?: Record<string, unknown>; settleMs?: number }): Promise<ReliefResult> {
+      const reply = control ? await control.call(action, body) : undefined;
+      return { ...(await settle(settleMs)), ...(reply ? { reply } : {}) };
+    },
+
+    /**
+     * Unloads the models the model server holds in memory (Ollama: `keep_alive: 0`). A model
+     * server that does not answer has nothing loaded to unload: that is not a failure.
+     */
+    async unloadModels({ settleMs = 500 }: { settleMs?: number } = {}): Promise<ReliefResult & { models: string[] }> {
+      let models: string[] = [];
+      try {
+        const ps = (await ollama('/api/ps')) as { models?: { name?: string; model?: string }[] } | undefined;
+        models = (ps?.models ?? []).map((m) => m.model ?? m.name ?? '').filter(Boolean);
+      } catch {
+        models = [];
+      }
+      for (const model of models) await ollama('/api/generate', { model, keep_alive: 0 });
+      return { ...(await settle(settleMs)), models };
+    },
+
+    /** Rollback of {@link unloadModels}: loads the models again. */
+    async reloadModels({ models }: { models: string[] }): Promise<{ loaded: string[] }> {
+      for (const model of models) await ollama('/api/generate', { model });
+      return { loaded: models };
+    },
+
+    /** Waits up to `timeoutMs` for memory to be under every threshold; returns when it was. */
+    async waitForMemory({ timeoutMs }: { timeoutMs: number }): Promise<{ healthyAt: number; detail?: string }> {
+      const last = await settle(timeoutMs);
+      if (!last.healthy) {
+        throw ApplicationFailure.nonRetryable(`memory still over its thresholds after ${timeoutMs} ms: ${last.problems.join('; ')}`, 'StillShort');
+      }
+      return { healthyAt: Date.now() };
+    },
+  };
+}
