@@ -2,7 +2,7 @@ import { ApplicationFailure, executeChild, proxyLocalActivities, workflowInfo } 
 import type { GuardianActivities } from '../activities/index.js';
 import { localQuickActivity } from './activity-options.js';
 import { circuitWatch } from './circuit-watch.js';
-import type { IncidentInput, IncidentResult } from './definitions.js';
+import { type IncidentInput, type IncidentResult, incidentWorkflowId } from './definitions.js';
 import { runIncident } from './incident-harness.js';
 
 /** Mode parameters of api-timeout (durations are inputs so tests can shorten them). */
@@ -30,7 +30,9 @@ const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
  * timeout, when a trial succeeds. Rollback closes the circuit and restores the normal timeout.
  */
 export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promise<IncidentResult> {
-  const { workflowId, runId } = workflowInfo();
+  // Derived from the input, not workflowInfo(), so a recorded history replays under any workflow ID.
+  const incidentId = incidentWorkflowId(input.mode, input.host, input.resource);
+  const { runId } = workflowInfo();
   const { endpoint, timeoutsMs, retryIntervalMs, maxOpenMs, trialsPerRun = 50, hasBackup } = input.params;
   const normalMs = timeoutsMs[0] ?? 30_000;
   const reduced = timeoutsMs.length > 1 ? timeoutsMs.slice(1) : [normalMs];
@@ -49,7 +51,7 @@ export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promis
     );
     const watch = await ctx.step('half-open-trials', () =>
       executeChild(circuitWatch, {
-        workflowId: `${workflowId}:trials:${runId.slice(0, 8)}`,
+        workflowId: `${incidentId}:trials:${runId.slice(0, 8)}`,
         args: [{ endpoint, timeoutsMs: reduced, retryIntervalMs, maxOpenMs, trialsPerRun, startedAt: Date.now(), trials: 0 }],
       }),
     );

@@ -3,7 +3,7 @@ import type { GuardianActivities } from '../activities/index.js';
 import { localQuickActivity } from './activity-options.js';
 import { credentialsUpdatedSignal, credentialWatch } from './credential-watch.js';
 import type { IncidentContext } from './incident-harness.js';
-import type { IncidentInput, IncidentResult } from './definitions.js';
+import { type IncidentInput, type IncidentResult, incidentWorkflowId } from './definitions.js';
 import { runIncident } from './incident-harness.js';
 
 export { credentialsUpdatedSignal } from './credential-watch.js';
@@ -38,7 +38,9 @@ const once = proxyLocalActivities<GuardianActivities>({ ...localQuickActivity, r
  * Only names travel through the workflow; values stay inside the proxy.
  */
 export async function invalidCredentials(input: IncidentInput<InvalidCredentialsParams>): Promise<IncidentResult> {
-  const { workflowId, runId } = workflowInfo();
+  // Derived from the input, not workflowInfo(), so a recorded history replays under any workflow ID.
+  const incidentId = incidentWorkflowId(input.mode, input.host, input.resource);
+  const { runId } = workflowInfo();
   let watch: ChildWorkflowHandle<typeof credentialWatch> | undefined;
   let updatedEarly = false;
   setHandler(credentialsUpdatedSignal, () => {
@@ -68,14 +70,14 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
     await ctx.alert(
       `authentication required: ${endpoint} refuses ${credential ?? 'its credential'} (${input.evidence}) and it could not be renewed. ` +
         `The endpoint is disabled (cached replies only). Update ${credential ?? 'the credential'}, then signal: ` +
-        `temporal workflow signal --workflow-id '${workflowId}' --name credentials-updated`,
+        `temporal workflow signal --workflow-id '${incidentId}' --name credentials-updated`,
       'critical',
     );
     await ctx.verify('verify-endpoint-disabled', () => quick.verifyEndpointDisabled({ endpoint }));
 
     const result = await ctx.step('await-valid-credentials', async () => {
       watch = await startChild(credentialWatch, {
-        workflowId: `${workflowId}:credentials:${runId.slice(0, 8)}`,
+        workflowId: `${incidentId}:credentials:${runId.slice(0, 8)}`,
         args: [
           {
             endpoint,

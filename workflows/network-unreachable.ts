@@ -1,7 +1,7 @@
 import { ApplicationFailure, executeChild, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
 import { localQuickActivity, longActivity } from './activity-options.js';
-import type { IncidentInput, IncidentResult } from './definitions.js';
+import { type IncidentInput, type IncidentResult, incidentWorkflowId } from './definitions.js';
 import { runIncident } from './incident-harness.js';
 import { offlineWatch } from './offline-watch.js';
 
@@ -27,7 +27,9 @@ const long = proxyActivities<GuardianActivities>(longActivity);
  * each at most once. Rollback does the same at once.
  */
 export async function networkUnreachable(input: IncidentInput<NetworkUnreachableParams>): Promise<IncidentResult> {
-  const { workflowId, runId } = workflowInfo();
+  // Derived from the input, not workflowInfo(), so a recorded history replays under any workflow ID.
+  const incidentId = incidentWorkflowId(input.mode, input.host, input.resource);
+  const { runId } = workflowInfo();
   const { backoffMs, maxOfflineMs, probesPerRun = 50, serviceControlled } = input.params;
   return runIncident(input, async (ctx) => {
     await ctx.step(
@@ -52,7 +54,7 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
 
     const watch = await ctx.step('await-network', () =>
       executeChild(offlineWatch, {
-        workflowId: `${workflowId}:watch:${runId.slice(0, 8)}`,
+        workflowId: `${incidentId}:watch:${runId.slice(0, 8)}`,
         args: [{ backoffMs, maxOfflineMs, probesPerRun, startedAt: Date.now(), probes: 0 }],
       }),
     );
