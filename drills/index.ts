@@ -1,10 +1,14 @@
 import type { Mode } from '../workflows/definitions.js';
 import { databaseCorruptionDrill } from './database-corruption.js';
+import { diskFullDrill } from './disk-full.js';
 import { missingConfigDrill } from './missing-config.js';
+import { outOfMemoryDrill } from './out-of-memory.js';
 import type { ModeDrill } from './types.js';
 
 /** Every mode's drill, by mode id. */
 export const drills: Partial<Record<Mode, ModeDrill>> = {
   'database-corruption': databaseCorruptionDrill,
+  'out-of-memory': outOfMemoryDrill,
+  'disk-full': diskFullDrill,
   'missing-config': missingConfigDrill,
 };
