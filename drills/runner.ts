@@ -44,6 +44,15 @@ export interface DrillReport {
   runs: DrillRun[];
 }
 
+/** How to run drills. */
+export interface DrillOptions {
+  repeat: number;
+  onProgress?: (line: string) => void;
+  runTimeoutMs?: number;
+  /** Stops the drill early (Ctrl-C): the current fault is cleaned up and everything stopped. */
+  signal?: AbortSignal;
+}
+
 /** The spec's bound on the average total MTTR. */
 export const AVERAGE_TARGET_MS = 20_000;
 
@@ -55,7 +64,7 @@ export const AVERAGE_TARGET_MS = 20_000;
 export async function runDrills(
   config: GuardianConfig,
   selected: readonly ModeDrill[],
-  options: { repeat: number; onProgress?: (line: string) => void; runTimeoutMs?: number },
+  options: DrillOptions,
 ): Promise<DrillReport> {
   const configured: ModeDrill[] = [];
   try {
@@ -72,7 +81,7 @@ export async function runDrills(
 async function runConfigured(
   config: GuardianConfig,
   selected: readonly ModeDrill[],
-  options: { repeat: number; onProgress?: (line: string) => void; runTimeoutMs?: number },
+  options: DrillOptions,
 ): Promise<DrillReport> {
   const runtime = await startGuardian({ config });
   const env: DrillEnvironment = { runtime, servicePort: () => config.service?.port.preferred };
@@ -83,6 +92,7 @@ async function runConfigured(
     for (const drill of selected) {
       await drill.prepare?.(env);
       for (let run = 0; run < options.repeat; run++) {
+        options.signal?.throwIfAborted();
         progress(`${drill.mode}: run ${run + 1}/${options.repeat} injecting…`);
         const injection = await drill.inject(env, run);
         const measured: DrillRun = {
@@ -100,6 +110,7 @@ async function runConfigured(
             injection.resource,
             injection.injectedAt,
             options.runTimeoutMs ?? Math.max(30_000, drill.targetMs * 2),
+            options.signal,
           );
           measured.outcome = record.outcome;
           measured.workflowId = record.workflowId;
@@ -111,6 +122,7 @@ async function runConfigured(
           }
           await waitForClose(runtime, incidentWorkflowId(drill.mode, config.host, injection.resource));
         } catch (err) {
+          if (options.signal?.aborted) throw err;
           measured.error = (err as Error).message;
         } finally {
           await injection.cleanup();
@@ -168,9 +180,11 @@ async function waitForOutcome(
   resource: string,
   since: number,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<IncidentRecord> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    signal?.throwIfAborted();
     const found = ledger
       .incidents({ mode, limit: 20 })
       .find((r) => r.resource === resource && r.detectedAt >= since - 50 && r.outcome !== 'healing');

@@ -19,10 +19,26 @@ export async function drill(
     throw new UsageError(`--repeat must be a whole number from 1 to 1000, got "${options.repeat}"`);
   const selected = selectDrills(modes);
   const config = await drillConfig(options.config);
-  const report = await runDrills(config, selected, {
-    repeat,
-    onProgress: (line) => process.stderr.write(`${line}\n`),
-  });
+  // Ctrl-C: stop after cleaning up the fault in place, the demo service and Guardian.
+  const interrupted = new AbortController();
+  const onInterrupt = () => {
+    process.stderr.write('Interrupted: undoing the current fault and stopping…\n');
+    interrupted.abort(new Error('drill interrupted'));
+  };
+  process.once('SIGINT', onInterrupt);
+  let report;
+  try {
+    report = await runDrills(config, selected, {
+      repeat,
+      onProgress: (line) => process.stderr.write(`${line}\n`),
+      signal: interrupted.signal,
+    });
+  } catch (err) {
+    if (interrupted.signal.aborted) return 130;
+    throw err;
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
   if (options.report) await writeReport(options.report, report);
   if (options.json) {
     const { runs: _runs, ...summary } = report;
