@@ -1,12 +1,16 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, lstat, mkdir, open, readFile, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGunzip, createGzip, gzip } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { sha256 } from '../lib/config-files.js';
 import { dirsByMount, type FoundFile, freeBytes, type GuardedDir, isInside, listFiles, mountOf, openFilesUnder } from '../lib/disk.js';
 import type { ActivityDeps } from './deps.js';
+
+const gzipAsync = promisify(gzip);
 
 /** Free space on a guarded filesystem against its threshold. */
 export interface DiskMeasure {
@@ -77,8 +81,14 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
     const files: (FoundFile & { dir: string })[] = [];
     let skipped = 0;
     for (const dir of dirs) {
+      // The walk never follows a symlink, so files are inside by construction; this checks again
+      // (once per directory) in case a directory was swapped for a symlink meanwhile.
+      const inside = new Map<string, boolean>();
       for (const file of await listFiles(dir.path)) {
-        if (open.has(file.path) || !isInside(file.path, dir.path)) skipped++;
+        const parent = dirname(file.path);
+        let ok = inside.get(parent);
+        if (ok === undefined) inside.set(parent, (ok = isInside(file.path, dir.path)));
+        if (open.has(file.path) || !ok) skipped++;
         else files.push({ ...file, dir: dir.path });
       }
     }
@@ -161,11 +171,10 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       const old = files.filter((f) => f.mtimeMs < cutoff && !f.path.endsWith('.gz')).sort((a, b) => a.mtimeMs - b.mtimeMs);
       const entries: CompressedEntry[] = [];
       let skipped = openOrOutside;
-      for (const file of old) {
+      const compressOne = async (file: FoundFile) => {
         const gz = await freeName(`${file.path}.gz`);
         try {
-          const digest = sha256(await readFile(file.path));
-          await gzipFile(file.path, gz);
+          const digest = await gzipFile(file, gz);
           await utimes(gz, new Date(), new Date(file.mtimeMs));
           await unlink(file.path);
           entries.push({ path: file.path, gz, sha256: digest, mtimeMs: file.mtimeMs });
@@ -175,7 +184,9 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
           skipped++;
         }
         if (entries.length % 200 === 0) beat(`${entries.length} logs`);
-      }
+      };
+      // A few at a time: compression runs on libuv's thread pool, so this uses the cores without flooding them.
+      for (let i = 0; i < old.length; i += 8) await Promise.all(old.slice(i, i + 8).map(compressOne));
       await writeFile(manifest, JSON.stringify(entries));
       const after = measure(resource);
       const result: CleanupResult = { count: entries.length, freed: Math.max(0, after.free - before), skipped, manifest, free: after.free, short: after.short };
@@ -335,10 +346,27 @@ async function freeName(path: string): Promise<string> {
   throw new Error(`no free name near ${path}`);
 }
 
-/** gzip to a temporary name, fsync, rename: a full disk never leaves half a .gz. */
-async function gzipFile(from: string, to: string): Promise<void> {
+/** Logs up to this size are compressed in memory; larger ones are streamed. */
+const IN_MEMORY_LIMIT = 16 * 1048576;
+
+/**
+ * gzip to a temporary name, fsync, rename: a full disk never leaves half a .gz, and the original
+ * is removed only after the copy is durable. Returns the original's SHA-256.
+ */
+async function gzipFile(file: FoundFile, to: string): Promise<string> {
   const tmp = `${to}.guardian-tmp`;
-  await pipeline(createReadStream(from), createGzip({ level: 6 }), createWriteStream(tmp));
+  let digest: string;
+  if (file.size <= IN_MEMORY_LIMIT) {
+    const data = await readFile(file.path);
+    digest = sha256(data);
+    await writeFile(tmp, await gzipAsync(data, { level: 6 }));
+  } else {
+    const hash = createHash('sha256');
+    const source = createReadStream(file.path);
+    source.on('data', (chunk) => hash.update(chunk));
+    await pipeline(source, createGzip({ level: 6 }), createWriteStream(tmp));
+    digest = hash.digest('hex');
+  }
   const handle = await open(tmp, 'r+');
   try {
     await handle.sync();
@@ -346,6 +374,7 @@ async function gzipFile(from: string, to: string): Promise<void> {
     await handle.close();
   }
   await rename(tmp, to);
+  return digest;
 }
 
 /** rename, or copy + fsync + unlink across filesystems. */

@@ -1,12 +1,12 @@
 import type { ModeDrill } from './types.js';
 
-/** RSS limit the drill sets: the demo idles near 70 MB, so a 320 MB allocation crosses it without straining the machine. */
-export const DRILL_RSS_LIMIT = 256 * 1048576;
+/** RSS limit the drill sets: the demo idles near 70 MB, so a 160 MB allocation crosses it without straining the machine. */
+export const DRILL_RSS_LIMIT = 160 * 1048576;
 
 /** Ways to run the demo out of memory, each one real. */
 const variants = {
-  /** The service really allocates 320 MB (filled buffers, so RSS grows) past a 256 MB limit. */
-  'rss-over-limit': { mb: 320, status: 200 },
+  /** The service really allocates 160 MB (filled buffers, so RSS grows) past a 160 MB limit. */
+  'rss-over-limit': { mb: 160, status: 200 },
   /** An allocation over the service's memory budget: refused with a MemoryError line in its log. */
   'memory-error': { mb: 5000, status: 507 },
 } as const;

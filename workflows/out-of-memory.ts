@@ -38,7 +38,8 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
     const reported = input.evidence.startsWith('service log:');
 
     if (service && (!done() || reported)) {
-      last = await ctx.step('clear-caches', relieve('clear-caches'));
+      // Cleared buffers leave RSS only once collected: measure at once, the collection step waits.
+      last = await ctx.step('clear-caches', () => local.relieveMemory({ action: 'clear-caches', settleMs: 0 }));
       if (!done() || reported) last = await ctx.step('collect-garbage', relieve('release-memory'));
       if (!done()) {
         last = await ctx.step(
