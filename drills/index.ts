@@ -1,7 +1,10 @@
 import type { Mode } from '../workflows/definitions.js';
+import { apiTimeoutDrill } from './api-timeout.js';
 import { databaseCorruptionDrill } from './database-corruption.js';
 import { diskFullDrill } from './disk-full.js';
+import { invalidCredentialsDrill } from './invalid-credentials.js';
 import { missingConfigDrill } from './missing-config.js';
+import { networkUnreachableDrill } from './network-unreachable.js';
 import { outOfMemoryDrill } from './out-of-memory.js';
 import type { ModeDrill } from './types.js';
 
@@ -11,4 +14,7 @@ export const drills: Partial<Record<Mode, ModeDrill>> = {
   'out-of-memory': outOfMemoryDrill,
   'disk-full': diskFullDrill,
   'missing-config': missingConfigDrill,
+  'network-unreachable': networkUnreachableDrill,
+  'api-timeout': apiTimeoutDrill,
+  'invalid-credentials': invalidCredentialsDrill,
 };

@@ -26,7 +26,7 @@ export interface RemoteApi {
   readonly listening: boolean;
   set(changes: Partial<RemoteBehaviour>): void;
   addRefreshToken(value: string): void;
-  stop(): Promise<void>;
+  stop(options?: { keepDns?: boolean }): Promise<void>;
   start(): Promise<void>;
 }
 

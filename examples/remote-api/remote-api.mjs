@@ -81,15 +81,17 @@ export async function startRemoteApi(options = {}) {
 
   let dns;
   const listen = async () => {
-    await new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: handleObj.port, host }, () => {
-        server.off('error', reject);
-        resolve(undefined);
+    if (!server.listening) {
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: handleObj.port, host }, () => {
+          server.off('error', reject);
+          resolve(undefined);
+        });
       });
-    });
-    handleObj.port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
-    if (options.dnsPort !== undefined) {
+      handleObj.port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
+    }
+    if (options.dnsPort !== undefined && !dns) {
       dns = dgram.createSocket('udp4');
       dns.on('message', (msg, rinfo) => {
         stats.dnsQueries++;
@@ -126,16 +128,21 @@ export async function startRemoteApi(options = {}) {
     addRefreshToken(value) {
       refreshTokens.add(value);
     },
-    /** Stops answering at all: HTTP and DNS sockets closed (connections refused). */
-    async stop() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(() => resolve(undefined)));
-      if (dns) await new Promise((resolve) => dns.close(() => resolve(undefined)));
-      dns = undefined;
+    /** Stops answering: HTTP (and, unless `keepDns`, DNS) sockets closed, so connections are refused. */
+    async stop({ keepDns = false } = {}) {
+      if (server.listening) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(() => resolve(undefined)));
+      }
+      if (dns && !keepDns) {
+        const socket = dns;
+        dns = undefined;
+        await new Promise((resolve) => socket.close(() => resolve(undefined)));
+      }
     },
     /** Starts answering again on the same ports. */
     async start() {
-      if (!server.listening) await listen();
+      await listen();
     },
   };
   await listen();

@@ -67,15 +67,26 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     return this.settings.endpoints;
   }
 
+  /**
+   * Listens on 127.0.0.1. With port 0, the port used last time comes first: a service that
+   * outlived a restart of Guardian (and is re-adopted) still has that URL.
+   */
   async start(port = this.settings.port): Promise<string> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.keepAliveTimeout = 2000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port, host: '127.0.0.1' }, resolve);
-    });
+    const previous = Number(this.store.flag('port') ?? 0);
+    const candidates = port === 0 && previous > 0 ? [previous, 0] : [port];
+    let server: Server | undefined;
+    for (const candidate of candidates) {
+      try {
+        server = await listen(candidate, (req, res) => void this.handle(req, res));
+        break;
+      } catch (err) {
+        if (candidate === candidates[candidates.length - 1]) throw err;
+      }
+    }
+    if (!server) throw new Error('the egress proxy could not listen');
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
+    this.store.setFlag('port', String(this.port));
     this.logger.info({ url: this.url, offline: this.offline, endpoints: this.settings.endpoints.map((e) => e.name) }, 'egress proxy listening');
     return this.url;
   }
@@ -282,6 +293,18 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
       'x-guardian-route': 'cache',
     });
   }
+}
+
+function listen(port: number, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
+  const server = createServer(handler);
+  server.keepAliveTimeout = 2000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: '127.0.0.1' }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
 }
 
 function send(res: ServerResponse, status: number, body: Buffer | Record<string, unknown>, headers: Record<string, string> = {}): void {
