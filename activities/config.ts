@@ -29,7 +29,11 @@ export interface RestoredConfig {
 export function createConfigActivities({ config, control }: Pick<ActivityDeps, 'config' | 'control'>) {
   const watched = (name: string): WatchedConfig => {
     const found = config.configs.find((c) => c.name === name);
-    if (!found) throw ApplicationFailure.nonRetryable(`no config named "${name}" under configs: in ${config.file}`, 'UnknownConfig');
+    if (!found)
+      throw ApplicationFailure.nonRetryable(
+        `no config named "${name}" under configs: in ${config.file}`,
+        'UnknownConfig',
+      );
     return found;
   };
 
@@ -60,7 +64,10 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         await cp(path, join(dir, 'original'), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
         preserved = { dir, kind: st.isDirectory() ? 'directory' : 'symlink', mode: st.mode & 0o7777 };
       } else {
-        throw ApplicationFailure.nonRetryable(`${path} is a special file (socket, FIFO or device); Guardian will not replace it`, 'UnsafeConfigPath');
+        throw ApplicationFailure.nonRetryable(
+          `${path} is a special file (socket, FIFO or device); Guardian will not replace it`,
+          'UnsafeConfigPath',
+        );
       }
       await writeFile(manifest, JSON.stringify(preserved, null, 2));
       return preserved;
@@ -91,7 +98,10 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         }
         const verdict = inspectConfigFile(cfg, cfg.defaults);
         if (verdict.state !== 'ok' || !verdict.bytes) {
-          throw ApplicationFailure.nonRetryable(`the defaults ${cfg.defaults} fail the schema: ${verdict.problem}`, 'InvalidDefaults');
+          throw ApplicationFailure.nonRetryable(
+            `the defaults ${cfg.defaults} fail the schema: ${verdict.problem}`,
+            'InvalidDefaults',
+          );
         }
         chosen = { source: 'defaults', from: cfg.defaults, bytes: verdict.bytes };
       }
@@ -107,14 +117,21 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
      * directory comes back), or, with `merge`, the original merged over the restored file when
      * the original parses.
      */
-    async restoreConfigOriginal({ name, original }: { name: string; original: PreservedConfig }): Promise<{ restored: PreservedConfig['kind'] | 'merged' }> {
+    async restoreConfigOriginal({
+      name,
+      original,
+    }: {
+      name: string;
+      original: PreservedConfig;
+    }): Promise<{ restored: PreservedConfig['kind'] | 'merged' }> {
       const cfg = watched(name);
       if (cfg.rollback === 'merge' && original.kind === 'file') {
         const mine = inspectConfigFile({}, join(original.dir, 'original'));
         const base = inspectConfigFile(cfg, cfg.path);
         if (mine.doc !== undefined && base.state === 'ok') {
           const merged = mergeOver(base.doc, mine.doc);
-          const text = extname(cfg.path).toLowerCase() === '.json' ? `${JSON.stringify(merged, null, 2)}\n` : toYaml(merged);
+          const text =
+            extname(cfg.path).toLowerCase() === '.json' ? `${JSON.stringify(merged, null, 2)}\n` : toYaml(merged);
           await atomicWrite(cfg.path, Buffer.from(text), original.mode);
           return { restored: 'merged' };
         }
@@ -125,7 +142,11 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         const now = sha256(await readFile(cfg.path));
         if (now !== original.sha256) throw new Error(`${cfg.path} does not match the kept original after the rollback`);
       } else if (original.kind !== 'missing') {
-        await cp(join(original.dir, 'original'), cfg.path, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+        await cp(join(original.dir, 'original'), cfg.path, {
+          recursive: true,
+          verbatimSymlinks: true,
+          preserveTimestamps: true,
+        });
       }
       return { restored: original.kind };
     },
@@ -141,9 +162,15 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         return { reloaded: true, detail: 'service reloaded it' };
       } catch (err) {
         if (err instanceof ControlHookError && err.status === 500) {
-          throw ApplicationFailure.nonRetryable(`the service rejected the restored config: ${err.message}`, 'ServiceRejectedConfig');
+          throw ApplicationFailure.nonRetryable(
+            `the service rejected the restored config: ${err.message}`,
+            'ServiceRejectedConfig',
+          );
         }
-        return { reloaded: false, detail: `service not reloaded (${(err as Error).message}); it rereads the file itself` };
+        return {
+          reloaded: false,
+          detail: `service not reloaded (${(err as Error).message}); it rereads the file itself`,
+        };
       }
     },
 

@@ -7,7 +7,16 @@ import { promisify } from 'node:util';
 import { createGunzip, createGzip, gzip } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { sha256 } from '../lib/config-files.js';
-import { dirsByMount, type FoundFile, freeBytes, type GuardedDir, isInside, listFiles, mountOf, openFilesUnder } from '../lib/disk.js';
+import {
+  dirsByMount,
+  type FoundFile,
+  freeBytes,
+  type GuardedDir,
+  isInside,
+  listFiles,
+  mountOf,
+  openFilesUnder,
+} from '../lib/disk.js';
 import type { ActivityDeps } from './deps.js';
 
 const gzipAsync = promisify(gzip);
@@ -119,7 +128,10 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
     const before = freeBytes(resource).free;
     const { files, skipped } = await candidates(resource, kind);
     const chosen = pick(files);
-    const trash = await trashFor(resource, chosen.reduce((n, f) => n + f.size, 0));
+    const trash = await trashFor(
+      resource,
+      chosen.reduce((n, f) => n + f.size, 0),
+    );
     const removed: RemovedEntry[] = [];
     for (const file of chosen) {
       const st = await lstat(file.path).catch(() => undefined);
@@ -168,7 +180,9 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       const before = freeBytes(resource).free;
       const cutoff = Date.now() - disk().logs.olderThan;
       const { files, skipped: openOrOutside } = await candidates(resource, 'logs');
-      const old = files.filter((f) => f.mtimeMs < cutoff && !f.path.endsWith('.gz')).sort((a, b) => a.mtimeMs - b.mtimeMs);
+      const old = files
+        .filter((f) => f.mtimeMs < cutoff && !f.path.endsWith('.gz'))
+        .sort((a, b) => a.mtimeMs - b.mtimeMs);
       const entries: CompressedEntry[] = [];
       let skipped = openOrOutside;
       const compressOne = async (file: FoundFile) => {
@@ -189,7 +203,14 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       for (let i = 0; i < old.length; i += 8) await Promise.all(old.slice(i, i + 8).map(compressOne));
       await writeFile(manifest, JSON.stringify(entries));
       const after = measure(resource);
-      const result: CleanupResult = { count: entries.length, freed: Math.max(0, after.free - before), skipped, manifest, free: after.free, short: after.short };
+      const result: CleanupResult = {
+        count: entries.length,
+        freed: Math.max(0, after.free - before),
+        skipped,
+        manifest,
+        free: after.free,
+        short: after.short,
+      };
       await writeFile(`${manifest}.result`, JSON.stringify(result));
       return result;
     },
@@ -289,7 +310,14 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       }
       await writeFile(manifest, JSON.stringify(moved));
       const after = measure(resource);
-      const result: CleanupResult = { count: moved.length, freed: Math.max(0, after.free - before), skipped, manifest, free: after.free, short: after.short };
+      const result: CleanupResult = {
+        count: moved.length,
+        freed: Math.max(0, after.free - before),
+        skipped,
+        manifest,
+        free: after.free,
+        short: after.short,
+      };
       await writeFile(`${manifest}.result`, JSON.stringify(result));
       return result;
     },

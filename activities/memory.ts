@@ -22,7 +22,11 @@ export interface ReliefResult extends MemoryCheck {
  * Memory activities for out-of-memory: measure, relieve through the service's control hooks,
  * unload the model server's models, wait for memory to come down.
  */
-export function createMemoryActivities({ config, control, service }: Pick<ActivityDeps, 'config' | 'control' | 'service'>) {
+export function createMemoryActivities({
+  config,
+  control,
+  service,
+}: Pick<ActivityDeps, 'config' | 'control' | 'service'>) {
   const pids = (): number[] => {
     const pid = service?.supervisor.running?.pid;
     return pid === undefined ? [] : [pid];
@@ -76,7 +80,15 @@ export function createMemoryActivities({ config, control, service }: Pick<Activi
      * flush-logs, low-memory-mode, feature), then measures, waiting up to `settleMs` for memory
      * to come down. Without a service, only measures.
      */
-    async relieveMemory({ action, body = {}, settleMs = 500 }: { action: string; body?: Record<string, unknown>; settleMs?: number }): Promise<ReliefResult> {
+    async relieveMemory({
+      action,
+      body = {},
+      settleMs = 500,
+    }: {
+      action: string;
+      body?: Record<string, unknown>;
+      settleMs?: number;
+    }): Promise<ReliefResult> {
       const reply = control ? await control.call(action, body) : undefined;
       return { ...(await settle(settleMs)), ...(reply ? { reply } : {}) };
     },
@@ -107,7 +119,10 @@ export function createMemoryActivities({ config, control, service }: Pick<Activi
     async waitForMemory({ timeoutMs }: { timeoutMs: number }): Promise<{ healthyAt: number; detail?: string }> {
       const last = await settle(timeoutMs);
       if (!last.healthy) {
-        throw ApplicationFailure.nonRetryable(`memory still over its thresholds after ${timeoutMs} ms: ${last.problems.join('; ')}`, 'StillShort');
+        throw ApplicationFailure.nonRetryable(
+          `memory still over its thresholds after ${timeoutMs} ms: ${last.problems.join('; ')}`,
+          'StillShort',
+        );
       }
       return { healthyAt: Date.now() };
     },

@@ -21,7 +21,11 @@ export function classifyDiskLine(line: LogLine): NoSpaceSignal | undefined {
     const code = String(json.code ?? '');
     const sqliteFull = json.event === 'sqlite.error' && code === 'SQLITE_FULL';
     if (!(json.event === 'write.error' && NO_SPACE.has(code)) && !sqliteFull) return undefined;
-    return { code, ...(typeof json.path === 'string' ? { path: json.path } : {}), message: String(json.msg ?? '').slice(0, 300) };
+    return {
+      code,
+      ...(typeof json.path === 'string' ? { path: json.path } : {}),
+      message: String(json.msg ?? '').slice(0, 300),
+    };
   }
   if (/ENOSPC|No space left on device|EDQUOT|Disk quota exceeded/.test(line.text)) {
     return { code: /EDQUOT|quota/i.test(line.text) ? 'EDQUOT' : 'ENOSPC', message: line.text.slice(0, 300) };

@@ -69,7 +69,11 @@ export function createMissingConfigDetector(options: MissingConfigDetectorOption
       return;
     }
     const verdict = inspectConfigFile(config, config.path);
-    seen.set(config.name, { signature, state: verdict.state, ...(verdict.problem ? { problem: verdict.problem } : {}) });
+    seen.set(config.name, {
+      signature,
+      state: verdict.state,
+      ...(verdict.problem ? { problem: verdict.problem } : {}),
+    });
     if (verdict.state === 'ok') {
       if (verdict.bytes) options.onValid?.(config, verdict.bytes);
       return;

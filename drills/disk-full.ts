@@ -70,7 +70,8 @@ export const diskFullDrill: ModeDrill = {
   targetMs: 45_000,
   async configure(config): Promise<GuardianConfig> {
     home = config.service?.env.GRACE_HOME;
-    if (!home || !config.disk) throw new Error('the disk-full drill needs the demo service with GRACE_HOME and a disk: section');
+    if (!home || !config.disk)
+      throw new Error('the disk-full drill needs the demo service with GRACE_HOME and a disk: section');
     mkdirSync(home, { recursive: true });
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_MB}m,mode=0755`, 'tmpfs', home], { stdio: 'pipe' });
@@ -78,7 +79,9 @@ export const diskFullDrill: ModeDrill = {
       return { ...config, disk: { ...config.disk, minFree: MIN_FREE } };
     } catch (err) {
       refusal = String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim();
-      process.stderr.write(`disk-full drill: the mount was refused (${refusal}); running on the real directory with a threshold\n`);
+      process.stderr.write(
+        `disk-full drill: the mount was refused (${refusal}); running on the real directory with a threshold\n`,
+      );
       // 48 MB of cleanable files will push free space under a threshold set 24 MB below today's.
       return { ...config, disk: { ...config.disk, minFree: Math.max(MIN_FREE, freeBytes(home).free - 24 * MB) } };
     }
@@ -95,10 +98,16 @@ export const diskFullDrill: ModeDrill = {
     const variant = names[run % names.length] ?? 'temp-logs-snapshots';
     const spec = variants[variant];
     for (const d of ['logs', 'snapshots', 'tmp']) mkdirSync(join(home, d), { recursive: true });
-    for (let i = 0; i < spec.oldTemp; i++) writeAged(join(home, 'tmp', `drill-${run}-${i}.partial`), Buffer.alloc(16 * 1024, 1), DAY);
-    for (let i = 0; i < spec.oldLogs; i++) writeAged(join(home, 'logs', `drill-${run}-${i}.log`), logText(28, i), 8 * DAY);
+    for (let i = 0; i < spec.oldTemp; i++)
+      writeAged(join(home, 'tmp', `drill-${run}-${i}.partial`), Buffer.alloc(16 * 1024, 1), DAY);
+    for (let i = 0; i < spec.oldLogs; i++)
+      writeAged(join(home, 'logs', `drill-${run}-${i}.log`), logText(28, i), 8 * DAY);
     for (let i = 0; i < spec.snapshots; i++) {
-      writeAged(join(home, 'snapshots', `snapshot-drill-${run}-${i}.json`), Buffer.alloc(512 * 1024, 0x20 + (i % 90)), (spec.snapshots - i) * 60_000);
+      writeAged(
+        join(home, 'snapshots', `snapshot-drill-${run}-${i}.json`),
+        Buffer.alloc(512 * 1024, 0x20 + (i % 90)),
+        (spec.snapshots - i) * 60_000,
+      );
     }
     const ballast = join(home, 'ballast.bin');
     if (mounted) fillUntilNoSpace(ballast);

@@ -26,7 +26,8 @@ export const configFaults = {
 } as const;
 
 function governancePolicies(env: DrillEnvironment): WatchedConfig {
-  const config = env.runtime.config.configs.find((c) => c.name === 'governance_policies') ?? env.runtime.config.configs[0];
+  const config =
+    env.runtime.config.configs.find((c) => c.name === 'governance_policies') ?? env.runtime.config.configs[0];
   if (!config) throw new Error('the drill config watches no config file (configs: in guardian.yaml)');
   return config;
 }

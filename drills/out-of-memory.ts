@@ -27,8 +27,12 @@ export const outOfMemoryDrill: ModeDrill = {
     const variant = names[run % names.length] ?? 'rss-over-limit';
     const { mb, status } = variants[variant];
     const injectedAt = Date.now();
-    const res = await fetch(`http://127.0.0.1:${port}/debug/allocate`, { method: 'POST', body: JSON.stringify({ mb }) });
-    if (res.status !== status) throw new Error(`the demo answered ${res.status} to an allocation of ${mb} MB: ${await res.text()}`);
+    const res = await fetch(`http://127.0.0.1:${port}/debug/allocate`, {
+      method: 'POST',
+      body: JSON.stringify({ mb }),
+    });
+    if (res.status !== status)
+      throw new Error(`the demo answered ${res.status} to an allocation of ${mb} MB: ${await res.text()}`);
     return {
       resource: name,
       injectedAt,

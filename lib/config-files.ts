@@ -26,7 +26,9 @@ export function loadJsonSchema(file: string): z.ZodType {
   const { mtimeMs } = statSync(file);
   const cached = schemaCache.get(file);
   if (cached && cached.mtimeMs === mtimeMs) return cached.schema;
-  const schema = z.fromJSONSchema(parseDocument(readFileSync(file, 'utf8'), file) as Parameters<typeof z.fromJSONSchema>[0]);
+  const schema = z.fromJSONSchema(
+    parseDocument(readFileSync(file, 'utf8'), file) as Parameters<typeof z.fromJSONSchema>[0],
+  );
   schemaCache.set(file, { mtimeMs, schema });
   return schema;
 }
@@ -52,7 +54,8 @@ export function inspectConfigFile(config: Pick<WatchedConfig, 'schema'>, file: s
   let bytes: Buffer;
   try {
     const st = lstatSync(file);
-    if (!st.isFile()) return { state: 'not-a-file', problem: `${file} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}` };
+    if (!st.isFile())
+      return { state: 'not-a-file', problem: `${file} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}` };
     bytes = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -123,7 +126,12 @@ export function sha256(bytes: Buffer | string): string {
  * Saves a valid version of a config unless the newest saved one has the same content; keeps the
  * newest `keep`. Returns the saved path, or undefined when it was already saved.
  */
-export function saveVersion(stateDir: string, config: Pick<WatchedConfig, 'name' | 'path' | 'keep'>, bytes: Buffer, now = Date.now()): string | undefined {
+export function saveVersion(
+  stateDir: string,
+  config: Pick<WatchedConfig, 'name' | 'path' | 'keep'>,
+  bytes: Buffer,
+  now = Date.now(),
+): string | undefined {
   const digest = sha256(bytes).slice(0, 12);
   const existing = listVersions(stateDir, config.name);
   if (existing[0] && basename(existing[0].path).includes(`-${digest}`)) return undefined;

@@ -74,7 +74,10 @@ export async function sampleMemory(roots: readonly number[]): Promise<MemorySamp
 const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MB`;
 
 /** What is over its threshold in a sample; empty when memory is healthy. */
-export function memoryProblems(sample: MemorySample, limits: Pick<MemorySettings, 'systemPercent' | 'swapPercent' | 'rss'>): string[] {
+export function memoryProblems(
+  sample: MemorySample,
+  limits: Pick<MemorySettings, 'systemPercent' | 'swapPercent' | 'rss'>,
+): string[] {
   const problems: string[] = [];
   if (sample.usedPercent > limits.systemPercent) {
     problems.push(`system memory ${sample.usedPercent.toFixed(1)}% used (threshold ${limits.systemPercent}%)`);

@@ -26,29 +26,62 @@ async function until(findings: Finding[], count = 1, ms = 3000): Promise<void> {
 
 describe('service log lines (docs/contract.md examples)', () => {
   it('reads write.error ENOSPC and SQLITE_FULL as a full disk, and nothing else', () => {
-    assert.deepEqual(classifyDiskLine(line({ event: 'write.error', code: 'ENOSPC', path: '/srv/grace/databases/metrics.db', msg: 'No space left on device' })), {
-      code: 'ENOSPC',
-      path: '/srv/grace/databases/metrics.db',
-      message: 'No space left on device',
-    });
-    assert.equal(classifyDiskLine(line({ event: 'sqlite.error', code: 'SQLITE_FULL', msg: 'database or disk is full' }))?.code, 'SQLITE_FULL');
+    assert.deepEqual(
+      classifyDiskLine(
+        line({
+          event: 'write.error',
+          code: 'ENOSPC',
+          path: '/srv/grace/databases/metrics.db',
+          msg: 'No space left on device',
+        }),
+      ),
+      {
+        code: 'ENOSPC',
+        path: '/srv/grace/databases/metrics.db',
+        message: 'No space left on device',
+      },
+    );
+    assert.equal(
+      classifyDiskLine(line({ event: 'sqlite.error', code: 'SQLITE_FULL', msg: 'database or disk is full' }))?.code,
+      'SQLITE_FULL',
+    );
     assert.equal(classifyDiskLine(line({ event: 'write.error', code: 'EROFS', msg: 'read-only' })), undefined);
-    assert.equal(classifyDiskLine({ text: 'Error: ENOSPC: no space left on device, write', readAt: 0 })?.code, 'ENOSPC');
+    assert.equal(
+      classifyDiskLine({ text: 'Error: ENOSPC: no space left on device, write', readAt: 0 })?.code,
+      'ENOSPC',
+    );
   });
 
   it('reads memory.error, ENOMEM and a V8 heap failure as running out of memory', () => {
-    assert.match(classifyMemoryLine(line({ event: 'memory.error', requestedMb: 20, msg: 'MemoryError: low-memory mode refuses allocations over 16 MB' })) ?? '', /MemoryError/);
-    assert.ok(classifyMemoryLine({ text: 'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory', readAt: 0 }));
+    assert.match(
+      classifyMemoryLine(
+        line({
+          event: 'memory.error',
+          requestedMb: 20,
+          msg: 'MemoryError: low-memory mode refuses allocations over 16 MB',
+        }),
+      ) ?? '',
+      /MemoryError/,
+    );
+    assert.ok(
+      classifyMemoryLine({
+        text: 'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory',
+        readAt: 0,
+      }),
+    );
     assert.ok(classifyMemoryLine(line({ event: 'process.error', code: 'ENOMEM', msg: 'spawn ENOMEM' })));
     assert.equal(classifyMemoryLine(line({ event: 'request', msg: 'ok' })), undefined);
   });
 
   it('reads config.error with its path and reason', () => {
-    assert.deepEqual(classifyConfigLine(line({ event: 'config.error', path: '/h/config/p.yaml', reason: 'missing', msg: 'ENOENT' })), {
-      path: '/h/config/p.yaml',
-      reason: 'missing',
-      message: 'ENOENT',
-    });
+    assert.deepEqual(
+      classifyConfigLine(line({ event: 'config.error', path: '/h/config/p.yaml', reason: 'missing', msg: 'ENOENT' })),
+      {
+        path: '/h/config/p.yaml',
+        reason: 'missing',
+        message: 'ENOENT',
+      },
+    );
     assert.equal(classifyConfigLine(line({ event: 'config.loaded', path: '/x' })), undefined);
   });
 });
@@ -70,8 +103,14 @@ describe('memory thresholds', () => {
   it('flags system memory over 95 %, heavy swap and a process over its RSS limit; ignores swap when there is none', () => {
     assert.deepEqual(memoryProblems(sample({}), limits), []);
     assert.match(memoryProblems(sample({ usedPercent: 96 }), limits)[0] ?? '', /system memory 96\.0%/);
-    assert.match(memoryProblems(sample({ swapTotal: 10, swapUsed: 9, swapPercent: 90 }), limits)[0] ?? '', /swap 90\.0%/);
-    assert.match(memoryProblems(sample({ processes: [{ pid: 7, rss: 200 * 1048576 }] }), limits)[0] ?? '', /pid 7 RSS 200 MB over the 100 MB limit/);
+    assert.match(
+      memoryProblems(sample({ swapTotal: 10, swapUsed: 9, swapPercent: 90 }), limits)[0] ?? '',
+      /swap 90\.0%/,
+    );
+    assert.match(
+      memoryProblems(sample({ processes: [{ pid: 7, rss: 200 * 1048576 }] }), limits)[0] ?? '',
+      /pid 7 RSS 200 MB over the 100 MB limit/,
+    );
     assert.equal(memorySchema.parse({}).rss, 4 * 1024 ** 3, 'the default RSS limit is 4 GB');
   });
 
@@ -90,7 +129,7 @@ describe('memory thresholds', () => {
       intervalMs: 20,
       sample: async () => sample({ processes: [{ pid: 1, rss }] }),
     });
-    detector.start((f) => findings.push(f));
+    await detector.start((f) => findings.push(f));
     await sleep(80);
     assert.equal(findings.length, 0);
     rss = 1000;
@@ -113,7 +152,7 @@ describe('disk-full detector', () => {
     const disk = diskSchema.parse({ minFree, logs: { dirs: [dir] } });
     const findings: Finding[] = [];
     const detector = createDiskFullDetector({ disk, intervalMs: 60_000 });
-    detector.start((f) => findings.push(f));
+    await detector.start((f) => findings.push(f));
     assert.equal(findings.length, 0);
     writeFileSync(join(dir, 'big.log'), Buffer.alloc(48 * 1048576, 1));
     await until(findings);
@@ -137,14 +176,21 @@ describe('missing-config detector', () => {
     writeFileSync(path, readFileSync(join(root, 'examples/grace/policies/governance_policies.defaults.yaml')));
     const findings: Finding[] = [];
     const valid: Buffer[] = [];
-    const detector = createMissingConfigDetector({ configs: [config], intervalMs: 60_000, onValid: (_c, bytes) => valid.push(bytes) });
-    detector.start((f) => findings.push(f));
+    const detector = createMissingConfigDetector({
+      configs: [config],
+      intervalMs: 60_000,
+      onValid: (_c, bytes) => valid.push(bytes),
+    });
+    await detector.start((f) => findings.push(f));
     assert.equal(findings.length, 0);
     assert.equal(valid.length, 1, 'the valid file was offered for keeping');
     for (const [breakIt, expected] of [
       [() => rmSync(path), /^missing/],
       [() => writeFileSync(path, 'version: 1\npolicies: [\n'), /^parse/],
-      [() => writeFileSync(path, 'version: 1\npolicies: []\nlimits: { maxConcurrency: 0, cacheEntries: 1 }\n'), /^invalid: limits\.maxConcurrency/],
+      [
+        () => writeFileSync(path, 'version: 1\npolicies: []\nlimits: { maxConcurrency: 0, cacheEntries: 1 }\n'),
+        /^invalid: limits\.maxConcurrency/,
+      ],
       [
         () => {
           rmSync(path);
@@ -158,9 +204,15 @@ describe('missing-config detector', () => {
       breakIt();
       await until(findings, before + 1, 2000);
       assert.match(findings.at(-1)?.evidence ?? '', expected);
-      assert.ok((findings.at(-1)?.detectedAt ?? Infinity) - at < 1000, 'seen through the directory watch, not the minute-long poll');
+      assert.ok(
+        (findings.at(-1)?.detectedAt ?? Infinity) - at < 1000,
+        'seen through the directory watch, not the minute-long poll',
+      );
       rmSync(path, { recursive: true, force: true });
-      writeFileSync(path, `version: 1\npolicies: []\nlimits: { maxConcurrency: ${findings.length + 1}, cacheEntries: 1 }\n`);
+      writeFileSync(
+        path,
+        `version: 1\npolicies: []\nlimits: { maxConcurrency: ${findings.length + 1}, cacheEntries: 1 }\n`,
+      );
       await sleep(100);
     }
     assert.ok(valid.length >= 4, 'each new valid content was offered for keeping');
@@ -171,11 +223,16 @@ describe('missing-config detector', () => {
 describe("Guardian's copy of the demo's config rules", () => {
   it('ships defaults equal to the demo service’s embedded defaults', async () => {
     const grace = (await import(join(root, 'examples/grace/lib/config.mjs'))) as { DEFAULT_CONFIG: unknown };
-    assert.deepEqual(parse(readFileSync(join(root, 'examples/grace/policies/governance_policies.defaults.yaml'), 'utf8')), grace.DEFAULT_CONFIG);
+    assert.deepEqual(
+      parse(readFileSync(join(root, 'examples/grace/policies/governance_policies.defaults.yaml'), 'utf8')),
+      grace.DEFAULT_CONFIG,
+    );
   });
 
   it('judges documents as the demo service does', async () => {
-    const grace = (await import(join(root, 'examples/grace/lib/config.mjs'))) as { validateConfig: (doc: unknown) => unknown };
+    const grace = (await import(join(root, 'examples/grace/lib/config.mjs'))) as {
+      validateConfig: (doc: unknown) => unknown;
+    };
     const config = { schema: join(root, 'examples/grace/policies/governance_policies.schema.json') };
     const docs = [
       'version: 1\npolicies: []\nlimits: { maxConcurrency: 4, cacheEntries: 0 }\n',

@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -78,7 +88,13 @@ describe('disk-full on a real, small filesystem', () => {
   it('frees space on a tmpfs filled until ENOSPC, without crossing a symlink, touching an open file or the newest 10 snapshots', async (t) => {
     if (refused) return t.skip(`mount refused: ${refused}`);
     const dir = home('traps');
-    const { snapshots } = populateHome(dir, { oldLogs: 20, logLines: 1000, snapshots: 16, snapshotKb: 256, oldTemp: 100 });
+    const { snapshots } = populateHome(dir, {
+      oldLogs: 20,
+      logLines: 1000,
+      snapshots: 16,
+      snapshotKb: 256,
+      oldTemp: 100,
+    });
     // Traps: a file outside, reachable through a symlinked file and a symlinked directory, both old.
     const outside = join(tmp.dir, 'outside');
     mkdirSync(outside, { recursive: true });

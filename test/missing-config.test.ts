@@ -90,7 +90,11 @@ describe('missing-config', () => {
     assert.equal(readFileSync(pathOf('syntax'), 'utf8'), userConfig(3), 'the user version, not the defaults');
     const keptDir = join(config.stateDir, 'config-originals', 'syntax');
     const [run] = readdirSync(keptDir);
-    assert.equal(readFileSync(join(keptDir, run ?? '', 'original'), 'utf8'), broken, 'broken original kept byte for byte');
+    assert.equal(
+      readFileSync(join(keptDir, run ?? '', 'original'), 'utf8'),
+      broken,
+      'broken original kept byte for byte',
+    );
     await recordHistory(handle, 'missing-config-syntax-error');
   });
 
@@ -138,7 +142,10 @@ describe('missing-config', () => {
     await untilRollbackWindow(handle);
     await handle.signal(rollbackSignal, 'test');
     assert.equal(((await handle.result()) as IncidentResult).outcome, 'rolled-back');
-    const merged = parse(readFileSync(pathOf('merge'), 'utf8')) as { limits: Record<string, number>; policies: unknown[] };
+    const merged = parse(readFileSync(pathOf('merge'), 'utf8')) as {
+      limits: Record<string, number>;
+      policies: unknown[];
+    };
     assert.equal(merged.limits.maxConcurrency, 0, "the user's value wins");
     assert.equal(merged.limits.cacheEntries, 256, 'the defaults fill the rest');
     assert.equal(merged.policies.length, 3);
@@ -168,7 +175,11 @@ describe('missing-config', () => {
   it('keeps each valid version once and only the newest `keep`', () => {
     const cfg = { ...watched('deleted'), name: 'versions', keep: 3 };
     for (let i = 1; i <= 5; i++) saveVersion(config.stateDir, cfg, Buffer.from(userConfig(i)), 1000 + i);
-    assert.equal(saveVersion(config.stateDir, cfg, Buffer.from(userConfig(5)), 2000), undefined, 'same content is not saved twice');
+    assert.equal(
+      saveVersion(config.stateDir, cfg, Buffer.from(userConfig(5)), 2000),
+      undefined,
+      'same content is not saved twice',
+    );
     const versions = listVersions(config.stateDir, 'versions');
     assert.equal(versions.length, 3);
     assert.equal(readFileSync(versions[0]!.path, 'utf8'), userConfig(5));

@@ -49,7 +49,11 @@ before(async () => {
     memory: { rss: LIMIT, interval: '100ms', settle: '3s' },
     incidents: { rollbackWindow: '500ms', flap: { limit: 50, window: '10m' } },
   });
-  runtime = await startGuardian({ config, ensureDevServer: false, workflowBundle: await workflowBundle(join(root, 'workflows/index.ts')) });
+  runtime = await startGuardian({
+    config,
+    ensureDevServer: false,
+    workflowBundle: await workflowBundle(join(root, 'workflows/index.ts')),
+  });
   for (let i = 0; i < 100; i++) {
     if ((await runtime.control?.health().catch(() => undefined))?.status === 'ok') break;
     await sleep(100);
@@ -61,7 +65,8 @@ after(async () => {
   tmp.cleanup();
 });
 
-const stepNames = (record: IncidentRecord | undefined): string[] => ((record?.steps ?? []) as { name: string }[]).map((s) => s.name);
+const stepNames = (record: IncidentRecord | undefined): string[] =>
+  ((record?.steps ?? []) as { name: string }[]).map((s) => s.name);
 
 async function allocate(mb: number): Promise<Response> {
   return fetch(`${base}/debug/allocate`, { method: 'POST', body: JSON.stringify({ mb }) });
@@ -69,7 +74,9 @@ async function allocate(mb: number): Promise<Response> {
 
 async function outcomeSince(since: number): Promise<IncidentRecord | undefined> {
   for (let i = 0; i < 600; i++) {
-    const found = runtime.ledger.incidents({ mode: 'out-of-memory' }).find((r) => r.detectedAt >= since && r.outcome !== 'healing');
+    const found = runtime.ledger
+      .incidents({ mode: 'out-of-memory' })
+      .find((r) => r.detectedAt >= since && r.outcome !== 'healing');
     if (found) return found;
     await sleep(50);
   }
@@ -130,7 +137,17 @@ describe('out-of-memory when freeing caches is not enough', () => {
     assert.equal(result.outcome, 'failed', result.summary);
     assert.deepEqual(
       result.steps.map((s) => s.name),
-      ['measure', 'clear-caches', 'collect-garbage', 'limit-concurrency', 'flush-logs', 'unload-models', 'low-memory-mode', 'disable-snapshots', 'verify'],
+      [
+        'measure',
+        'clear-caches',
+        'collect-garbage',
+        'limit-concurrency',
+        'flush-logs',
+        'unload-models',
+        'low-memory-mode',
+        'disable-snapshots',
+        'verify',
+      ],
     );
     const health = await control.health();
     assert.equal(health.lowMemory, true, 'low-memory mode stays on after the failure');
@@ -173,7 +190,16 @@ describe('unloading models from the model server', () => {
       env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, STANDIN_MODEL_MB: '64', STANDIN_LATENCY_MS: '1' },
       stdio: 'ignore',
     });
-    for (let i = 0; i < 100 && !(await fetch(url).then((r) => r.ok, () => false)); i++) await sleep(50);
+    for (
+      let i = 0;
+      i < 100 &&
+      !(await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    )
+      await sleep(50);
   });
   after(() => {
     standin.kill();
@@ -181,7 +207,8 @@ describe('unloading models from the model server', () => {
 
   it('unloads every loaded model through the Ollama API, and loads them again on rollback', async () => {
     await fetch(`${url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'llama3.2:1b', prompt: '' }) });
-    const loaded = async () => ((await (await fetch(`${url}/api/ps`)).json()) as { models: { model: string }[] }).models.map((m) => m.model);
+    const loaded = async () =>
+      ((await (await fetch(`${url}/api/ps`)).json()) as { models: { model: string }[] }).models.map((m) => m.model);
     assert.deepEqual(await loaded(), ['llama3.2:1b']);
     const config = testConfig(tmp.dir, { memory: { modelServer: url } });
     const activities = createMemoryActivities({ config });

@@ -29,9 +29,21 @@ export async function diskFull(input: IncidentInput<DiskFullParams>): Promise<In
     let freed = 0;
     const gone: string[] = [];
     const cleanups: [string, () => Promise<CleanupResult>, (r: CleanupResult) => Promise<unknown>][] = [
-      ['clear-temp', () => long.clearTempFiles({ resource }), (r) => long.restoreRemovedFiles({ manifest: r.manifest })],
-      ['compress-old-logs', () => long.compressOldLogs({ resource }), (r) => long.decompressLogs({ manifest: r.manifest })],
-      ['remove-old-snapshots', () => long.removeOldSnapshots({ resource }), (r) => long.restoreRemovedFiles({ manifest: r.manifest })],
+      [
+        'clear-temp',
+        () => long.clearTempFiles({ resource }),
+        (r) => long.restoreRemovedFiles({ manifest: r.manifest }),
+      ],
+      [
+        'compress-old-logs',
+        () => long.compressOldLogs({ resource }),
+        (r) => long.decompressLogs({ manifest: r.manifest }),
+      ],
+      [
+        'remove-old-snapshots',
+        () => long.removeOldSnapshots({ resource }),
+        (r) => long.restoreRemovedFiles({ manifest: r.manifest }),
+      ],
       ['move-artifacts', () => long.moveArtifacts({ resource }), (r) => long.returnArtifacts({ manifest: r.manifest })],
     ];
     for (const [name, run, undo] of cleanups) {
@@ -41,7 +53,9 @@ export async function diskFull(input: IncidentInput<DiskFullParams>): Promise<In
       freed += result.freed;
       if (result.count > 0) ctx.note(`${name}: ${result.count} file(s), ${mb(result.freed)} freed`);
       if (result.count > 0 && !result.trash && name !== 'compress-old-logs' && name !== 'move-artifacts') {
-        gone.push(`${name} deleted ${result.count} file(s) for good (no trash on secondary storage; list in ${result.manifest})`);
+        gone.push(
+          `${name} deleted ${result.count} file(s) for good (no trash on secondary storage; list in ${result.manifest})`,
+        );
       }
     }
     if (gone.length > 0) ctx.note(`cannot be undone: ${gone.join('; ')}`);

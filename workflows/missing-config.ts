@@ -34,7 +34,12 @@ export async function missingConfig(input: IncidentInput<MissingConfigParams>): 
       if (!reload.reloaded) ctx.note(reload.detail);
     }
     await ctx.verify('verify', () => quick.verifyConfig({ name }));
-    const from = restored.source === 'defaults' ? 'the embedded defaults' : restored.source === 'bak' ? `the .bak copy` : 'the last valid version Guardian kept';
+    const from =
+      restored.source === 'defaults'
+        ? 'the embedded defaults'
+        : restored.source === 'bak'
+          ? `the .bak copy`
+          : 'the last valid version Guardian kept';
     const kept = original.kind === 'missing' ? '' : ` The ${original.kind} that was there is kept in ${original.dir}.`;
     ctx.note(`${original.kind === 'missing' ? 'missing' : `bad (${original.kind})`}: wrote ${from}`);
     await ctx.alert(

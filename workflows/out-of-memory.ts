@@ -32,7 +32,10 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
   return runIncident(input, async (ctx) => {
     const { service, concurrency, disableFeatures, settleMs } = input.params;
     let last: ReliefResult = await ctx.step('measure', () => local.checkMemory());
-    const relieve = (action: string, body: Record<string, unknown> = {}) => () => local.relieveMemory({ action, body });
+    const relieve =
+      (action: string, body: Record<string, unknown> = {}) =>
+      () =>
+        local.relieveMemory({ action, body });
     const done = () => last.healthy;
     // The service's own MemoryError means trouble even when the numbers look fine: free its caches.
     const reported = input.evidence.startsWith('service log:');
@@ -45,7 +48,12 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
         last = await ctx.step(
           'limit-concurrency',
           relieve('set-concurrency', { limit: concurrency }),
-          (r) => local.relieveMemory({ action: 'set-concurrency', body: { limit: r.reply?.previous ?? concurrency }, settleMs: 0 }),
+          (r) =>
+            local.relieveMemory({
+              action: 'set-concurrency',
+              body: { limit: r.reply?.previous ?? concurrency },
+              settleMs: 0,
+            }),
           { keepOnFailure: true },
         );
       }
@@ -65,14 +73,20 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
       last = await ctx.step(
         'low-memory-mode',
         relieve('low-memory-mode', { enabled: true }),
-        (r) => local.relieveMemory({ action: 'low-memory-mode', body: { enabled: r.reply?.previous ?? false }, settleMs: 0 }),
+        (r) =>
+          local.relieveMemory({
+            action: 'low-memory-mode',
+            body: { enabled: r.reply?.previous ?? false },
+            settleMs: 0,
+          }),
         { keepOnFailure: true },
       );
       for (const name of disableFeatures) {
         last = await ctx.step(
           `disable-${name}`,
           relieve('feature', { name, enabled: false }),
-          (r) => local.relieveMemory({ action: 'feature', body: { name, enabled: r.reply?.previous ?? true }, settleMs: 0 }),
+          (r) =>
+            local.relieveMemory({ action: 'feature', body: { name, enabled: r.reply?.previous ?? true }, settleMs: 0 }),
           { keepOnFailure: true },
         );
       }

@@ -71,7 +71,8 @@ export function populateHome(
   spec: { oldLogs: number; logLines?: number; snapshots: number; snapshotKb: number; oldTemp: number; tempKb?: number },
 ): { snapshots: string[] } {
   for (const d of ['logs', 'snapshots', 'tmp']) mkdirSync(join(home, d), { recursive: true });
-  for (let i = 0; i < spec.oldLogs; i++) writeAged(join(home, 'logs', `grace-${i}.log`), logText(spec.logLines ?? 1000, i), 8 * DAY + i * 1000);
+  for (let i = 0; i < spec.oldLogs; i++)
+    writeAged(join(home, 'logs', `grace-${i}.log`), logText(spec.logLines ?? 1000, i), 8 * DAY + i * 1000);
   writeAged(join(home, 'logs', 'grace.log'), logText(50), 0);
   const snapshots: string[] = [];
   for (let i = 0; i < spec.snapshots; i++) {
@@ -79,7 +80,8 @@ export function populateHome(
     writeAged(path, Buffer.alloc(spec.snapshotKb * 1024, 0x20 + (i % 90)), (spec.snapshots - i) * 60_000);
     snapshots.push(path);
   }
-  for (let i = 0; i < spec.oldTemp; i++) writeAged(join(home, 'tmp', `part-${i}.partial`), Buffer.alloc((spec.tempKb ?? 8) * 1024, 1), DAY);
+  for (let i = 0; i < spec.oldTemp; i++)
+    writeAged(join(home, 'tmp', `part-${i}.partial`), Buffer.alloc((spec.tempKb ?? 8) * 1024, 1), DAY);
   writeAged(join(home, 'tmp', 'writing-now.partial'), 'fresh', 0);
   return { snapshots };
 }
