@@ -7,6 +7,7 @@ import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { HISTORIES_DIR } from './helpers/history.js';
 import { workflowBundle } from './helpers/temporal.js';
+import { MODES } from '../workflows/definitions.js';
 
 const root = new URL('../', import.meta.url).pathname;
 const recorded = readdirSync(HISTORIES_DIR)
@@ -19,8 +20,10 @@ function load(file: string) {
 
 describe('replay of recorded incidents', () => {
   it('has recorded histories for every mode that has a workflow', () => {
-    const modes = new Set(recorded.map((f) => f.split('-').slice(0, 2).join('-')));
-    assert.ok(modes.has('database-corruption'), `recorded: ${recorded.join(', ')}`);
+    const modes = new Set(recorded.map((f) => MODES.find((m) => f.startsWith(`${m}-`))));
+    for (const mode of ['database-corruption', 'out-of-memory', 'disk-full', 'missing-config'] as const) {
+      assert.ok(modes.has(mode), `no recorded history of ${mode}; recorded: ${recorded.join(', ')}`);
+    }
   });
 
   it('replays every recorded history against the current workflow code without a determinism error', async () => {
