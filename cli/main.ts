@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, TemporalUnreachableError, UsageError } from '../lib/errors.js';
+import { ConfigError, LockHeldError, TemporalUnreachableError, UsageError } from '../lib/errors.js';
 
 /** One CLI command: its words, options and the module that runs it (loaded only when called). */
 interface CommandSpec {
@@ -117,7 +117,12 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode === 0 ? 0 : 2;
-    } else if (err instanceof ConfigError || err instanceof UsageError || err instanceof TemporalUnreachableError) {
+    } else if (
+      err instanceof ConfigError ||
+      err instanceof UsageError ||
+      err instanceof TemporalUnreachableError ||
+      err instanceof LockHeldError
+    ) {
       process.stderr.write(`guardian: ${err.message}\n`);
       process.exitCode = err instanceof UsageError ? 2 : 1;
     } else {

@@ -1,6 +1,8 @@
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GuardianConfig } from '../lib/config/load.js';
 import type { IncidentRecord } from '../lib/ledger.js';
+import { acquirePidLock } from '../lib/pid-lock.js';
 import { median, percentile } from '../lib/stats.js';
 import { startGuardian } from '../workers/guardian.js';
 import type { Mode } from '../workflows/definitions.js';
@@ -67,6 +69,8 @@ export async function runDrills(
   options: DrillOptions,
 ): Promise<DrillReport> {
   const configured: ModeDrill[] = [];
+  // One drill at a time per state directory: two would share a task queue and a demo home.
+  const release = acquirePidLock(join(config.stateDir, 'drill.lock'));
   try {
     for (const drill of selected) {
       configured.push(drill);
@@ -75,6 +79,7 @@ export async function runDrills(
     return await runConfigured(config, selected, options);
   } finally {
     for (const drill of configured.reverse()) await drill.teardown?.().catch(() => undefined);
+    release();
   }
 }
 
@@ -88,6 +93,7 @@ async function runConfigured(
   const runs: DrillRun[] = [];
   const progress = options.onProgress ?? (() => undefined);
   try {
+    await closeLeftovers(runtime, config.host);
     await waitForService(env, 20_000);
     for (const drill of selected) {
       await drill.prepare?.(env);
@@ -141,6 +147,17 @@ async function runConfigured(
     await runtime.stop();
   }
   return summarize(selected, runs);
+}
+
+/** Terminates incidents an interrupted earlier drill left open on this drill's own host. */
+async function closeLeftovers(runtime: Awaited<ReturnType<typeof startGuardian>>, host: string): Promise<void> {
+  const query = `GuardianHost = "${host}" AND ExecutionStatus = "Running"`;
+  for await (const wf of runtime.client.workflow.list({ query })) {
+    await runtime.client.workflow
+      .getHandle(wf.workflowId, wf.runId)
+      .terminate('left open by an earlier, interrupted drill')
+      .catch(() => undefined);
+  }
 }
 
 /** Builds the per-mode figures and the verdict from measured runs. */
@@ -198,7 +215,7 @@ type GuardianRuntimeLedger = Awaited<ReturnType<typeof startGuardian>>['ledger']
 
 async function waitForClose(runtime: Awaited<ReturnType<typeof startGuardian>>, workflowId: string): Promise<void> {
   const handle = runtime.client.workflow.getHandle(workflowId);
-  await Promise.race([handle.result().catch(() => undefined), sleep(30_000)]);
+  await Promise.race([handle.result().catch(() => undefined), sleep(30_000, undefined, { ref: false })]);
 }
 
 async function waitForService(env: DrillEnvironment, timeoutMs: number): Promise<void> {

@@ -56,3 +56,16 @@ export class TemporalUnreachableError extends Error {
     this.name = 'TemporalUnreachableError';
   }
 }
+
+/** Thrown when another live process holds a lock file (for instance a drill already running). */
+export class LockHeldError extends Error {
+  constructor(
+    readonly path: string,
+    readonly pid: number,
+  ) {
+    super(
+      `another process (pid ${pid}) holds ${path}; wait for it to finish, or remove the file if that process is gone`,
+    );
+    this.name = 'LockHeldError';
+  }
+}

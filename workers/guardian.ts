@@ -9,6 +9,7 @@ import type { GuardianConfig } from '../lib/config/load.js';
 import { isListening, startDevServer } from '../lib/dev-server.js';
 import type { EgressProxy } from '../lib/egress/proxy.js';
 import { Ledger } from '../lib/ledger.js';
+import { workflowBundle } from '../lib/workflow-bundle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import type { NetworkProber } from '../lib/network-probe.js';
 import type { GuardedService } from '../lib/guarded-service.js';
@@ -91,9 +92,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     connection,
     namespace: settings.namespace,
     taskQueue: config.taskQueue,
-    ...(options.workflowBundle
-      ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: new URL('../workflows/index.ts', import.meta.url).pathname }),
+    workflowBundle: options.workflowBundle ?? (await workflowBundle()),
     activities: createActivities({ config, ledger, logger, ...(control ? { control } : {}), ...lifecycle.deps, ...outside.deps }),
   });
   const done = worker.run();

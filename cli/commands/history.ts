@@ -5,9 +5,7 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import { Worker } from '@temporalio/worker';
 import { UsageError } from '../../lib/errors.js';
 import { connectClient } from '../../lib/temporal.js';
-
-/** Path of the workflows Guardian runs, for replay. */
-export const WORKFLOWS_PATH = new URL('../../workflows/index.ts', import.meta.url).pathname;
+import { workflowBundle } from '../../lib/workflow-bundle.js';
 
 /** `guardian export <id> <file>`: writes the event history as JSON. */
 export async function exportHistory(workflowId: string, file: string, options: { runId?: string }): Promise<number> {
@@ -51,7 +49,7 @@ export async function replay(source: string, options: { json?: boolean }): Promi
     }
   }
   try {
-    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, workflowId);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
   } catch (err) {
     const message = (err as Error).message;
     if (options.json) process.stdout.write(`${JSON.stringify({ ok: false, source, error: message })}\n`);
