@@ -16,7 +16,7 @@ export interface NetworkProbeResult {
  * Network activities for network-unreachable: offline mode in the egress proxy and the service,
  * probe rounds, and the outbox of calls made while offline.
  */
-export function createNetworkActivities({ egress, prober, control }: Pick<ActivityDeps, 'egress' | 'prober' | 'control'>) {
+export function createNetworkActivities({ egress, prober, control, service }: Pick<ActivityDeps, 'egress' | 'prober' | 'control' | 'service'>) {
   const proxy = (): EgressProxy => {
     if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints, so there is no proxy to take offline', 'NoEgress');
     return egress;
@@ -26,6 +26,8 @@ export function createNetworkActivities({ egress, prober, control }: Pick<Activi
     return prober;
   };
   const setServiceOffline = async (enabled: boolean): Promise<boolean | null> => {
+    // A start of the service from now on (a restart on another port, say) begins in the same mode.
+    service?.setEnv({ OFFLINE_MODE: enabled ? 'true' : undefined });
     if (!control) return null;
     const reply = await control.call<{ previous?: boolean }>('offline-mode', { enabled });
     return typeof reply.previous === 'boolean' ? reply.previous : null;
