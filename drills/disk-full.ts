@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GuardianConfig } from '../lib/config/load.js';
-import { freeBytes } from '../lib/disk.js';
+import { diskSchema } from '../lib/config/resources.js';
+import { freeBytes, guardedDirs, listFiles, mountOf } from '../lib/disk.js';
 import type { ModeDrill } from './types.js';
 
 const MB = 1048576;
@@ -10,8 +11,8 @@ const DAY = 86_400_000;
 /** Size of the drill's own filesystem, and the threshold that fits it. */
 const TMPFS_MB = 160;
 const MIN_FREE = 24 * MB;
-/** Files that are always there (recent, never Guardian's to touch), so the guarded directories hold about 10,000. */
-const STANDING_FILES = 8300;
+/** Files that are always there (recent, never Guardian's to touch), so the guarded directories hold over 10,000. */
+const STANDING_FILES = 10_000;
 
 let home: string | undefined;
 let mounted = false;
@@ -92,7 +93,7 @@ export const diskFullDrill: ModeDrill = {
     mkdirSync(standing, { recursive: true });
     for (let i = 0; i < STANDING_FILES; i++) writeFileSync(join(standing, `request-${i}.log`), `{"i":${i}}\n`);
   },
-  async inject(_env, run) {
+  async inject(env, run) {
     if (!home) throw new Error('the disk-full drill was not configured');
     const names = Object.keys(variants) as (keyof typeof variants)[];
     const variant = names[run % names.length] ?? 'temp-logs-snapshots';
@@ -112,10 +113,14 @@ export const diskFullDrill: ModeDrill = {
     const ballast = join(home, 'ballast.bin');
     if (mounted) fillUntilNoSpace(ballast);
     else writeFileSync(ballast, Buffer.alloc(MB)); // the cleanables already took free space under the threshold
+    const injectedAt = Date.now();
+    let files = 0;
+    for (const dir of guardedDirs(env.runtime.config.disk ?? diskSchema.parse({})))
+      files += (await listFiles(dir.path)).length;
     return {
-      resource: mounted ? home : (await import('../lib/disk.js')).mountOf(home),
-      injectedAt: Date.now(),
-      variant: mounted ? variant : `${variant} (real directory)`,
+      resource: mounted ? home : mountOf(home),
+      injectedAt,
+      variant: `${variant}${mounted ? '' : ' (real directory)'}, ${files} files`,
       cleanup: async () => {
         rmSync(ballast, { force: true });
         for (const d of ['logs', 'snapshots', 'tmp']) {
@@ -128,6 +133,7 @@ export const diskFullDrill: ModeDrill = {
   },
   async teardown() {
     if (home && mounted) execFileSync('umount', ['-l', home], { stdio: 'pipe' });
+    else if (home) rmSync(join(home, 'logs', 'archive'), { recursive: true, force: true });
     mounted = false;
   },
 };
