@@ -5,7 +5,14 @@ import { beat } from '../lib/heartbeat.js';
 import type { ActivityDeps } from './deps.js';
 
 /** Model-server activities: switch the service's AI feature, start the model server and wait for its API, verify. */
-export function createModelServerActivities({ config, modelServer, control, logger }: Pick<ActivityDeps, 'config' | 'modelServer' | 'control' | 'logger'>) {
+export function createModelServerActivities({
+  config,
+  modelServer,
+  control,
+  registry,
+  logger,
+}: Pick<ActivityDeps, 'config' | 'modelServer' | 'control' | 'registry' | 'logger'>) {
+  const service = config.service?.name ?? 'service';
   const need = (): ModelServer => {
     if (!modelServer) throw ApplicationFailure.nonRetryable(`${config.file} declares no modelServer`, 'NoModelServer');
     return modelServer;
@@ -13,18 +20,24 @@ export function createModelServerActivities({ config, modelServer, control, logg
 
   return {
     /**
-     * Switches a feature of the service (`feature` control hook). A service that is not running
-     * cannot be degraded and needs not be: `applied` says whether the hook ran.
+     * Switches a feature of the service (`feature` control hook) and remembers in the registry
+     * whether Guardian switched it off, so a later incident knows to switch it on again even when
+     * an earlier one left it off. A service that is not running cannot be degraded and needs not
+     * be: `applied` says whether the hook ran; `byGuardian` whether Guardian had switched it off.
      */
-    async setServiceFeature({ name, enabled }: { name: string; enabled: boolean }): Promise<{ applied: boolean; previous: boolean | null }> {
-      if (!control) return { applied: false, previous: null };
+    async setServiceFeature({ name, enabled }: { name: string; enabled: boolean }): Promise<{ applied: boolean; previous: boolean | null; byGuardian: boolean }> {
+      const byGuardian = registry?.featureDegraded(service, name) ?? false;
+      if (!control) return { applied: false, previous: null, byGuardian };
+      let previous: boolean;
       try {
-        const reply = await control.call<{ previous: boolean }>('feature', { name, enabled });
-        return { applied: true, previous: reply.previous };
+        previous = (await control.call<{ previous: boolean }>('feature', { name, enabled })).previous;
       } catch (err) {
-        if (err instanceof ControlHookError && err.status === undefined) return { applied: false, previous: null };
+        if (err instanceof ControlHookError && err.status === undefined) return { applied: false, previous: null, byGuardian };
         throw err;
       }
+      if (enabled) registry?.clearFeatureDegraded(service, name);
+      else if (previous || byGuardian) registry?.markFeatureDegraded(service, name, Context.current().info.workflowExecution?.workflowId ?? null);
+      return { applied: true, previous, byGuardian };
     },
 
     /**

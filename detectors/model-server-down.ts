@@ -16,7 +16,16 @@ export interface ModelServerDownDetectorOptions {
   };
   /** The guarded service's log: its failed model calls. */
   readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
+  /**
+   * While the server stays down after a report, the probe and the log report again only after
+   * this delay, doubled each time up to 5 minutes, so a recovery that failed is retried with
+   * backoff instead of every tick. @default 30000
+   */
+  readonly recheckAfterMs?: number;
 }
+
+/** The longest pause between two reports of a server that stays down. */
+const MAX_RECHECK_MS = 5 * 60_000;
 
 /** Failures that say the server is down or hung (a 404 for an unknown model does not). */
 const DOWN_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_\w+|EHOSTUNREACH|HTTP_5\d\d)$/;
@@ -40,9 +49,20 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
   let unsubscribe: (() => void) | undefined;
   let probing = false;
   let failures = 0;
+  let lastReportAt = 0;
+  let quietMs = 0;
   const found = (evidence: string, observedAt?: number) =>
     report?.({ mode: 'model-server-down', resource: options.name, evidence, detectedAt: Date.now(), ...(observedAt === undefined ? {} : { observedAt }) });
+  /** Reports unless the server has been reported down within the current quiet period. */
+  const foundStillDown = (evidence: string, observedAt?: number) => {
+    const now = Date.now();
+    if (now - lastReportAt < quietMs) return;
+    quietMs = quietMs === 0 ? (options.recheckAfterMs ?? 30_000) : Math.min(quietMs * 2, MAX_RECHECK_MS);
+    lastReportAt = now;
+    found(evidence, observedAt);
+  };
   const onExit = (code: number | undefined, signal: string | undefined, expected: boolean) => {
+    // An exit is news every time: Guardian only restarts the server inside an incident.
     if (!expected) found(`${options.name} exited (${signal ? `signal ${signal}` : `code ${code ?? 'unknown'}`})`);
   };
 
@@ -50,10 +70,11 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
     const result = await options.probe();
     if (result.ok) {
       failures = 0;
+      quietMs = 0;
       return;
     }
     failures++;
-    if (result.code === 'ECONNREFUSED' || failures >= 2) found(`GET /api/version: ${result.code} ${result.message}`);
+    if (result.code === 'ECONNREFUSED' || failures >= 2) foundStillDown(`GET /api/version: ${result.code} ${result.message}`);
   }
 
   return {
@@ -65,7 +86,7 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
         const code = classifyModelLine(line);
         if (!code) return;
         const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
-        found(`service log: model call failed with ${code}`, ts);
+        foundStillDown(`service log: model call failed with ${code}`, ts);
       });
       timer = setInterval(() => {
         if (probing) return;

@@ -13,7 +13,20 @@ export interface BootBudgets {
 export interface SlowBootDetectorOptions {
   readonly log: { onLine(listener: (line: LogLine) => void): () => void };
   readonly budgets: BootBudgets;
+  /**
+   * The boot as the service reports it now (`GET /guardian/boot`), read once at start: a boot
+   * that began before the detector (Guardian starts the service first, or restarted mid-boot)
+   * is timed from the chunks' own start times.
+   */
+  readonly current?: () => Promise<CurrentBoot | undefined>;
   readonly now?: () => number;
+}
+
+/** The parts of `/guardian/boot` the detector reads. */
+export interface CurrentBoot {
+  readonly status: 'booting' | 'done';
+  readonly startedAt: number;
+  readonly chunks: readonly { name: string; critical: boolean; deferrable: boolean; state: string; background: boolean; startedAt?: number }[];
 }
 
 interface RunningChunk {
@@ -84,21 +97,36 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
       return;
     }
     armBoot(ts);
+    armChunk(name, ts, json.critical === true, json.deferrable === true);
+  }
+
+  function armChunk(name: string, startedAt: number, critical: boolean, deferrable: boolean): void {
+    const previous = running.get(name);
+    if (previous?.startedAt === startedAt) return; // the same run, seen twice (log line and boot report)
+    if (previous) clearTimeout(previous.timer);
+    const budgetMs = budgetOf(name);
     const chunk: RunningChunk = {
       name,
-      startedAt: ts,
-      budgetMs: budgetOf(name),
-      critical: json.critical === true,
-      deferrable: json.deferrable === true,
+      startedAt,
+      budgetMs,
+      critical,
+      deferrable,
       timer: setTimeout(() => {
         if (running.get(name) !== chunk) return;
-        found(name, `boot chunk ${name} has run ${now() - chunk.startedAt} ms, over its ${chunk.budgetMs} ms budget (${describe(chunk)})`);
-      }, Math.max(0, ts + budgetOf(name) - now())),
+        found(name, `boot chunk ${name} has run ${now() - startedAt} ms, over its ${budgetMs} ms budget (${describe(chunk)})`);
+      }, Math.max(0, startedAt + budgetMs - now())),
     };
     chunk.timer.unref();
-    const previous = running.get(name);
-    if (previous) clearTimeout(previous.timer);
     running.set(name, chunk);
+  }
+
+  async function catchUp(): Promise<void> {
+    const boot = await options.current?.().catch(() => undefined);
+    if (!boot || boot.status !== 'booting' || !report) return;
+    armBoot(boot.startedAt);
+    for (const c of boot.chunks) {
+      if (c.state === 'running' && !c.background && c.startedAt !== undefined) armChunk(c.name, c.startedAt, c.critical, c.deferrable);
+    }
   }
 
   return {
@@ -106,6 +134,7 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
     start(reportFinding) {
       report = reportFinding;
       unsubscribe = options.log.onLine(onLine);
+      void catchUp();
     },
     stop() {
       unsubscribe?.();

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 export interface ProcessInfo {
   readonly pid: number;
   readonly startTicks: number;
-  /** `startTicks` as epoch milliseconds. */
+  /** `startTicks` as epoch milliseconds: approximate, as the kernel's boot time has whole seconds. */
   readonly startedAt: number;
   readonly argv: readonly string[];
   /** The kernel's state letter: R, S, D, Z (zombie) … */

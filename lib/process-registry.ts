@@ -46,6 +46,9 @@ CREATE INDEX IF NOT EXISTS processes_by_name ON processes (name, id);
 CREATE TABLE IF NOT EXISTS ports (
   service TEXT PRIMARY KEY, port INTEGER NOT NULL, previous INTEGER, assigned_at INTEGER NOT NULL,
   reason TEXT NOT NULL, incident TEXT);
+CREATE TABLE IF NOT EXISTS degraded_features (
+  service TEXT NOT NULL, feature TEXT NOT NULL, since INTEGER NOT NULL, incident TEXT,
+  PRIMARY KEY (service, feature));
 CREATE TABLE IF NOT EXISTS boot_overrides (
   service TEXT NOT NULL, chunk TEXT NOT NULL, kind TEXT NOT NULL, since INTEGER NOT NULL, incident TEXT,
   PRIMARY KEY (service, chunk));
@@ -181,6 +184,23 @@ export class ProcessRegistry {
 
   bootOverrides(service: string): BootOverride[] {
     return this.db.prepare('SELECT * FROM boot_overrides WHERE service = ? ORDER BY since').all(service) as BootOverride[];
+  }
+
+  /** Remembers that Guardian (not the operator) switched a feature of `service` off. */
+  markFeatureDegraded(service: string, feature: string, incident: string | null, at = Date.now()): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO degraded_features (service, feature, since, incident) VALUES (?, ?, ?, ?)')
+      .run(service, feature, at, incident);
+  }
+
+  /** Forgets it; returns whether Guardian had switched it off. */
+  clearFeatureDegraded(service: string, feature: string): boolean {
+    return this.db.prepare('DELETE FROM degraded_features WHERE service = ? AND feature = ?').run(service, feature).changes > 0;
+  }
+
+  /** True when the feature is off because Guardian switched it off. */
+  featureDegraded(service: string, feature: string): boolean {
+    return this.db.prepare('SELECT 1 FROM degraded_features WHERE service = ? AND feature = ?').get(service, feature) !== undefined;
   }
 
   close(): void {

@@ -98,10 +98,12 @@ export class Supervisor extends EventEmitter<{
       throw new Error(`could not start ${this.spec.name}: ${this.spec.command} did not spawn`);
     }
     // libuv returns from spawn only after exec, so /proc already shows the new program.
-    const info = processInfo(child.pid);
+    const startedAt = Date.now(); // /proc's start time is exact in ticks but only approximate in epoch ms
+    const found = processInfo(child.pid);
+    const info = found && { ...found, startedAt };
     const identity: ProcessIdentity = {
       pid: child.pid,
-      startedAt: info?.startedAt ?? Date.now(),
+      startedAt,
       command: this.spec.command,
       args: this.spec.args,
       startTicks: info?.startTicks ?? 0,
@@ -174,7 +176,12 @@ export class Supervisor extends EventEmitter<{
     this.identity = undefined;
     if (this.adoptedPoll) clearInterval(this.adoptedPoll);
     this.adoptedPoll = undefined;
-    if (this.entry) this.options.registry?.recordEnd(this.entry.id, { ...(code === undefined ? {} : { code }), ...(signal ? { signal } : {}) });
+    try {
+      if (this.entry) this.options.registry?.recordEnd(this.entry.id, { ...(code === undefined ? {} : { code }), ...(signal ? { signal } : {}) });
+    } catch (err) {
+      // The registry closes with Guardian; the next start finds the process gone from /proc anyway.
+      this.logger.warn({ name: this.spec.name, err: (err as Error).message }, 'could not record the end of a supervised process');
+    }
     this.entry = undefined;
     this.logger[expected ? 'info' : 'warn']({ name: this.spec.name, pid: identity.pid, code, signal }, 'supervised process exited');
     this.emit('exit', code, signal, expected);

@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { createLogger } from '../lib/logger.js';
 import { portHolders, processInfo } from '../lib/proc.js';
+import { ProcessRegistry } from '../lib/process-registry.js';
 import { Supervisor } from '../lib/supervisor.js';
 import type { GuardianRuntime } from '../workers/guardian.js';
 import { type IncidentResult, incidentWorkflowId, rollbackSignal, statusQuery } from '../workflows/definitions.js';
@@ -16,7 +17,6 @@ import {
   holdPortWithSocket,
   lifecycleConfig,
   type PortHolderProcess,
-  root,
   startTestGuardian,
   waitFor,
   waitForOutcome,
@@ -90,4 +90,87 @@ describe('port-in-use', () => {
     assert.equal(readFileSync(join(dir, 'client.yaml'), 'utf8'), clientYaml(port), 'client files are back byte for byte');
     await recordHistory(handle, 'port-in-use-rolled-back');
   });
+
+  it('leaves an external python3 -m http.server on the port running and moves the service', async () => {
+    const port = await freePorts(4);
+    const server = track(await holdPortWithHttpServer(port));
+    const startedAt = Date.now();
+    const runtime = await guardianOn('http-server', port);
+    const record = await waitForOutcome(runtime.ledger, 'port-in-use', startedAt);
+    assert.equal(record.outcome, 'healed', record.summary);
+    assert.equal((await runtime.control?.health())?.port, port + 1);
+    assert.ok(server.alive(), 'http.server still runs');
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(res.status, 200, 'and still serves its directory');
+    const steps = (record.steps as { name: string }[]).map((s) => s.name);
+    assert.ok(!steps.includes('stop-stale-process'));
+    await recordHistory(handleOf(runtime), 'port-in-use-http-server');
+  });
+
+  it('does not kill a reused PID: the registry names the PID, but the process now there started later', async () => {
+    const port = await freePorts(4);
+    const holder = track(await holdPortWithSocket(port));
+    const info = processInfo(holder.pid);
+    assert.ok(info);
+    const dir = join(tmp.dir, 'reused-pid');
+    mkdirSync(dir, { recursive: true });
+    const config = lifecycleConfig(dir, { port });
+    // What the registry would hold had an earlier Guardian started Grace under this PID, which the
+    // kernel later gave to the python3 holder: same PID, an earlier start time, Grace's command line.
+    const registry = new ProcessRegistry(join(config.stateDir, 'supervision.db'));
+    registry.recordStart('grace', { ...info, startTicks: info.startTicks - 500, argv: [config.service!.command, ...config.service!.args] }, port);
+    assert.equal(registry.provenOwn(info), undefined, 'the registry does not prove the holder is ours');
+    registry.close();
+    const startedAt = Date.now();
+    const runtime = await startTestGuardian(config);
+    cleanups.push(() => runtime.stop());
+    const record = await waitForOutcome(runtime.ledger, 'port-in-use', startedAt);
+    assert.equal(record.outcome, 'healed', record.summary);
+    assert.ok(holder.alive(), 'the process at the recorded PID was not killed');
+    assert.equal((await runtime.control?.health())?.port, port + 1);
+    assert.ok(!(record.steps as { name: string }[]).some((s) => s.name === 'stop-stale-process'));
+  });
+
+  it("stops a stale instance of the service that Guardian's registry proves is its own, and reuses the port", async () => {
+    const port = await freePorts(4);
+    const runtime = await guardianOn('stale', port);
+    await waitFor('the service on its port', async () => (await runtime.control?.health().catch(() => undefined))?.port === port);
+    await runtime.service!.stop();
+    // A Grace left behind by an earlier Guardian (a restart that never finished): registered, not supervised now.
+    const leftover = new Supervisor({ ...runtime.supervisor!.spec, outputFile: join(tmp.dir, 'stale', 'leftover.out') }, createLogger('test'), {
+      registry: runtime.registry,
+    });
+    const stale = leftover.start({ PORT: String(port), GRACE_HOME: join(tmp.dir, 'stale', 'grace-old') });
+    cleanups.push(() => leftover.stop());
+    await waitFor('the leftover to hold the port', () => portHolders(port).some((h) => h.pid === stale.pid), 10_000);
+    const injectedAt = Date.now();
+    await runtime.service!.startOn(port).catch(() => undefined); // finds the port taken
+    const record = await waitForOutcome(runtime.ledger, 'port-in-use', injectedAt);
+    assert.equal(record.outcome, 'healed', record.summary);
+    const steps = (record.steps as { name: string }[]).map((s) => s.name);
+    assert.deepEqual(steps, ['find-port-holder', 'stop-stale-process', 'restart-service', 'verify']);
+    assert.equal(leftover.running, undefined, 'the stale instance is gone');
+    const health = await runtime.control?.health();
+    assert.equal(health?.port, port, 'the service got its port back');
+    assert.equal(health?.pid, runtime.supervisor?.running?.pid);
+    await recordHistory(handleOf(runtime), 'port-in-use-stale-own-process');
+  });
+
+  it('fails with an alert when every port of the range is taken, touching none of the holders', async () => {
+    const port = await freePorts(2);
+    const holders = [track(await holdPortWithSocket(port)), track(await holdPortWithHttpServer(port + 1))];
+    const startedAt = Date.now();
+    const runtime = await guardianOn('exhausted', port, { rangeSize: 2 });
+    await waitForOutcome(runtime.ledger, 'port-in-use', startedAt);
+    const handle = handleOf(runtime);
+    await handle.result(); // the failure alert is sent after the outcome is recorded
+    const record = runtime.ledger.incident(handle.workflowId);
+    assert.ok(record);
+    assert.equal(record.outcome, 'failed', record.summary);
+    assert.match(record.alert ?? '', new RegExp(`no free port for grace in ${port}–${port + 1}`));
+    assert.ok(holders.every((h) => h.alive()));
+    assert.equal(runtime.supervisor?.running, undefined, 'nothing was started');
+    await recordHistory(handle, 'port-in-use-range-exhausted');
+  });
 });
+

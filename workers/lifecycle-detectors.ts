@@ -21,11 +21,12 @@ export const lifecycleDetectorFactories: ((ctx: LifecycleDetectorContext) => Det
     service
       ? createPortInUseDetector(service.name, { starts: service, process: service.supervisor, ...(log ? { log } : {}) })
       : undefined,
-  ({ config, log }) =>
+  ({ config, log, service }) =>
     config.service && log
       ? createSlowBootDetector({
           log,
           budgets: { bootMs: config.service.boot.budget, chunkMs: config.service.boot.chunkBudget, chunks: config.service.boot.chunks },
+          ...(service ? { current: () => service.bootReport(1000) } : {}),
         })
       : undefined,
   ({ config, modelServer, log }) =>
@@ -34,6 +35,7 @@ export const lifecycleDetectorFactories: ((ctx: LifecycleDetectorContext) => Det
           name: modelServer.name,
           probe: () => modelServer.probe(),
           intervalMs: config.detectors.interval,
+          recheckAfterMs: modelServer.settings.recheckAfter,
           process: modelServer.supervisor,
           ...(log ? { log } : {}),
         })

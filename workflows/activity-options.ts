@@ -46,11 +46,13 @@ export const localLongActivity = {
 } as const satisfies LocalActivityOptions;
 
 /**
- * Starting a model server and waiting for its API (up to its start timeout): a failed start is
+ * Starting a process and waiting for it to answer (up to its start timeout): a failed start is
  * retried twice more with growing pauses, so a crashing server is not restarted in a tight loop.
+ * A regular activity, not a local one: its result is recorded as soon as it completes, so a
+ * finding signalled meanwhile cannot make a retried workflow task start the process again.
  */
-export const localRestartActivity = {
+export const restartActivity = {
   startToCloseTimeout: '45s',
-  localRetryThreshold: '30s',
+  heartbeatTimeout: '5s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '8s', maximumAttempts: 3 },
-} as const satisfies LocalActivityOptions;
+} as const satisfies ActivityOptions;

@@ -1,6 +1,6 @@
-import { proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
-import { localQuickActivity, localRestartActivity } from './activity-options.js';
+import { localQuickActivity, restartActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { runIncident } from './incident-harness.js';
 
@@ -13,7 +13,7 @@ export interface ModelServerDownParams {
 }
 
 const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
-const restart = proxyLocalActivities<GuardianActivities>(localRestartActivity);
+const restart = proxyActivities<GuardianActivities>(restartActivity);
 
 /**
  * Failure mode 10. Switches the service's AI feature off (its rule-based and cached answers take
@@ -28,7 +28,7 @@ export async function modelServerDown(input: IncidentInput<ModelServerDownParams
       ? await ctx.step(
           'degrade-ai',
           () => quick.setServiceFeature({ name: 'ai', enabled: false }),
-          (d) => (d.applied && d.previous !== false ? quick.setServiceFeature({ name: 'ai', enabled: true }) : Promise.resolve()),
+          (d) => (ours(d) ? quick.setServiceFeature({ name: 'ai', enabled: true }) : Promise.resolve()),
           { keepOnFailure: true },
         )
       : undefined;
@@ -38,8 +38,7 @@ export async function modelServerDown(input: IncidentInput<ModelServerDownParams
         ? `${input.resource} answered again by itself`
         : `${input.resource} ${started.action}${started.pid === null ? '' : ` (pid ${started.pid})`}, version ${started.version}`,
     );
-    // Only what this incident switched off is switched back on.
-    if (degraded?.applied && degraded.previous !== false) {
+    if (degraded && ours(degraded)) {
       await ctx.step('restore-ai', () => quick.setServiceFeature({ name: 'ai', enabled: true }));
     }
     await ctx.verify('verify', () => quick.verifyModelServer({ serviceConnected }));
@@ -51,4 +50,9 @@ export async function modelServerDown(input: IncidentInput<ModelServerDownParams
       );
     }
   });
+}
+
+/** Only what Guardian switched off is switched back on: never a feature the operator turned off. */
+function ours(d: { applied: boolean; previous: boolean | null; byGuardian: boolean }): boolean {
+  return d.applied && (d.previous === true || d.byGuardian);
 }

@@ -1,7 +1,7 @@
-import { proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
 import type { PortHolder } from '../activities/ports.js';
-import { localLongActivity, localQuickActivity } from './activity-options.js';
+import { localQuickActivity, longActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { type IncidentContext, runIncident } from './incident-harness.js';
 
@@ -14,7 +14,8 @@ export interface PortInUseParams {
 }
 
 const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
-const long = proxyLocalActivities<GuardianActivities>(localLongActivity);
+/** Steps that wait (for a process to stop, for the service to answer) are regular activities: see restartActivity. */
+const waiting = proxyActivities<GuardianActivities>(longActivity);
 
 /**
  * Failure mode 2. Finds who holds the service's port (from /proc). A stale process the registry
@@ -36,14 +37,14 @@ export async function portInUse(input: IncidentInput<PortInUseParams>): Promise<
     }
     if (stale.length > 0) {
       const { stopped } = await ctx.step('stop-stale-process', () =>
-        long.stopStaleServiceProcesses({ port, processes: stale.map(({ pid, startTicks }) => ({ pid, startTicks })) }),
+        waiting.stopStaleServiceProcesses({ port, processes: stale.map(({ pid, startTicks }) => ({ pid, startTicks })) }),
       );
       ctx.note(`stopped Guardian's own stale ${stale.map((h) => h.description).join(', ')} (${stopped.map((s) => s.outcome).join(', ')})`);
     } else if (conflict.free) {
       ctx.note(`port ${port} was free again when inspected`);
     }
     await ctx.step('restart-service', () => quick.restartServiceOn({ port }));
-    await ctx.verify('verify', () => quick.waitForServiceListening({ port, timeoutMs }));
+    await ctx.verify('verify', () => waiting.waitForServiceListening({ port, timeoutMs }));
   });
 }
 
@@ -73,7 +74,7 @@ async function moveToNextPort(ctx: IncidentContext<PortInUseParams>, port: numbe
     (r) => quick.restartServiceOn({ port: r.previousPort ?? port }),
     kept,
   );
-  await ctx.verify('verify', () => quick.waitForServiceListening({ port: allocation.port, timeoutMs }));
+  await ctx.verify('verify', () => waiting.waitForServiceListening({ port: allocation.port, timeoutMs }));
   const files = clients.changed.map((c) => c.path);
   ctx.note(`moved ${service} from port ${port} to ${allocation.port} (pid ${restart.pid})`);
   await ctx.alert(

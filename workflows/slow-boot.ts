@@ -1,6 +1,6 @@
-import { ApplicationFailure, proxyLocalActivities } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
-import { localQuickActivity } from './activity-options.js';
+import { localQuickActivity, longActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { runIncident } from './incident-harness.js';
 
@@ -15,6 +15,8 @@ export interface SlowBootParams {
 }
 
 const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+/** Waiting for boot to finish is a regular activity: see restartActivity. */
+const waiting = proxyActivities<GuardianActivities>(longActivity);
 
 /**
  * Failure mode 3. A boot chunk ran past its budget (or the whole boot past its own): the chunk
@@ -46,7 +48,7 @@ export async function slowBoot(input: IncidentInput<SlowBootParams>): Promise<In
     } else {
       ctx.note(`${chunk.chunk} was ${chunk.state} when inspected (${ran}); nothing to skip`);
     }
-    await ctx.verify('verify', () => quick.waitForBootDone({ timeoutMs: input.params.bootTimeoutMs ?? 10_000 }));
+    await ctx.verify('verify', () => waiting.waitForBootDone({ timeoutMs: input.params.bootTimeoutMs ?? 10_000 }));
     if (action !== 'none') {
       await ctx.alert(
         `boot of ${input.params.service} was slow: chunk ${chunk.chunk} ran ${ran} and was ${action}; ` +

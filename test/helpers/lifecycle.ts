@@ -25,7 +25,7 @@ export interface LifecycleConfigOptions {
   boot?: NonNullable<GuardianConfigInput['service']>['boot'];
   clientConfigs?: { path: string; key: string }[];
   /** A model server: the Ollama stand-in on this port, unless `command` says otherwise. */
-  modelServer?: { port: number; command?: string; args?: string[]; env?: Record<string, string>; startTimeout?: string };
+  modelServer?: { port: number; command?: string; args?: string[]; env?: Record<string, string>; startTimeout?: string; recheckAfter?: string };
   incidents?: GuardianConfigInput['incidents'];
 }
 
@@ -54,6 +54,7 @@ export function lifecycleConfig(dir: string, options: LifecycleConfigOptions) {
             args: modelServer.args ?? [join(root, 'examples/ollama-standin/serve.mjs')],
             env: { STANDIN_LATENCY_MS: '1', ...modelServer.env },
             startTimeout: modelServer.startTimeout ?? '10s',
+            ...(modelServer.recheckAfter ? { recheckAfter: modelServer.recheckAfter } : {}),
           },
         }
       : {}),
