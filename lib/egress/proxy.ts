@@ -87,6 +87,11 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
     this.store.setFlag('port', String(this.port));
+    // Self-check: the proxy answers on its URL. It also loads the HTTP client now rather than
+    // inside the first incident, where it would add to the time to heal.
+    const check = await fetch(`${this.url}/`, { signal: AbortSignal.timeout(5000) });
+    await check.arrayBuffer();
+    if (check.status !== 404) throw new Error(`the egress proxy at ${this.url} answered ${check.status} to its self-check`);
     this.logger.info({ url: this.url, offline: this.offline, endpoints: this.settings.endpoints.map((e) => e.name) }, 'egress proxy listening');
     return this.url;
   }
