@@ -15,6 +15,8 @@ export async function drillConfig(file: string, options: { stateDir?: string } =
   const config = loadConfig(file);
   const host = `${config.host}-drill`;
   const start = await freePortRange(20);
+  // The model server too gets a port of its own, clear of a model server `guardian up` runs.
+  const modelPort = await freePortRange(1, start + 20);
   return {
     ...config,
     host,
@@ -25,5 +27,6 @@ export async function drillConfig(file: string, options: { stateDir?: string } =
     ...(config.service
       ? { service: { ...config.service, port: { preferred: start, range: [start, start + 19] } } }
       : {}),
+    ...(config.modelServer ? { modelServer: { ...config.modelServer, url: `http://127.0.0.1:${modelPort}` } } : {}),
   };
 }

@@ -4,13 +4,19 @@ import { databaseCorruptionDrill } from './database-corruption.js';
 import { diskFullDrill } from './disk-full.js';
 import { invalidCredentialsDrill } from './invalid-credentials.js';
 import { missingConfigDrill } from './missing-config.js';
+import { modelServerDownDrill } from './model-server-down.js';
 import { networkUnreachableDrill } from './network-unreachable.js';
 import { outOfMemoryDrill } from './out-of-memory.js';
+import { portInUseDrill } from './port-in-use.js';
+import { slowBootDrill } from './slow-boot.js';
 import type { ModeDrill } from './types.js';
 
 /** Every mode's drill, by mode id. */
 export const drills: Partial<Record<Mode, ModeDrill>> = {
   'database-corruption': databaseCorruptionDrill,
+  'port-in-use': portInUseDrill,
+  'slow-boot': slowBootDrill,
+  'model-server-down': modelServerDownDrill,
   'out-of-memory': outOfMemoryDrill,
   'disk-full': diskFullDrill,
   'missing-config': missingConfigDrill,
