@@ -1,10 +1,19 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { copyFile, lstat, mkdir, open, readFile, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
-import { createGunzip, createGzip, gzip } from 'node:zlib';
+import { createGunzip, createGzip, gzipSync } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { sha256 } from '../lib/config-files.js';
 import {
@@ -18,8 +27,6 @@ import {
   openFilesUnder,
 } from '../lib/disk.js';
 import type { ActivityDeps } from './deps.js';
-
-const gzipAsync = promisify(gzip);
 
 /** Free space on a guarded filesystem against its threshold. */
 export interface DiskMeasure {
@@ -183,24 +190,34 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       const old = files
         .filter((f) => f.mtimeMs < cutoff && !f.path.endsWith('.gz'))
         .sort((a, b) => a.mtimeMs - b.mtimeMs);
-      const entries: CompressedEntry[] = [];
       let skipped = openOrOutside;
-      const compressOne = async (file: FoundFile) => {
-        const gz = await freeName(`${file.path}.gz`);
+      // Three passes: compress everything to temporary names; fsync those together (one at a time
+      // is what makes this slow on a real disk); only then swap them in and remove the originals.
+      const written: (CompressedEntry & { tmp: string })[] = [];
+      for (const [i, file] of old.entries()) {
+        const gz = freeNameSync(`${file.path}.gz`);
+        const tmp = `${gz}.guardian-tmp`;
         try {
-          const digest = await gzipFile(file, gz);
-          await utimes(gz, new Date(), new Date(file.mtimeMs));
-          await unlink(file.path);
-          entries.push({ path: file.path, gz, sha256: digest, mtimeMs: file.mtimeMs });
+          written.push({ path: file.path, gz, tmp, sha256: await gzipToTemp(file, tmp), mtimeMs: file.mtimeMs });
         } catch (err) {
-          await rm(`${gz}.guardian-tmp`, { force: true });
+          rmSync(tmp, { force: true });
           if (!isNoSpace(err)) throw err;
           skipped++;
         }
-        if (entries.length % 200 === 0) beat(`${entries.length} logs`);
-      };
-      // A few at a time: compression runs on libuv's thread pool, so this uses the cores without flooding them.
-      for (let i = 0; i < old.length; i += 8) await Promise.all(old.slice(i, i + 8).map(compressOne));
+        if (i % 50 === 49) {
+          beat(`${i + 1} logs compressed`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      for (let i = 0; i < written.length; i += 16)
+        await Promise.all(written.slice(i, i + 16).map((w) => fsyncFile(w.tmp)));
+      const entries: CompressedEntry[] = [];
+      for (const { tmp, ...entry } of written) {
+        renameSync(tmp, entry.gz);
+        utimesSync(entry.gz, new Date(), new Date(entry.mtimeMs));
+        unlinkSync(entry.path);
+        entries.push(entry);
+      }
       await writeFile(manifest, JSON.stringify(entries));
       const after = measure(resource);
       const result: CleanupResult = {
@@ -378,31 +395,37 @@ async function freeName(path: string): Promise<string> {
 const IN_MEMORY_LIMIT = 16 * 1048576;
 
 /**
- * gzip to a temporary name, fsync, rename: a full disk never leaves half a .gz, and the original
- * is removed only after the copy is durable. Returns the original's SHA-256.
+ * Compresses a log to `tmp` (not yet fsynced); returns the original's SHA-256. Small logs are
+ * compressed in memory with synchronous calls (far cheaper per file than a chain of promises),
+ * large ones streamed.
  */
-async function gzipFile(file: FoundFile, to: string): Promise<string> {
-  const tmp = `${to}.guardian-tmp`;
-  let digest: string;
+async function gzipToTemp(file: FoundFile, tmp: string): Promise<string> {
   if (file.size <= IN_MEMORY_LIMIT) {
-    const data = await readFile(file.path);
-    digest = sha256(data);
-    await writeFile(tmp, await gzipAsync(data, { level: 6 }));
-  } else {
-    const hash = createHash('sha256');
-    const source = createReadStream(file.path);
-    source.on('data', (chunk) => hash.update(chunk));
-    await pipeline(source, createGzip({ level: 6 }), createWriteStream(tmp));
-    digest = hash.digest('hex');
+    const data = readFileSync(file.path);
+    writeFileSync(tmp, gzipSync(data, { level: 6 }));
+    return sha256(data);
   }
-  const handle = await open(tmp, 'r+');
+  const hash = createHash('sha256');
+  const source = createReadStream(file.path);
+  source.on('data', (chunk) => hash.update(chunk));
+  await pipeline(source, createGzip({ level: 6 }), createWriteStream(tmp));
+  return hash.digest('hex');
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
-  await rename(tmp, to);
-  return digest;
+}
+
+/** `path`, or `path` with a numeric suffix when that name is taken. */
+function freeNameSync(path: string): string {
+  if (!existsSync(path)) return path;
+  for (let i = 1; i < 1000; i++) if (!existsSync(`${path}.${i}`)) return `${path}.${i}`;
+  throw new Error(`no free name near ${path}`);
 }
 
 /** rename, or copy + fsync + unlink across filesystems. */
