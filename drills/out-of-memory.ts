@@ -20,7 +20,7 @@ export const outOfMemoryDrill: ModeDrill = {
     return { ...config, memory: { ...config.memory, rss: Math.min(config.memory.rss, DRILL_RSS_LIMIT) } };
   },
   async inject(env, run) {
-    const port = env.servicePort();
+    const port = env.runtime.service?.port ?? env.servicePort();
     const name = env.runtime.config.service?.name;
     if (!port || !name) throw new Error('the out-of-memory drill needs the demo service');
     const names = Object.keys(variants) as (keyof typeof variants)[];
