@@ -9,7 +9,7 @@ import { drillConfig } from '../drills/config.js';
 import { databaseCorruptionDrill } from '../drills/database-corruption.js';
 import { runDrills } from '../drills/runner.js';
 import type { ModeDrill } from '../drills/types.js';
-import { machineLine } from './machine.js';
+import { machineLine } from '../lib/machine.js';
 
 const { values } = parseArgs({
   options: { repeat: { type: 'string', default: '10' }, sizes: { type: 'string', default: '10,100' } },

@@ -17,7 +17,7 @@ import { median, percentile } from '../lib/stats.js';
 import { startGuardian } from '../workers/guardian.js';
 import type { IncidentInput, IncidentResult } from '../workflows/definitions.js';
 import { seedDatabase } from '../test/helpers/sqlite.js';
-import { machineLine } from './machine.js';
+import { machineLine } from '../lib/machine.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
 const runs = Number(values.runs);

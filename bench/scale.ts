@@ -13,7 +13,7 @@ import { takeBackup } from '../lib/backups.js';
 import { parseConfig } from '../lib/config/load.js';
 import { median, percentile } from '../lib/stats.js';
 import { startGuardian } from '../workers/guardian.js';
-import { machineLine } from './machine.js';
+import { machineLine } from '../lib/machine.js';
 
 const { values } = parseArgs({
   options: {

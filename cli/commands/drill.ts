@@ -7,6 +7,7 @@ import { drills } from '../../drills/index.js';
 import { type DrillReport, runDrills } from '../../drills/runner.js';
 import type { ModeDrill } from '../../drills/types.js';
 import { UsageError } from '../../lib/errors.js';
+import { machineLine } from '../../lib/machine.js';
 import { MODES, type Mode } from '../../workflows/definitions.js';
 
 /** `guardian drill [mode…|all]`: injects each mode's scenario for real and measures MTTR. */
@@ -77,7 +78,11 @@ export function renderTable(report: DrillReport): string {
       m.pass ? 'PASS' : 'FAIL',
     ]);
   }
-  return `${table.toString()}\naverage total MTTR p50: ${ms(report.averageP50Ms)} (spec: < 20 s) — ${report.pass ? 'PASS' : 'FAIL'}`;
+  return [
+    table.toString(),
+    `average total MTTR p50: ${ms(report.averageP50Ms)} (spec: < 20 s) — ${report.pass ? 'PASS' : 'FAIL'}`,
+    machineLine(),
+  ].join('\n');
 }
 
 async function writeReport(dir: string, report: DrillReport): Promise<void> {
@@ -95,7 +100,7 @@ async function writeReport(dir: string, report: DrillReport): Promise<void> {
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows,
       '',
-      `Average total MTTR p50: ${ms(report.averageP50Ms)} (spec: < 20 s).`,
+      `Average total MTTR p50: ${ms(report.averageP50Ms)} (spec: < 20 s). ${machineLine()}.`,
       '',
       '![MTTR per mode against its target](drill.svg)',
       '',
