@@ -76,7 +76,9 @@ describe('model-server-down', () => {
     assert.equal(answer.fallback, false);
     assert.match(answer.response, /stand-in model/);
     assert.match(record.alert ?? '', /model server ollama was down .* Guardian started it and served rule-based and cached AI answers meanwhile/);
-    await recordHistory(handleOf(runtime), 'model-server-down-killed');
+    const closed = handleOf(runtime);
+    await closed.result(); // the whole history, rollback window included
+    await recordHistory(closed, 'model-server-down-killed');
   });
 
   it('serves cached and rule-based answers while the model server starts, and rolls back to AI on', async () => {

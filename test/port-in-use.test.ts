@@ -104,7 +104,9 @@ describe('port-in-use', () => {
     assert.equal(res.status, 200, 'and still serves its directory');
     const steps = (record.steps as { name: string }[]).map((s) => s.name);
     assert.ok(!steps.includes('stop-stale-process'));
-    await recordHistory(handleOf(runtime), 'port-in-use-http-server');
+    const closed = handleOf(runtime);
+    await closed.result(); // the whole history, rollback window included
+    await recordHistory(closed, 'port-in-use-http-server');
   });
 
   it('does not kill a reused PID: the registry names the PID, but the process now there started later', async () => {
@@ -153,7 +155,9 @@ describe('port-in-use', () => {
     const health = await runtime.control?.health();
     assert.equal(health?.port, port, 'the service got its port back');
     assert.equal(health?.pid, runtime.supervisor?.running?.pid);
-    await recordHistory(handleOf(runtime), 'port-in-use-stale-own-process');
+    const closed = handleOf(runtime);
+    await closed.result(); // the whole history, rollback window included
+    await recordHistory(closed, 'port-in-use-stale-own-process');
   });
 
   it('fails with an alert when every port of the range is taken, touching none of the holders', async () => {

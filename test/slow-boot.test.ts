@@ -52,7 +52,9 @@ describe('slow-boot', () => {
     assert.match(record.summary, /model-warmup skipped \(degraded\) after running 1\d{4} ms \(budget 10000 ms\)/);
     assert.match(record.alert ?? '', /chunk model-warmup ran 1\d{4} ms \(budget 10000 ms\) and was skipped/);
     assert.deepEqual(runtime.registry.bootOverrides('grace').map((o) => [o.chunk, o.kind]), [['model-warmup', 'skip']]);
-    await recordHistory(handleOf(runtime, 'model-warmup'), 'slow-boot-skipped');
+    const closed = handleOf(runtime, 'model-warmup');
+    await closed.result(); // the whole history, rollback window included
+    await recordHistory(closed, 'slow-boot-skipped');
   });
 
   it('defers a slow deferrable chunk to the background, keeps deferring it on later boots, and runs it again after rollback', async () => {
