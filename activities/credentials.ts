@@ -38,7 +38,12 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
     if (credential && !force) {
       const rejected = egressProxy.store.credentialChecks(credential).rejectedFingerprint;
       if (rejected !== null && rejected === egressProxy.credentials.fingerprint(credential)) {
-        return { valid: false, skipped: true, checkedAt: Date.now(), detail: `${credential} is unchanged since it was refused` };
+        return {
+          valid: false,
+          skipped: true,
+          checkedAt: Date.now(),
+          detail: `${credential} is unchanged since it was refused`,
+        };
       }
     }
     if (credential && egressProxy.credentials.expired(credential)) {
@@ -59,7 +64,13 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
 
   return {
     /** The OAuth2 refresh-token grant, at most once per credential per backoff window. */
-    async refreshCredential({ credential, userRequested = false }: { credential: string; userRequested?: boolean }): Promise<RefreshOutcome & { previousSlot: CredentialSlot }> {
+    async refreshCredential({
+      credential,
+      userRequested = false,
+    }: {
+      credential: string;
+      userRequested?: boolean;
+    }): Promise<RefreshOutcome & { previousSlot: CredentialSlot }> {
       const store = proxy().credentials;
       const previousSlot = store.slot(credential);
       const outcome = await store.refresh(credential, { userRequested });
@@ -68,7 +79,13 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
     },
 
     /** Switches the value the proxy sends (primary, backup, refreshed); returns the previous slot. */
-    async useCredentialSlot({ credential, slot }: { credential: string; slot: CredentialSlot }): Promise<{ previous: CredentialSlot }> {
+    async useCredentialSlot({
+      credential,
+      slot,
+    }: {
+      credential: string;
+      slot: CredentialSlot;
+    }): Promise<{ previous: CredentialSlot }> {
       try {
         return { previous: proxy().credentials.use(credential, slot) };
       } catch (err) {
@@ -80,7 +97,13 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
      * One credentialed call to the endpoint's probe path. Without `force`, a value identical to
      * the one last refused is not sent again (no guessing, no hammering).
      */
-    async checkEndpointCredential({ endpoint, force = false }: { endpoint: string; force?: boolean }): Promise<CredentialCheck> {
+    async checkEndpointCredential({
+      endpoint,
+      force = false,
+    }: {
+      endpoint: string;
+      force?: boolean;
+    }): Promise<CredentialCheck> {
       return check(endpoint, force);
     },
 
@@ -89,27 +112,55 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
      * a person said they updated it, else at most once per window); then one check, skipped when
      * the value is the one already refused and nobody said it changed.
      */
-    async recheckCredential({ endpoint, userUpdated }: { endpoint: string; userUpdated: boolean }): Promise<CredentialCheck> {
+    async recheckCredential({
+      endpoint,
+      userUpdated,
+    }: {
+      endpoint: string;
+      userUpdated: boolean;
+    }): Promise<CredentialCheck> {
       const settings = known(endpoint);
       const credential = settings.credential;
       if (credential && proxy().credentials.capabilities(credential).oauth) {
         const outcome = await proxy().credentials.refresh(credential, { userRequested: userUpdated });
         if (!outcome.refreshed && proxy().credentials.slot(credential) !== 'refreshed') {
-          return { valid: false, skipped: true, checkedAt: Date.now(), detail: `refresh not possible: ${outcome.reason ?? 'unknown'}` };
+          return {
+            valid: false,
+            skipped: true,
+            checkedAt: Date.now(),
+            detail: `refresh not possible: ${outcome.reason ?? 'unknown'}`,
+          };
         }
       }
       return check(endpoint, userUpdated);
     },
 
     /** Disables or re-enables an endpoint in the proxy (disabled: cached replies only). */
-    async setEndpointDisabled({ endpoint, disabled, reason }: { endpoint: string; disabled: boolean; reason?: string }): Promise<{ previous: boolean }> {
+    async setEndpointDisabled({
+      endpoint,
+      disabled,
+      reason,
+    }: {
+      endpoint: string;
+      disabled: boolean;
+      reason?: string;
+    }): Promise<{ previous: boolean }> {
       known(endpoint);
       return { previous: proxy().setDisabled(endpoint, disabled, reason).disabled };
     },
 
     /** Writes the "authentication required" event to Guardian's log. */
-    async logAuthenticationRequired({ endpoint, credential }: { endpoint: string; credential: string | null }): Promise<void> {
-      logger.warn({ event: 'auth.required', endpoint, credential }, `authentication required: ${endpoint} refuses ${credential ?? 'its credential'}`);
+    async logAuthenticationRequired({
+      endpoint,
+      credential,
+    }: {
+      endpoint: string;
+      credential: string | null;
+    }): Promise<void> {
+      logger.warn(
+        { event: 'auth.required', endpoint, credential },
+        `authentication required: ${endpoint} refuses ${credential ?? 'its credential'}`,
+      );
     },
 
     /** Confirms the endpoint is degraded as intended: a call through the proxy never reaches it. */
@@ -119,8 +170,12 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
       const res = await fetch(`${proxy().url}/${endpoint}${settings.probePath}`, { signal: AbortSignal.timeout(5000) });
       await res.arrayBuffer();
       const route = res.headers.get('x-guardian-route');
-      if (route !== 'cache' && route !== 'local') throw new Error(`${endpoint} still reaches the remote endpoint (${route ?? 'no route'})`);
-      return { healthyAt: Date.now(), detail: `${endpoint} disabled: ${route === 'cache' ? 'cached reply served' : 'refused fast'} in ${Date.now() - started} ms` };
+      if (route !== 'cache' && route !== 'local')
+        throw new Error(`${endpoint} still reaches the remote endpoint (${route ?? 'no route'})`);
+      return {
+        healthyAt: Date.now(),
+        detail: `${endpoint} disabled: ${route === 'cache' ? 'cached reply served' : 'refused fast'} in ${Date.now() - started} ms`,
+      };
     },
 
     /** Confirms the endpoint accepts the credential in use now. */
@@ -128,9 +183,15 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
       const settings = known(endpoint);
       const result = await proxy().trial(endpoint, Math.min(settings.timeouts[0] ?? 10_000, 10_000));
       if (result.status === undefined || result.status === 401 || result.status === 403) {
-        throw ApplicationFailure.nonRetryable(`${endpoint} still refuses the credential (${result.detail})`, 'CredentialRefused');
+        throw ApplicationFailure.nonRetryable(
+          `${endpoint} still refuses the credential (${result.detail})`,
+          'CredentialRefused',
+        );
       }
-      return { healthyAt: Date.now(), detail: `${endpoint} accepts ${settings.credential ?? 'the request'} (${result.detail})` };
+      return {
+        healthyAt: Date.now(),
+        detail: `${endpoint} accepts ${settings.credential ?? 'the request'} (${result.detail})`,
+      };
     },
   };
 }

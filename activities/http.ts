@@ -29,7 +29,13 @@ export function createHttpActivities({ egress }: Pick<ActivityDeps, 'egress'>) {
 
   return {
     /** Opens the circuit: calls go to the backup, or get the last good reply marked stale. */
-    async openCircuit({ endpoint, timeoutMs }: { endpoint: string; timeoutMs: number }): Promise<CircuitSnapshot & { backup: boolean }> {
+    async openCircuit({
+      endpoint,
+      timeoutMs,
+    }: {
+      endpoint: string;
+      timeoutMs: number;
+    }): Promise<CircuitSnapshot & { backup: boolean }> {
       const settings = known(endpoint);
       const before = snapshot(endpoint);
       proxy().setCircuit(endpoint, 'open', timeoutMs);
@@ -78,7 +84,12 @@ export function createHttpActivities({ egress }: Pick<ActivityDeps, 'egress'>) {
       const ms = Date.now() - started;
       const route = res.headers.get('x-guardian-route') ?? 'unknown';
       if (route === 'primary') throw new Error(`a call to ${endpoint} still reached the primary`);
-      const how = route === 'backup' ? `backup answered ${res.status}` : route === 'cache' ? 'stale reply served from cache' : `refused fast (${res.status})`;
+      const how =
+        route === 'backup'
+          ? `backup answered ${res.status}`
+          : route === 'cache'
+            ? 'stale reply served from cache'
+            : `refused fast (${res.status})`;
       return { healthyAt: Date.now(), detail: `circuit open: ${how} in ${ms} ms` };
     },
   };

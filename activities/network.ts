@@ -16,13 +16,23 @@ export interface NetworkProbeResult {
  * Network activities for network-unreachable: offline mode in the egress proxy and the service,
  * probe rounds, and the outbox of calls made while offline.
  */
-export function createNetworkActivities({ egress, prober, control, service }: Pick<ActivityDeps, 'egress' | 'prober' | 'control' | 'service'>) {
+export function createNetworkActivities({
+  egress,
+  prober,
+  control,
+  service,
+}: Pick<ActivityDeps, 'egress' | 'prober' | 'control' | 'service'>) {
   const proxy = (): EgressProxy => {
-    if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints, so there is no proxy to take offline', 'NoEgress');
+    if (!egress)
+      throw ApplicationFailure.nonRetryable(
+        'guardian.yaml declares no egress endpoints, so there is no proxy to take offline',
+        'NoEgress',
+      );
     return egress;
   };
   const probes = (): NetworkProber => {
-    if (!prober || prober.size === 0) throw ApplicationFailure.nonRetryable('guardian.yaml declares no network probes (network.probes)', 'NoProbes');
+    if (!prober || prober.size === 0)
+      throw ApplicationFailure.nonRetryable('guardian.yaml declares no network probes (network.probes)', 'NoProbes');
     return prober;
   };
   const setServiceOffline = async (enabled: boolean): Promise<boolean | null> => {
@@ -60,10 +70,13 @@ export function createNetworkActivities({ egress, prober, control, service }: Pi
       let detail = 'proxy offline';
       if (endpoint) {
         const started = Date.now();
-        const res = await fetch(`${egressProxy.url}/${endpoint.name}${endpoint.probePath}`, { signal: AbortSignal.timeout(2000) });
+        const res = await fetch(`${egressProxy.url}/${endpoint.name}${endpoint.probePath}`, {
+          signal: AbortSignal.timeout(2000),
+        });
         await res.arrayBuffer();
         const stale = res.headers.get('x-guardian-stale');
-        if (!stale?.startsWith('offline') && res.status !== 503) throw new Error(`${endpoint.name} answered ${res.status} through the proxy while offline`);
+        if (!stale?.startsWith('offline') && res.status !== 503)
+          throw new Error(`${endpoint.name} answered ${res.status} through the proxy while offline`);
         detail = `proxy offline: ${endpoint.name} answered ${stale ? 'from cache' : '503'} in ${Date.now() - started} ms`;
       }
       if (control) {

@@ -64,7 +64,9 @@ export function createInvalidCredentialsDetector(options: InvalidCredentialsDete
         const json = line.json;
         if (json?.event !== 'http.auth_error' || typeof json.endpoint !== 'string' || !known.has(json.endpoint)) return;
         const ts = typeof json.ts === 'number' ? json.ts : undefined;
-        report(finding(json.endpoint, `service log: ${json.endpoint} answered ${String(json.status ?? '401/403')}`, ts));
+        report(
+          finding(json.endpoint, `service log: ${json.endpoint} answered ${String(json.status ?? '401/403')}`, ts),
+        );
       });
       if (lines) unsubscribes.push(lines);
       if (options.expiresAt) {

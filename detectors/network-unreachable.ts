@@ -53,7 +53,12 @@ export function createNetworkUnreachableDetector(options: NetworkUnreachableDete
       if (failed >= failedRounds && !reported) {
         reported = true;
         const detail = result.results.map((r) => `${r.target} ${r.error ?? 'failed'}`).join('; ');
-        const finding: Finding = { mode: 'network-unreachable', resource, evidence: `${failed} probe rounds failed: ${detail}`, detectedAt: Date.now() };
+        const finding: Finding = {
+          mode: 'network-unreachable',
+          resource,
+          evidence: `${failed} probe rounds failed: ${detail}`,
+          detectedAt: Date.now(),
+        };
         report(finding);
       }
     } catch {

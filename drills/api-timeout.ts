@@ -8,9 +8,12 @@ const SLOW_MS = 35_000;
 const RECOVERY_MS = 1500;
 
 async function callThroughService(env: DrillEnvironment, endpoint: string, path: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${env.runtime.service?.port ?? env.servicePort()}/api/external/${endpoint}?path=${encodeURIComponent(path)}`, {
-    signal: AbortSignal.timeout(70_000),
-  });
+  const res = await fetch(
+    `http://127.0.0.1:${env.runtime.service?.port ?? env.servicePort()}/api/external/${endpoint}?path=${encodeURIComponent(path)}`,
+    {
+      signal: AbortSignal.timeout(70_000),
+    },
+  );
   await res.arrayBuffer();
   return res.status;
 }
@@ -20,7 +23,10 @@ function endpointsOf(env: DrillEnvironment) {
   const endpoints = env.runtime.config.egress.endpoints;
   const withBackup = endpoints.find((e) => e.backup);
   const without = endpoints.find((e) => !e.backup);
-  return [...(withBackup ? [{ variant: 'backup', endpoint: withBackup }] : []), ...(without ? [{ variant: 'stale-cache', endpoint: without }] : [])];
+  return [
+    ...(withBackup ? [{ variant: 'backup', endpoint: withBackup }] : []),
+    ...(without ? [{ variant: 'stale-cache', endpoint: without }] : []),
+  ];
 }
 
 /**
@@ -51,7 +57,10 @@ export const apiTimeoutDrill: ModeDrill = {
       if (status !== 504) throw new Error(`call ${i + 1} to ${choice.endpoint.name} answered ${status}, not a timeout`);
     }
     // The third failure happened when its timeout ran out (never later than its reply arrived).
-    const injectedAt = Math.min(Date.now(), thirdSentAt + (env.runtime.egress?.route(choice.endpoint.name).timeoutMs ?? 0));
+    const injectedAt = Math.min(
+      Date.now(),
+      thirdSentAt + (env.runtime.egress?.route(choice.endpoint.name).timeoutMs ?? 0),
+    );
     const recovered = sleep(RECOVERY_MS).then(() => primary.set({ delayMs: 0 }));
     return {
       resource: choice.endpoint.name,

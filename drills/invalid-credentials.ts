@@ -6,7 +6,10 @@ import type { DrillEnvironment, ModeDrill } from './types.js';
 const USER_FIX_MS = 500;
 
 async function callThroughService(env: DrillEnvironment, endpoint: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${env.runtime.service?.port ?? env.servicePort()}/api/external/${endpoint}?path=/today`, { signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(
+    `http://127.0.0.1:${env.runtime.service?.port ?? env.servicePort()}/api/external/${endpoint}?path=/today`,
+    { signal: AbortSignal.timeout(10_000) },
+  );
   await res.arrayBuffer();
   return res.status;
 }
@@ -31,7 +34,10 @@ function scenarios(env: DrillEnvironment): { variant: Variant; endpoint: string;
 /** Every key the stand-in should accept, except those of `credential` (which the drill revokes). */
 function keysWithout(credential: string): string[] {
   const { secrets } = outsideWorld();
-  return [...secrets].filter(([name]) => name !== credential).flatMap(([, s]) => [s.token, s.backup]).filter((k): k is string => k !== undefined);
+  return [...secrets]
+    .filter(([name]) => name !== credential)
+    .flatMap(([, s]) => [s.token, s.backup])
+    .filter((k): k is string => k !== undefined);
 }
 
 /**
@@ -59,10 +65,14 @@ export const invalidCredentialsDrill: ModeDrill = {
     };
     const own = secrets.get(scenario.credential) ?? {};
     // The endpoint now refuses the credential in use (a backup key stays valid).
-    accept([...keysWithout(scenario.credential), ...(scenario.variant === 'backup-key' && own.backup ? [own.backup] : [])]);
+    accept([
+      ...keysWithout(scenario.credential),
+      ...(scenario.variant === 'backup-key' && own.backup ? [own.backup] : []),
+    ]);
     const injectedAt = Date.now();
     const status = await callThroughService(env, scenario.endpoint);
-    if (status !== 401 && status !== 403) throw new Error(`${scenario.endpoint} answered ${status} to a revoked credential`);
+    if (status !== 401 && status !== 403)
+      throw new Error(`${scenario.endpoint} answered ${status} to a revoked credential`);
     const userFix =
       scenario.variant === 'no-fallback'
         ? sleep(USER_FIX_MS).then(() => {

@@ -36,9 +36,13 @@ const DRILL_REFRESH_WINDOW_MS = 1000;
  */
 export async function configureOutsideWorld(config: GuardianConfig): Promise<GuardianConfig> {
   const first = config.egress.endpoints[0];
-  if (!first) throw new Error(`${config.file} declares no egress endpoints; the outbound drills need them (see egress: in the repository's guardian.yaml)`);
+  if (!first)
+    throw new Error(
+      `${config.file} declares no egress endpoints; the outbound drills need them (see egress: in the repository's guardian.yaml)`,
+    );
   const primaryUrl = new URL(first.url);
-  if (!['127.0.0.1', 'localhost'].includes(primaryUrl.hostname)) throw new Error(`the drill runs the remote API on loopback only; ${first.name} points at ${primaryUrl.host}`);
+  if (!['127.0.0.1', 'localhost'].includes(primaryUrl.hostname))
+    throw new Error(`the drill runs the remote API on loopback only; ${first.name} points at ${primaryUrl.host}`);
   const secretsDir = join(config.stateDir, 'secrets');
   if (!world) resetEgressState(config.stateDir);
   const credentials = config.credentials.map((c) => drillCredential(c, secretsDir));
@@ -50,12 +54,21 @@ export async function configureOutsideWorld(config: GuardianConfig): Promise<Gua
     credentials: credentials.map((c) => ({ ...c, refreshBackoff: DRILL_REFRESH_WINDOW_MS, expirySkew: 0 })),
     egress: {
       ...config.egress,
-      endpoints: config.egress.endpoints.map((e) => ({ ...e, timeouts: DRILL_TIMEOUTS, retryInterval: DRILL_RETRY_MS })),
+      endpoints: config.egress.endpoints.map((e) => ({
+        ...e,
+        timeouts: DRILL_TIMEOUTS,
+        retryInterval: DRILL_RETRY_MS,
+      })),
     },
     network: {
       ...config.network,
       backoff: DRILL_BACKOFF,
-      probes: { ...config.network.probes, dns: { resolver: `127.0.0.1:${world.primary.dnsPort}`, names: ['api.remote.test'] }, tcp: [`127.0.0.1:${primaryPort}`], icmp: [] },
+      probes: {
+        ...config.network.probes,
+        dns: { resolver: `127.0.0.1:${world.primary.dnsPort}`, names: ['api.remote.test'] },
+        tcp: [`127.0.0.1:${primaryPort}`],
+        icmp: [],
+      },
     },
   };
 }
@@ -82,11 +95,23 @@ function drillCredential(c: CredentialSettings, dir: string): CredentialSettings
     ...c,
     ...(c.token ? { token: file('token') } : {}),
     ...(c.backup ? { backup: file('backup') } : {}),
-    ...(c.oauth ? { oauth: { ...c.oauth, refreshToken: file('refresh'), ...(c.oauth.clientSecret ? { clientSecret: file('client-secret') } : {}) } } : {}),
+    ...(c.oauth
+      ? {
+          oauth: {
+            ...c.oauth,
+            refreshToken: file('refresh'),
+            ...(c.oauth.clientSecret ? { clientSecret: file('client-secret') } : {}),
+          },
+        }
+      : {}),
   };
 }
 
-async function startWorld(config: GuardianConfig, credentials: CredentialSettings[], dir: string): Promise<OutsideWorld> {
+async function startWorld(
+  config: GuardianConfig,
+  credentials: CredentialSettings[],
+  dir: string,
+): Promise<OutsideWorld> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const secrets = new Map<string, { token?: string; backup?: string; refresh?: string }>();
   const write = (ref: SecretRef | undefined, value: string) => {
@@ -106,8 +131,16 @@ async function startWorld(config: GuardianConfig, credentials: CredentialSetting
   const refreshTokens = [...secrets.values()].map((s) => s.refresh).filter((k): k is string => k !== undefined);
   const port = Number(new URL(config.egress.endpoints[0]?.url ?? '').port || 80);
   const backupUrl = config.egress.endpoints.find((e) => e.backup)?.backup;
-  const primary = await startRemoteApi({ port, dnsPort: Number(process.env.REMOTE_API_DNS_PORT ?? 0), keys, refreshTokens, jwt: true });
-  const backup = backupUrl ? await startRemoteApi({ port: Number(new URL(backupUrl).port), keys, role: 'backup' }) : undefined;
+  const primary = await startRemoteApi({
+    port,
+    dnsPort: Number(process.env.REMOTE_API_DNS_PORT ?? 0),
+    keys,
+    refreshTokens,
+    jwt: true,
+  });
+  const backup = backupUrl
+    ? await startRemoteApi({ port: Number(new URL(backupUrl).port), keys, role: 'backup' })
+    : undefined;
   return {
     primary,
     ...(backup ? { backup } : {}),
@@ -126,7 +159,8 @@ async function startWorld(config: GuardianConfig, credentials: CredentialSetting
  * earlier drill. Only ever in the drill's own state directory.
  */
 function resetEgressState(stateDir: string): void {
-  if (basename(stateDir) !== 'drill') throw new Error(`refusing to reset egress state outside a drill state directory: ${stateDir}`);
+  if (basename(stateDir) !== 'drill')
+    throw new Error(`refusing to reset egress state outside a drill state directory: ${stateDir}`);
   for (const name of ['egress.db', 'egress.db-wal', 'egress.db-shm']) rmSync(join(stateDir, name), { force: true });
   rmSync(join(stateDir, 'credentials'), { recursive: true, force: true });
 }

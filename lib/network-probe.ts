@@ -37,11 +37,14 @@ export function createNetworkProber(settings: NetworkSettings['probes']): Networ
   if (settings.dns.resolver) resolver.setServers([settings.dns.resolver]);
   let pingUsable: Promise<boolean> | undefined;
   const probes: (() => Promise<ProbeResult>)[] = [
-    ...settings.dns.names.map((name) => () => timed(`dns:${name}`, timeoutMs, () => resolver.resolve4(name).then(() => undefined))),
+    ...settings.dns.names.map(
+      (name) => () => timed(`dns:${name}`, timeoutMs, () => resolver.resolve4(name).then(() => undefined)),
+    ),
     ...settings.tcp.map((target) => () => timed(`tcp:${target}`, timeoutMs, () => tcpConnect(target, timeoutMs))),
     ...settings.icmp.map((host) => async () => {
       pingUsable ??= canPing();
-      if (!(await pingUsable)) return { target: `icmp:${host}`, ok: false, ms: 0, error: 'ping needs privileges here; skipped' };
+      if (!(await pingUsable))
+        return { target: `icmp:${host}`, ok: false, ms: 0, error: 'ping needs privileges here; skipped' };
       return timed(`icmp:${host}`, timeoutMs + 500, () => ping(host, timeoutMs));
     }),
   ];
@@ -98,8 +101,11 @@ function tcpConnect(target: string, timeoutMs: number): Promise<void> {
 
 function ping(host: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('ping', ['-n', '-c', '1', '-W', String(Math.max(1, Math.ceil(timeoutMs / 1000))), host], { timeout: timeoutMs + 500 }, (err) =>
-      err ? reject(Object.assign(new Error('no reply'), { code: 'EPING' })) : resolve(),
+    execFile(
+      'ping',
+      ['-n', '-c', '1', '-W', String(Math.max(1, Math.ceil(timeoutMs / 1000))), host],
+      { timeout: timeoutMs + 500 },
+      (err) => (err ? reject(Object.assign(new Error('no reply'), { code: 'EPING' })) : resolve()),
     );
   });
 }

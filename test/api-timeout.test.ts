@@ -32,8 +32,23 @@ before(async () => {
     {
       egress: {
         endpoints: [
-          { name: 'quotes', url: quotes.url, backup: quotesBackup.url, credential: 'api-key', timeouts: ['400ms', '300ms', '200ms'], retryInterval: '300ms', probePath: '/health' },
-          { name: 'weather', url: weather.url, credential: 'api-key', timeouts: ['400ms', '300ms', '200ms'], retryInterval: '300ms', probePath: '/health' },
+          {
+            name: 'quotes',
+            url: quotes.url,
+            backup: quotesBackup.url,
+            credential: 'api-key',
+            timeouts: ['400ms', '300ms', '200ms'],
+            retryInterval: '300ms',
+            probePath: '/health',
+          },
+          {
+            name: 'weather',
+            url: weather.url,
+            credential: 'api-key',
+            timeouts: ['400ms', '300ms', '200ms'],
+            retryInterval: '300ms',
+            probePath: '/health',
+          },
         ],
       },
       credentials: [{ name: 'api-key', token: { file: keyFile } }],
@@ -94,7 +109,11 @@ describe('api-timeout', () => {
     assert.match(healed.summary, /circuit closed, timeout back to 400 ms/);
     assert.equal(runtime.egress?.route('quotes').circuit, 'closed');
     assert.equal(runtime.egress?.route('quotes').timeoutMs, 400);
-    assert.equal((await callThroughService(servicePort, 'quotes', '/quote')).body.role, 'primary', 'the primary is back in use');
+    assert.equal(
+      (await callThroughService(servicePort, 'quotes', '/quote')).body.role,
+      'primary',
+      'the primary is back in use',
+    );
     await handleOf(healed).result();
     await recordHistory(handleOf(healed), 'api-timeout-backup');
   });
@@ -144,7 +163,10 @@ describe('api-timeout', () => {
     for (let i = 0; i < 5; i++) {
       const reply = await callThroughService(servicePort, 'quotes', '/quote');
       // Refused, or — once invalid-credentials disabled the endpoint — the cached reply marked stale.
-      assert.ok(reply.status === 403 || (reply.status === 200 && reply.stale?.startsWith('auth-required')), `${reply.status} ${reply.stale}`);
+      assert.ok(
+        reply.status === 403 || (reply.status === 200 && reply.stale?.startsWith('auth-required')),
+        `${reply.status} ${reply.stale}`,
+      );
     }
     const credentials = await until(incident('invalid-credentials', 'quotes', started), 5000);
     await sleep(500);
@@ -153,7 +175,11 @@ describe('api-timeout', () => {
     assert.equal(runtime.egress?.route('quotes').consecutiveFailures, 0);
     // The key is accepted again; the person says so.
     quotes.set({ keys: [KEY] });
-    await until(async () => (await handleOf(credentials).query(statusQuery)).steps.some((s) => s.name === 'await-valid-credentials'), 5000);
+    await until(
+      async () =>
+        (await handleOf(credentials).query(statusQuery)).steps.some((s) => s.name === 'await-valid-credentials'),
+      5000,
+    );
     await handleOf(credentials).signal(credentialsUpdatedSignal);
     const healed = await until(incident('invalid-credentials', 'quotes', started, 'healed'), 10_000);
     assert.equal(runtime.egress?.route('quotes').disabled, false);

@@ -40,7 +40,11 @@ describe('network-unreachable detector', () => {
       icmp: [],
     });
     const findings: Finding[] = [];
-    const detector = createNetworkUnreachableDetector({ probe: () => prober.round(), intervalMs: 100, failedRounds: 2 });
+    const detector = createNetworkUnreachableDetector({
+      probe: () => prober.round(),
+      intervalMs: 100,
+      failedRounds: 2,
+    });
     await detector.start((f) => findings.push(f));
     try {
       await sleep(350);
@@ -65,7 +69,14 @@ describe('network-unreachable detector', () => {
 
   it('counts a silent DNS server as down once the probe times out', async () => {
     const world = await remoteApi({ dnsPort: 0 });
-    const prober = createNetworkProber({ interval: 100, timeout: 150, failedRounds: 2, dns: { resolver: `127.0.0.1:${world.dnsPort}`, names: ['a.test'] }, tcp: [], icmp: [] });
+    const prober = createNetworkProber({
+      interval: 100,
+      timeout: 150,
+      failedRounds: 2,
+      dns: { resolver: `127.0.0.1:${world.dnsPort}`, names: ['a.test'] },
+      tcp: [],
+      icmp: [],
+    });
     try {
       assert.equal((await prober.round()).up, true);
       world.set({ dnsSilent: true });
@@ -128,10 +139,16 @@ describe('invalid-credentials detector', () => {
       listeners.forEach((l) => l(event({ outcome: 'auth', detail: 'HTTP 401', credential: 'quotes-key' })));
       assert.equal(findings[0]?.resource, 'quotes');
       assert.match(findings[0]?.evidence ?? '', /HTTP 401 from quotes \(credential quotes-key\)/);
-      appendFileSync(logPath, `${JSON.stringify({ ts: Date.now(), level: 'error', event: 'http.auth_error', endpoint: 'weather', status: 403 })}\n`);
+      appendFileSync(
+        logPath,
+        `${JSON.stringify({ ts: Date.now(), level: 'error', event: 'http.auth_error', endpoint: 'weather', status: 403 })}\n`,
+      );
       await until(() => findings.length > 1, 3000);
       assert.equal(findings[1]?.resource, 'weather');
-      appendFileSync(logPath, `${JSON.stringify({ ts: Date.now(), event: 'http.auth_error', endpoint: 'unguarded', status: 401 })}\n`);
+      appendFileSync(
+        logPath,
+        `${JSON.stringify({ ts: Date.now(), event: 'http.auth_error', endpoint: 'unguarded', status: 401 })}\n`,
+      );
       await sleep(200);
       assert.equal(findings.length, 2, 'an endpoint Guardian does not proxy is not its incident');
     } finally {

@@ -30,12 +30,20 @@ async function proxyFor(name: string, extra: { jwt?: string } = {}) {
   const config = testConfig(dir, {
     egress: {
       endpoints: [
-        { name: 'api', url: primary.url, backup: backup.url, credential: 'api-key', timeouts: ['300ms', '200ms', '100ms'] },
+        {
+          name: 'api',
+          url: primary.url,
+          backup: backup.url,
+          credential: 'api-key',
+          timeouts: ['300ms', '200ms', '100ms'],
+        },
         { name: 'solo', url: primary.url, credential: 'api-key', timeouts: ['300ms'] },
         { name: 'open', url: primary.url, timeouts: ['300ms'] },
       ],
     },
-    credentials: [{ name: 'api-key', token: { file: keyFile }, backup: { env: 'GUARDIAN_TEST_BACKUP_KEY' }, expirySkew: 0 }],
+    credentials: [
+      { name: 'api-key', token: { file: keyFile }, backup: { env: 'GUARDIAN_TEST_BACKUP_KEY' }, expirySkew: 0 },
+    ],
   });
   process.env.GUARDIAN_TEST_BACKUP_KEY = BACKUP;
   const logFile = join(dir, 'proxy.log');
@@ -44,7 +52,12 @@ async function proxyFor(name: string, extra: { jwt?: string } = {}) {
   started.proxy.on('call', (e) => events.push(e));
   const get = async (path: string, init?: RequestInit) => {
     const res = await fetch(`${started.proxy.url}${path}`, init);
-    return { status: res.status, stale: res.headers.get('x-guardian-stale'), route: res.headers.get('x-guardian-route'), body: (await res.json()) as Record<string, unknown> };
+    return {
+      status: res.status,
+      stale: res.headers.get('x-guardian-stale'),
+      route: res.headers.get('x-guardian-route'),
+      body: (await res.json()) as Record<string, unknown>,
+    };
   };
   return { ...started, config, dir, keyFile, logFile, events, get };
 }
@@ -75,7 +88,10 @@ describe('egress proxy', () => {
       primary.set({ delayMs: 2000, keys: [KEY] });
       assert.equal((await p.get('/api/a')).status, 504);
       const failures = p.events.filter((e) => e.outcome === 'failure');
-      assert.deepEqual(failures.map((e) => e.consecutiveFailures), [1, 2, 3]);
+      assert.deepEqual(
+        failures.map((e) => e.consecutiveFailures),
+        [1, 2, 3],
+      );
       assert.equal(p.events.find((e) => e.outcome === 'auth')?.consecutiveFailures, 2, 'the 403 kept the count');
       assert.match(failures[2]?.detail ?? '', /timeout after 300 ms/);
     } finally {
@@ -118,7 +134,11 @@ describe('egress proxy', () => {
       assert.match(cached.stale ?? '', /^offline/);
       const ids: unknown[] = [];
       for (const n of [1, 2, 3]) {
-        const queued = await p.get('/api/orders', { method: 'POST', body: JSON.stringify({ n }), headers: { 'content-type': 'application/json' } });
+        const queued = await p.get('/api/orders', {
+          method: 'POST',
+          body: JSON.stringify({ n }),
+          headers: { 'content-type': 'application/json' },
+        });
         assert.equal(queued.status, 202);
         ids.push(queued.body.id);
       }
@@ -130,7 +150,10 @@ describe('egress proxy', () => {
       assert.equal(first.sent, 3);
       const second = await p.proxy.drainOutbox();
       assert.equal(second.sent, 0, 'a second drain sends nothing again');
-      assert.deepEqual(primary.received.slice(receivedBefore).map((r) => JSON.parse(r.body).n), [1, 2, 3]);
+      assert.deepEqual(
+        primary.received.slice(receivedBefore).map((r) => JSON.parse(r.body).n),
+        [1, 2, 3],
+      );
     } finally {
       await p.stop();
     }
@@ -151,7 +174,10 @@ describe('egress proxy', () => {
       p.store.claimNext();
       const after = await p.proxy.drainOutbox();
       assert.equal(after.sent, 1);
-      assert.deepEqual(p.store.outbox().map((e) => e.state), ['unknown', 'sent']);
+      assert.deepEqual(
+        p.store.outbox().map((e) => e.state),
+        ['unknown', 'sent'],
+      );
     } finally {
       if (!primary.listening) await primary.start();
       await p.stop();
@@ -218,7 +244,11 @@ describe('egress proxy', () => {
         {
           name: 'oauth',
           token: { file: writeSecret(dir, 'access', 'stale-access-token') },
-          oauth: { tokenUrl: `${primary.url}/oauth/token`, clientId: 'guardian', refreshToken: { file: writeSecret(dir, 'refresh', refresh) } },
+          oauth: {
+            tokenUrl: `${primary.url}/oauth/token`,
+            clientId: 'guardian',
+            refreshToken: { file: writeSecret(dir, 'refresh', refresh) },
+          },
           refreshBackoff: '1h',
         },
       ],
@@ -232,12 +262,16 @@ describe('egress proxy', () => {
       const first = await p.proxy.credentials.refresh('oauth');
       assert.equal(first.refreshed, true);
       const second = await p.proxy.credentials.refresh('oauth');
-      assert.deepEqual({ refreshed: second.refreshed, reason: second.reason }, { refreshed: false, reason: 'recently-refreshed' });
+      assert.deepEqual(
+        { refreshed: second.refreshed, reason: second.reason },
+        { refreshed: false, reason: 'recently-refreshed' },
+      );
       assert.equal(primary.stats.tokenGrants, grants + 1);
       const res = await fetch(`${p.proxy.url}/api/q`);
       assert.equal(res.status, 200, 'the refreshed token is accepted');
       const log = readFileSync(logFile, 'utf8');
-      for (const secret of [refresh, 'stale-access-token', ...(primary.behaviour.keys ?? [])]) assert.ok(!log.includes(secret));
+      for (const secret of [refresh, 'stale-access-token', ...(primary.behaviour.keys ?? [])])
+        assert.ok(!log.includes(secret));
     } finally {
       await p.stop();
     }

@@ -31,25 +31,48 @@ const histories: string[] = [];
 before(async () => {
   api = await remoteApi({ keys: [OLD_KEY, NEWS_KEY, ACCESS], refreshTokens: [REFRESH], jwt: true });
   process.env.GUARDIAN_TEST_QUOTES_BACKUP = BACKUP_KEY;
-  const endpoint = (name: string, credential: string) => ({ name, url: api.url, credential, timeouts: ['2s'], probePath: '/health' });
+  const endpoint = (name: string, credential: string) => ({
+    name,
+    url: api.url,
+    credential,
+    timeouts: ['2s'],
+    probePath: '/health',
+  });
   ({ runtime, config, servicePort } = await startGuardedDemo(
     tmp.dir,
     {
       egress: {
-        endpoints: [endpoint('quotes', 'quotes-key'), endpoint('weather', 'weather-oauth'), endpoint('forecast', 'forecast-oauth'), endpoint('news', 'news-key')],
+        endpoints: [
+          endpoint('quotes', 'quotes-key'),
+          endpoint('weather', 'weather-oauth'),
+          endpoint('forecast', 'forecast-oauth'),
+          endpoint('news', 'news-key'),
+        ],
       },
       credentials: [
-        { name: 'quotes-key', token: { file: writeSecret(tmp.dir, 'quotes.key', OLD_KEY) }, backup: { env: 'GUARDIAN_TEST_QUOTES_BACKUP' } },
+        {
+          name: 'quotes-key',
+          token: { file: writeSecret(tmp.dir, 'quotes.key', OLD_KEY) },
+          backup: { env: 'GUARDIAN_TEST_QUOTES_BACKUP' },
+        },
         {
           name: 'weather-oauth',
           token: { file: writeSecret(tmp.dir, 'weather.access', ACCESS) },
-          oauth: { tokenUrl: `${api.url}/oauth/token`, clientId: 'guardian', refreshToken: { file: writeSecret(tmp.dir, 'weather.refresh', REFRESH) } },
+          oauth: {
+            tokenUrl: `${api.url}/oauth/token`,
+            clientId: 'guardian',
+            refreshToken: { file: writeSecret(tmp.dir, 'weather.refresh', REFRESH) },
+          },
           refreshBackoff: '1h',
         },
         {
           name: 'forecast-oauth',
           token: { file: writeSecret(tmp.dir, 'forecast.access', EXPIRED_JWT) },
-          oauth: { tokenUrl: `${api.url}/oauth/token`, clientId: 'guardian', refreshToken: { env: 'GUARDIAN_TEST_FORECAST_REFRESH' } },
+          oauth: {
+            tokenUrl: `${api.url}/oauth/token`,
+            clientId: 'guardian',
+            refreshToken: { env: 'GUARDIAN_TEST_FORECAST_REFRESH' },
+          },
           refreshBackoff: '1s',
           expirySkew: '0s',
         },
@@ -73,7 +96,9 @@ const handleOf = (record: IncidentRecord) => runtime.client.workflow.getHandle(r
 
 /** A history as text with every payload decoded (payloads are base64 in the JSON form). */
 function readable(history: string): string {
-  const decoded = [...history.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1] ?? '', 'base64').toString('utf8'));
+  const decoded = [...history.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) =>
+    Buffer.from(m[1] ?? '', 'base64').toString('utf8'),
+  );
   return `${history}\n${decoded.join('\n')}`;
 }
 
@@ -83,7 +108,10 @@ async function keep(record: IncidentRecord): Promise<void> {
   await handle.result();
   histories.push(readable(historyToJSON(await handle.fetchHistory())));
   const listed = runtime.client.workflow.list({ query: `WorkflowId STARTS_WITH "${record.workflowId}:"` });
-  for await (const child of listed) histories.push(readable(historyToJSON(await runtime.client.workflow.getHandle(child.workflowId, child.runId).fetchHistory())));
+  for await (const child of listed)
+    histories.push(
+      readable(historyToJSON(await runtime.client.workflow.getHandle(child.workflowId, child.runId).fetchHistory())),
+    );
 }
 
 async function healedWithin(record: IncidentRecord, since: number): Promise<number> {
@@ -136,7 +164,10 @@ describe('invalid-credentials', () => {
     assert.equal(cached.status, 200);
     assert.match(cached.stale ?? '', /^auth-required/, 'cached data, marked stale');
     // The user fixes it and says so: one refresh now, the endpoint comes back.
-    await until(async () => (await handleOf(degraded).query(statusQuery)).steps.some((s) => s.name === 'await-valid-credentials'), 5000);
+    await until(
+      async () => (await handleOf(degraded).query(statusQuery)).steps.some((s) => s.name === 'await-valid-credentials'),
+      5000,
+    );
     await handleOf(degraded).signal(credentialsUpdatedSignal);
     const back = await until(incident('weather', second, 'healed'), 10_000);
     assert.equal(api.stats.tokenGrants, grants + 2);
@@ -172,7 +203,10 @@ describe('invalid-credentials', () => {
     const uncached = await callThroughService(servicePort, 'news', '/sports');
     assert.equal(uncached.status, 503);
     assert.equal(uncached.body.reason, 'authentication required');
-    assert.match(runtime.ledger.incident(record.workflowId)?.alert ?? '', /authentication required: news refuses news-key/);
+    assert.match(
+      runtime.ledger.incident(record.workflowId)?.alert ?? '',
+      /authentication required: news refuses news-key/,
+    );
     assert.match(readFileSync(logFile, 'utf8'), /"event":"auth.required","endpoint":"news","credential":"news-key"/);
     const callsWhileRefused = api.stats.calls;
 
@@ -186,9 +220,23 @@ describe('invalid-credentials', () => {
   });
 
   it('keeps every secret out of the incident histories, the logs and the alerts', () => {
-    const secrets = [OLD_KEY, BACKUP_KEY, NEWS_KEY, NEWS_KEY_UPDATED, REFRESH, ACCESS, EXPIRED_JWT, ...(api.behaviour.keys ?? [])];
+    const secrets = [
+      OLD_KEY,
+      BACKUP_KEY,
+      NEWS_KEY,
+      NEWS_KEY_UPDATED,
+      REFRESH,
+      ACCESS,
+      EXPIRED_JWT,
+      ...(api.behaviour.keys ?? []),
+    ];
     const graceLog = readFileSync(join(tmp.dir, 'grace', 'logs', 'grace.log'), 'utf8');
-    const texts = { histories: histories.join('\n'), guardianLog: readFileSync(logFile, 'utf8'), graceLog, alerts: readFileSync(config.alerts.file ?? '', 'utf8') };
+    const texts = {
+      histories: histories.join('\n'),
+      guardianLog: readFileSync(logFile, 'utf8'),
+      graceLog,
+      alerts: readFileSync(config.alerts.file ?? '', 'utf8'),
+    };
     assert.ok(histories.length >= 5, `histories exported: ${histories.length}`);
     assert.match(texts.histories, /quotes-key/, 'names are there');
     assert.match(texts.histories, /credentialWatch/, "the watches' histories are checked too");

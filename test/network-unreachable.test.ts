@@ -8,7 +8,14 @@ import type { GuardianRuntime } from '../workers/guardian.js';
 import { type IncidentResult, statusQuery } from '../workflows/definitions.js';
 import { tempDir } from './helpers/fixture.js';
 import { recordHistory } from './helpers/history.js';
-import { callThroughService, remoteApi, restartGuardian, startGuardedDemo, until, writeSecret } from './helpers/outside.js';
+import {
+  callThroughService,
+  remoteApi,
+  restartGuardian,
+  startGuardedDemo,
+  until,
+  writeSecret,
+} from './helpers/outside.js';
 
 const tmp = tempDir();
 const KEY = 'net-key-5be1d0';
@@ -47,7 +54,9 @@ after(async () => {
 
 const handleOf = (record: IncidentRecord) => runtime.client.workflow.getHandle(record.workflowId);
 const incidentSince = (since: number, outcome?: string) => () =>
-  runtime.ledger.incidents({ mode: 'network-unreachable', limit: 10 }).find((r) => r.detectedAt >= since && (outcome === undefined || r.outcome === outcome));
+  runtime.ledger
+    .incidents({ mode: 'network-unreachable', limit: 10 })
+    .find((r) => r.detectedAt >= since && (outcome === undefined || r.outcome === outcome));
 const post = (n: number) => callThroughService(servicePort, 'quotes', '/orders', { n });
 
 describe('network-unreachable', () => {
@@ -82,7 +91,10 @@ describe('network-unreachable', () => {
     await world.start();
     const healed = await until(incidentSince(outage, 'healed'), 20_000);
     assert.match(healed.summary, /queued calls: 3 sent/);
-    assert.deepEqual(world.received.slice(receivedBefore).map((r) => JSON.parse(r.body).n), [1, 2, 3]);
+    assert.deepEqual(
+      world.received.slice(receivedBefore).map((r) => JSON.parse(r.body).n),
+      [1, 2, 3],
+    );
     assert.equal((await runtime.control?.health())?.offline, false);
     assert.equal(runtime.egress?.offline, false);
     assert.equal((await callThroughService(servicePort, 'quotes', '/news')).stale, null, 'normal traffic again');
@@ -110,7 +122,10 @@ describe('network-unreachable', () => {
     await world.start();
     const healed = await until(incidentSince(outage, 'healed'), 30_000);
     assert.match(healed.summary, /queued calls: 3 sent, 0 refused, 0 unknown, 0 still queued/);
-    assert.deepEqual(world.received.slice(receivedBefore).map((r) => JSON.parse(r.body).n), [10, 11, 12]);
+    assert.deepEqual(
+      world.received.slice(receivedBefore).map((r) => JSON.parse(r.body).n),
+      [10, 11, 12],
+    );
     assert.equal(runtime.egress?.offline, false);
     await handleOf(healed).result();
   });

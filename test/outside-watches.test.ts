@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { createCredentialActivities } from '../activities/credentials.js';
 import { createHttpActivities } from '../activities/http.js';
 import { createNetworkActivities } from '../activities/network.js';
@@ -28,7 +28,9 @@ let worker: TestWorker;
 before(async () => {
   api = await remoteApi({ dnsPort: 0, keys: [KEY] });
   config = testConfig(tmp.dir, {
-    egress: { endpoints: [{ name: 'api', url: api.url, credential: 'api-key', timeouts: ['100ms'], probePath: '/health' }] },
+    egress: {
+      endpoints: [{ name: 'api', url: api.url, credential: 'api-key', timeouts: ['100ms'], probePath: '/health' }],
+    },
     credentials: [{ name: 'api-key', token: { file: writeSecret(tmp.dir, 'api.key', KEY) } }],
   });
   proxy = await startProxy(config);
@@ -57,7 +59,7 @@ after(async () => {
 });
 
 /** Number of runs a workflow went through (1 + its continue-as-new count), from the first run's chain. */
-async function runsOf(handle: WorkflowHandle): Promise<number> {
+async function runsOf(handle: WorkflowHandleWithFirstExecutionRunId): Promise<number> {
   let runs = 0;
   let runId: string | undefined = handle.firstExecutionRunId;
   while (runId && runs < 100) {
@@ -108,7 +110,17 @@ describe('long-lived watches', () => {
     const handle = await worker.client.workflow.start('circuitWatch', {
       taskQueue: config.taskQueue,
       workflowId: uniqueName('circuit-watch'),
-      args: [{ endpoint: 'api', timeoutsMs: [100, 50], retryIntervalMs: 50, maxOpenMs: 60_000, trialsPerRun: 2, startedAt: Date.now(), trials: 0 }],
+      args: [
+        {
+          endpoint: 'api',
+          timeoutsMs: [100, 50],
+          retryIntervalMs: 50,
+          maxOpenMs: 60_000,
+          trialsPerRun: 2,
+          startedAt: Date.now(),
+          trials: 0,
+        },
+      ],
     });
     await until(() => proxy.proxy.route('api').timeoutMs === 50, 10_000);
     await until(async () => (await runsOf(handle)) >= 2, 10_000);
@@ -132,7 +144,16 @@ describe('long-lived watches', () => {
     const handle = await worker.client.workflow.start('credentialWatch', {
       taskQueue: config.taskQueue,
       workflowId: uniqueName('credential-watch'),
-      args: [{ endpoint: 'api', recheckIntervalMs: 50, maxWaitMs: 60_000, checksPerRun: 2, startedAt: Date.now(), checks: 0 }],
+      args: [
+        {
+          endpoint: 'api',
+          recheckIntervalMs: 50,
+          maxWaitMs: 60_000,
+          checksPerRun: 2,
+          startedAt: Date.now(),
+          checks: 0,
+        },
+      ],
     });
     await until(async () => (await runsOf(handle)) >= 3, 10_000);
     assert.equal(api.stats.authFailures, failuresBefore, 'the refused key was not sent again');

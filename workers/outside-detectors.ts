@@ -35,17 +35,25 @@ export const outsideDetectorFactories: ((ctx: OutsideDetectorContext) => Detecto
                 paused: () => egress.offline,
                 hints: (listener) =>
                   subscribe(egress)((event) => {
-                    if (event.outcome === 'failure' && (event.code === undefined ? event.detail.startsWith('timeout') : NOT_SENT_CODES.has(event.code))) listener();
+                    if (
+                      event.outcome === 'failure' &&
+                      (event.code === undefined ? event.detail.startsWith('timeout') : NOT_SENT_CODES.has(event.code))
+                    )
+                      listener();
                   }),
               }
             : {}),
         }),
-  ({ egress }) => (!egress || egress.endpoints.length === 0 ? undefined : createApiTimeoutDetector({ calls: subscribe(egress) })),
+  ({ egress }) =>
+    !egress || egress.endpoints.length === 0 ? undefined : createApiTimeoutDetector({ calls: subscribe(egress) }),
   ({ config, egress, log }) =>
     !egress || egress.endpoints.length === 0
       ? undefined
       : createInvalidCredentialsDetector({
-          endpoints: egress.endpoints.map((e) => ({ endpoint: e.name, ...(e.credential ? { credential: e.credential } : {}) })),
+          endpoints: egress.endpoints.map((e) => ({
+            endpoint: e.name,
+            ...(e.credential ? { credential: e.credential } : {}),
+          })),
           calls: subscribe(egress),
           ...(log ? { log } : {}),
           expiresAt: (credential) => {

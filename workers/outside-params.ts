@@ -11,7 +11,9 @@ const WATCH_LIMIT_MS = 7 * 24 * 3600_000;
  * Workflow parameters of the modes that guard outbound traffic (network-unreachable,
  * api-timeout, invalid-credentials): endpoint and credential names and durations, never values.
  */
-export const outsideModeParams: Partial<Record<Mode, (resource: string, config: GuardianConfig) => Record<string, unknown>>> = {
+export const outsideModeParams: Partial<
+  Record<Mode, (resource: string, config: GuardianConfig) => Record<string, unknown>>
+> = {
   'network-unreachable': (_resource, config) =>
     ({
       backoffMs: config.network.backoff,

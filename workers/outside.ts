@@ -22,12 +22,18 @@ export interface Outside {
  */
 export async function startOutside(config: GuardianConfig, logger: Logger): Promise<Outside> {
   const probes = config.network.probes;
-  const prober = probes.dns.names.length + probes.tcp.length + probes.icmp.length > 0 ? createNetworkProber(probes) : undefined;
+  const prober =
+    probes.dns.names.length + probes.tcp.length + probes.icmp.length > 0 ? createNetworkProber(probes) : undefined;
   if (config.egress.endpoints.length === 0) {
     return { deps: prober ? { prober } : {}, env: {}, stop: async () => undefined };
   }
   const store = new EgressStore(join(config.stateDir, 'egress.db'));
-  const egress = new EgressProxy(config.egress, new CredentialStore(config.credentials, config.stateDir, store), store, logger);
+  const egress = new EgressProxy(
+    config.egress,
+    new CredentialStore(config.credentials, config.stateDir, store),
+    store,
+    logger,
+  );
   try {
     await egress.start();
   } catch (err) {

@@ -52,7 +52,9 @@ export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promis
     const watch = await ctx.step('half-open-trials', () =>
       executeChild(circuitWatch, {
         workflowId: `${incidentId}:trials:${runId.slice(0, 8)}`,
-        args: [{ endpoint, timeoutsMs: reduced, retryIntervalMs, maxOpenMs, trialsPerRun, startedAt: Date.now(), trials: 0 }],
+        args: [
+          { endpoint, timeoutsMs: reduced, retryIntervalMs, maxOpenMs, trialsPerRun, startedAt: Date.now(), trials: 0 },
+        ],
       }),
     );
     if (!watch.recovered) {
@@ -62,6 +64,8 @@ export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promis
       );
     }
     await ctx.step('close-circuit', () => quick.closeCircuit({ endpoint, timeoutMs: normalMs }));
-    ctx.note(`primary recovered after ${watch.trials} trial(s) (${watch.lastTrial}); circuit closed, timeout back to ${normalMs} ms`);
+    ctx.note(
+      `primary recovered after ${watch.trials} trial(s) (${watch.lastTrial}); circuit closed, timeout back to ${normalMs} ms`,
+    );
   });
 }

@@ -1,4 +1,11 @@
-import { ApplicationFailure, type ChildWorkflowHandle, proxyLocalActivities, setHandler, startChild, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  type ChildWorkflowHandle,
+  proxyLocalActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
 import { localQuickActivity } from './activity-options.js';
 import { credentialsUpdatedSignal, credentialWatch } from './credential-watch.js';
@@ -93,7 +100,10 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
       return watch.result();
     });
     if (!result.valid) {
-      throw ApplicationFailure.nonRetryable(`${endpoint} still refuses ${credential ?? 'its credential'} (${result.detail}); it stays disabled`, 'StillRefused');
+      throw ApplicationFailure.nonRetryable(
+        `${endpoint} still refuses ${credential ?? 'its credential'} (${result.detail}); it stays disabled`,
+        'StillRefused',
+      );
     }
     await ctx.step('re-enable-endpoint', () => quick.setEndpointDisabled({ endpoint, disabled: false }));
     ctx.note(`credentials valid again after ${result.checks} check(s); ${endpoint} re-enabled`);
@@ -109,10 +119,19 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
         ({ previousSlot }) => quick.useCredentialSlot({ credential, slot: previousSlot }),
       );
       if (refresh.refreshed || refresh.reason === 'recently-refreshed') {
-        const check = await ctx.step('check-refreshed-token', () => quick.checkEndpointCredential({ endpoint, force: true }));
+        const check = await ctx.step('check-refreshed-token', () =>
+          quick.checkEndpointCredential({ endpoint, force: true }),
+        );
         if (check.valid) {
-          await ctx.verify('verify-credential-accepted', async () => ({ healthyAt: check.checkedAt, detail: check.detail }));
-          ctx.note(refresh.refreshed ? `${credential} refreshed (OAuth2 refresh-token grant)` : `${credential} was refreshed moments ago`);
+          await ctx.verify('verify-credential-accepted', async () => ({
+            healthyAt: check.checkedAt,
+            detail: check.detail,
+          }));
+          ctx.note(
+            refresh.refreshed
+              ? `${credential} refreshed (OAuth2 refresh-token grant)`
+              : `${credential} was refreshed moments ago`,
+          );
           return true;
         }
       } else ctx.note(`refresh of ${credential} not possible: ${refresh.reason ?? 'unknown'}`);
@@ -125,8 +144,14 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
       );
       const check = await ctx.step('check-backup-key', () => quick.checkEndpointCredential({ endpoint, force: true }));
       if (check.valid) {
-        await ctx.verify('verify-credential-accepted', async () => ({ healthyAt: check.checkedAt, detail: check.detail }));
-        await ctx.alert(`${endpoint} refused ${credential}; switched to its backup key. Replace the primary key, then roll back to use it again.`, 'warning');
+        await ctx.verify('verify-credential-accepted', async () => ({
+          healthyAt: check.checkedAt,
+          detail: check.detail,
+        }));
+        await ctx.alert(
+          `${endpoint} refused ${credential}; switched to its backup key. Replace the primary key, then roll back to use it again.`,
+          'warning',
+        );
         return true;
       }
     }

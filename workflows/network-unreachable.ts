@@ -1,4 +1,10 @@
-import { ApplicationFailure, executeChild, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  executeChild,
+  proxyActivities,
+  proxyLocalActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
 import { localQuickActivity, longActivity } from './activity-options.js';
 import { type IncidentInput, type IncidentResult, incidentWorkflowId } from './definitions.js';
@@ -50,7 +56,10 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
       );
     }
     await ctx.verify('verify-offline', () => quick.verifyOfflineMode());
-    await ctx.alert(`network unreachable (${input.evidence}); offline mode is on: cached replies are served and outbound writes are queued`, 'warning');
+    await ctx.alert(
+      `network unreachable (${input.evidence}); offline mode is on: cached replies are served and outbound writes are queued`,
+      'warning',
+    );
 
     const watch = await ctx.step('await-network', () =>
       executeChild(offlineWatch, {

@@ -119,7 +119,11 @@ export class CredentialStore {
     }
     const refreshToken = this.readRefreshed(name)?.refreshToken ?? readSecret(oauth.refreshToken);
     if (!refreshToken) return { refreshed: false, reason: 'refresh token not available' };
-    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: oauth.clientId });
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      client_id: oauth.clientId,
+    });
     const clientSecret = oauth.clientSecret && readSecret(oauth.clientSecret);
     if (clientSecret) form.set('client_secret', clientSecret);
     let res: Response;
@@ -136,7 +140,8 @@ export class CredentialStore {
     const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
     if (!res.ok || typeof body.access_token !== 'string') {
       // Only the OAuth error code is kept: a token endpoint may echo what it was sent.
-      const code = typeof body.error === 'string' ? body.error.replace(/[^a-z_]/gi, '').slice(0, 40) : `HTTP ${res.status}`;
+      const code =
+        typeof body.error === 'string' ? body.error.replace(/[^a-z_]/gi, '').slice(0, 40) : `HTTP ${res.status}`;
       return { refreshed: false, reason: code || `HTTP ${res.status}` };
     }
     const now = Date.now();

@@ -53,7 +53,9 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     super();
     for (const endpoint of settings.endpoints) {
       if (endpoint.credential && !credentials.settings(endpoint.credential)) {
-        throw new Error(`egress endpoint ${endpoint.name} names credential "${endpoint.credential}", which credentials does not define`);
+        throw new Error(
+          `egress endpoint ${endpoint.name} names credential "${endpoint.credential}", which credentials does not define`,
+        );
       }
     }
   }
@@ -91,8 +93,12 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     // inside the first incident, where it would add to the time to heal.
     const check = await fetch(`${this.url}/`, { signal: AbortSignal.timeout(5000) });
     await check.arrayBuffer();
-    if (check.status !== 404) throw new Error(`the egress proxy at ${this.url} answered ${check.status} to its self-check`);
-    this.logger.info({ url: this.url, offline: this.offline, endpoints: this.settings.endpoints.map((e) => e.name) }, 'egress proxy listening');
+    if (check.status !== 404)
+      throw new Error(`the egress proxy at ${this.url} answered ${check.status} to its self-check`);
+    this.logger.info(
+      { url: this.url, offline: this.offline, endpoints: this.settings.endpoints.map((e) => e.name) },
+      'egress proxy listening',
+    );
     return this.url;
   }
 
@@ -113,7 +119,12 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
   /** The enforced state of an endpoint (defaults: closed, first timeout, enabled). */
   route(name: string): RouteState & { consecutiveFailures: number } {
     const endpoint = this.endpoint(name);
-    const saved = this.store.route(name) ?? { circuit: 'closed', timeoutMs: endpoint.timeouts[0] ?? 30_000, disabled: false, disabledReason: null };
+    const saved = this.store.route(name) ?? {
+      circuit: 'closed',
+      timeoutMs: endpoint.timeouts[0] ?? 30_000,
+      disabled: false,
+      disabledReason: null,
+    };
     return { ...saved, consecutiveFailures: this.failures.get(name) ?? 0 };
   }
 
@@ -147,7 +158,8 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
   setDisabled(name: string, disabled: boolean, reason?: string): RouteState {
     const { consecutiveFailures: _, ...before } = this.route(name);
     this.store.saveRoute(name, { ...before, disabled, disabledReason: disabled ? (reason ?? 'disabled') : null });
-    if (before.disabled !== disabled) this.logger.info({ endpoint: name, disabled, reason }, `endpoint ${name} ${disabled ? 'disabled' : 'enabled'}`);
+    if (before.disabled !== disabled)
+      this.logger.info({ endpoint: name, disabled, reason }, `endpoint ${name} ${disabled ? 'disabled' : 'enabled'}`);
     return before;
   }
 
@@ -162,7 +174,12 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     });
     const outcome = classify(result);
     if (outcome === 'auth') this.rememberRejected(endpoint);
-    return { ok: outcome === 'success', ...(result.kind === 'reply' ? { status: result.status } : {}), detail: describe(result, timeoutMs), ms: result.ms };
+    return {
+      ok: outcome === 'success',
+      ...(result.kind === 'reply' ? { status: result.status } : {}),
+      detail: describe(result, timeoutMs),
+      ms: result.ms,
+    };
   }
 
   /** Sends the calls queued while offline, oldest first, each at most once. */
@@ -173,7 +190,10 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
       return {
         url: joinUrl(endpoint.url, entry.path),
         method: entry.method,
-        headers: { ...(entry.contentType ? { 'content-type': entry.contentType } : {}), ...this.credentialHeader(endpoint) },
+        headers: {
+          ...(entry.contentType ? { 'content-type': entry.contentType } : {}),
+          ...this.credentialHeader(endpoint),
+        },
         body: entry.body ?? undefined,
         timeoutMs: this.route(endpoint.name).timeoutMs,
       };
@@ -187,7 +207,8 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
   }
 
   private rememberRejected(endpoint: EgressEndpointSettings): void {
-    if (endpoint.credential) this.store.recordRejected(endpoint.credential, this.credentials.fingerprint(endpoint.credential));
+    if (endpoint.credential)
+      this.store.recordRejected(endpoint.credential, this.credentials.fingerprint(endpoint.credential));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -196,14 +217,27 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
       const [, rawName = '', ...rest] = url.pathname.split('/');
       const name = decodeURIComponent(rawName);
       const endpoint = this.settings.endpoints.find((e) => e.name === name);
-      if (!endpoint) return send(res, 404, { error: `no egress endpoint "${name}"; guardian.yaml egress.endpoints lists them` });
+      if (!endpoint)
+        return send(res, 404, { error: `no egress endpoint "${name}"; guardian.yaml egress.endpoints lists them` });
       const method = (req.method ?? 'GET').toUpperCase();
       const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req);
       if (body === null) return send(res, 413, { error: 'request body over 1 MiB' });
       const path = `/${rest.join('/')}${url.search}`;
       const offline = this.offline || /^(1|true)$/i.test(String(req.headers['x-guardian-offline'] ?? ''));
       const authorization = req.headers.authorization;
-      await this.serve(endpoint, { method, path, body, contentType: req.headers['content-type'], accept: req.headers.accept, authorization, offline }, res);
+      await this.serve(
+        endpoint,
+        {
+          method,
+          path,
+          body,
+          contentType: req.headers['content-type'],
+          accept: req.headers.accept,
+          authorization,
+          offline,
+        },
+        res,
+      );
     } catch (err) {
       this.logger.error({ err }, 'egress proxy request failed');
       if (!res.headersSent) send(res, 500, { error: 'egress proxy error' });
@@ -229,12 +263,23 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     if (call.offline) {
       if (readOnly) return this.sendCached(res, name, call.path, 'offline', 503, { offline: true, endpoint: name });
       if (!endpoint.queueWrites) return send(res, 503, { offline: true, endpoint: name });
-      const id = this.store.enqueue({ endpoint: name, method: call.method, path: call.path, contentType: call.contentType ?? null, body: call.body ?? null });
+      const id = this.store.enqueue({
+        endpoint: name,
+        method: call.method,
+        path: call.path,
+        contentType: call.contentType ?? null,
+        body: call.body ?? null,
+      });
       return send(res, 202, { queued: true, offline: true, endpoint: name, id }, { 'x-guardian-queued': String(id) });
     }
     const route = this.route(name);
     if (route.disabled) {
-      if (readOnly) return this.sendCached(res, name, call.path, 'auth-required', 503, { disabled: true, endpoint: name, reason: route.disabledReason });
+      if (readOnly)
+        return this.sendCached(res, name, call.path, 'auth-required', 503, {
+          disabled: true,
+          endpoint: name,
+          reason: route.disabledReason,
+        });
       return send(res, 503, { disabled: true, endpoint: name, reason: route.disabledReason });
     }
     if (endpoint.credential && this.credentials.expired(endpoint.credential)) {
@@ -252,22 +297,52 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
       const fallback = { circuitOpen: true, endpoint: name };
       if (!endpoint.backup) return this.sendCached(res, name, call.path, 'circuit-open', 503, fallback);
       const backupTimeout = endpoint.timeouts[0] ?? route.timeoutMs;
-      const result = await callUpstream({ url: joinUrl(endpoint.backup, call.path), method: call.method, headers, body: call.body, timeoutMs: backupTimeout });
-      if (classify(result) === 'failure' || result.kind !== 'reply') return this.sendCached(res, name, call.path, 'circuit-open', 502, { ...fallback, backup: describe(result, backupTimeout) });
-      return send(res, result.status, result.body, { 'content-type': result.contentType, 'x-guardian-route': 'backup' });
+      const result = await callUpstream({
+        url: joinUrl(endpoint.backup, call.path),
+        method: call.method,
+        headers,
+        body: call.body,
+        timeoutMs: backupTimeout,
+      });
+      if (classify(result) === 'failure' || result.kind !== 'reply')
+        return this.sendCached(res, name, call.path, 'circuit-open', 502, {
+          ...fallback,
+          backup: describe(result, backupTimeout),
+        });
+      return send(res, result.status, result.body, {
+        'content-type': result.contentType,
+        'x-guardian-route': 'backup',
+      });
     }
-    const result = await callUpstream({ url: joinUrl(endpoint.url, call.path), method: call.method, headers, body: call.body, timeoutMs: route.timeoutMs });
+    const result = await callUpstream({
+      url: joinUrl(endpoint.url, call.path),
+      method: call.method,
+      headers,
+      body: call.body,
+      timeoutMs: route.timeoutMs,
+    });
     this.settle(endpoint, result, route.timeoutMs, readOnly ? call.path : undefined);
-    if (result.kind === 'timeout') return send(res, 504, { error: 'timeout', endpoint: name, timeoutMs: route.timeoutMs });
+    if (result.kind === 'timeout')
+      return send(res, 504, { error: 'timeout', endpoint: name, timeoutMs: route.timeoutMs });
     if (result.kind === 'error') return send(res, 502, { error: result.code, endpoint: name });
     return send(res, result.status, result.body, { 'content-type': result.contentType, 'x-guardian-route': 'primary' });
   }
 
   /** Counts the result toward the breaker, caches good GET replies, and emits the call event. */
-  private settle(endpoint: EgressEndpointSettings, result: UpstreamResult, timeoutMs: number, cacheKey: string | undefined): void {
+  private settle(
+    endpoint: EgressEndpointSettings,
+    result: UpstreamResult,
+    timeoutMs: number,
+    cacheKey: string | undefined,
+  ): void {
     const outcome = classify(result);
     if (outcome === 'success' && result.kind === 'reply' && cacheKey !== undefined && result.status < 300) {
-      this.store.cache(endpoint.name, cacheKey, { status: result.status, contentType: result.contentType, body: result.body }, this.settings.cacheEntries);
+      this.store.cache(
+        endpoint.name,
+        cacheKey,
+        { status: result.status, contentType: result.contentType, body: result.body },
+        this.settings.cacheEntries,
+      );
     }
     if (outcome === 'auth') this.rememberRejected(endpoint);
     this.record(endpoint, outcome, describe(result, timeoutMs), result.kind === 'error' ? result.code : undefined);
@@ -275,7 +350,12 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
 
   private record(endpoint: EgressEndpointSettings, outcome: CallEvent['outcome'], detail: string, code?: string): void {
     // 401/403 say nothing about the endpoint's health: they neither trip nor reset the breaker.
-    const count = outcome === 'failure' ? (this.failures.get(endpoint.name) ?? 0) + 1 : outcome === 'success' ? 0 : (this.failures.get(endpoint.name) ?? 0);
+    const count =
+      outcome === 'failure'
+        ? (this.failures.get(endpoint.name) ?? 0) + 1
+        : outcome === 'success'
+          ? 0
+          : (this.failures.get(endpoint.name) ?? 0);
     this.failures.set(endpoint.name, count);
     this.emit('call', {
       endpoint: endpoint.name,
@@ -289,7 +369,14 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     });
   }
 
-  private sendCached(res: ServerResponse, endpoint: string, key: string, reason: string, status: number, fallback: Record<string, unknown>): void {
+  private sendCached(
+    res: ServerResponse,
+    endpoint: string,
+    key: string,
+    reason: string,
+    status: number,
+    fallback: Record<string, unknown>,
+  ): void {
     const hit = this.store.cached(endpoint, key);
     if (!hit) return send(res, status, fallback, { 'x-guardian-route': 'local' });
     send(res, hit.status, hit.body, {
@@ -312,7 +399,12 @@ function listen(port: number, handler: (req: IncomingMessage, res: ServerRespons
   });
 }
 
-function send(res: ServerResponse, status: number, body: Buffer | Record<string, unknown>, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: Buffer | Record<string, unknown>,
+  headers: Record<string, string> = {},
+): void {
   const isBuffer = Buffer.isBuffer(body);
   res.writeHead(status, { 'content-type': isBuffer ? 'application/octet-stream' : 'application/json', ...headers });
   res.end(isBuffer ? body : JSON.stringify(body));

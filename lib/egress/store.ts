@@ -74,8 +74,11 @@ export class EgressStore {
 
   route(endpoint: string): RouteState | undefined {
     const row = this.db
-      .prepare('SELECT circuit, timeout_ms AS timeoutMs, disabled, disabled_reason AS disabledReason FROM routes WHERE endpoint = ?')
-      .get(endpoint) as { circuit: CircuitState; timeoutMs: number; disabled: number; disabledReason: string | null } | undefined;
+      .prepare(
+        'SELECT circuit, timeout_ms AS timeoutMs, disabled, disabled_reason AS disabledReason FROM routes WHERE endpoint = ?',
+      )
+      .get(endpoint) as
+      { circuit: CircuitState; timeoutMs: number; disabled: number; disabledReason: string | null } | undefined;
     return row && { ...row, disabled: row.disabled === 1 };
   }
 
@@ -90,17 +93,26 @@ export class EgressStore {
   }
 
   flag(name: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM flags WHERE name = ?').get(name) as { value: string } | undefined)?.value;
+    return (this.db.prepare('SELECT value FROM flags WHERE name = ?').get(name) as { value: string } | undefined)
+      ?.value;
   }
 
   setFlag(name: string, value: string): void {
     this.db
-      .prepare('INSERT INTO flags (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+      .prepare(
+        'INSERT INTO flags (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+      )
       .run(name, value, Date.now());
   }
 
   /** Appends a call to the outbox; returns its id (the order it will be sent in). */
-  enqueue(entry: { endpoint: string; method: string; path: string; contentType: string | null; body: Buffer | null }): number {
+  enqueue(entry: {
+    endpoint: string;
+    method: string;
+    path: string;
+    contentType: string | null;
+    body: Buffer | null;
+  }): number {
     const { lastInsertRowid } = this.db
       .prepare('INSERT INTO outbox (endpoint, method, path, content_type, body, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(entry.endpoint, entry.method, entry.path, entry.contentType, entry.body, Date.now());
@@ -114,8 +126,13 @@ export class EgressStore {
    */
   claimNext(): OutboxEntry | undefined {
     return this.db.transaction(() => {
-      this.db.prepare("UPDATE outbox SET state = 'unknown', error = 'Guardian stopped while sending it' WHERE state = 'sending'").run();
-      const row = this.db.prepare("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1").get() as RawOutbox | undefined;
+      this.db
+        .prepare(
+          "UPDATE outbox SET state = 'unknown', error = 'Guardian stopped while sending it' WHERE state = 'sending'",
+        )
+        .run();
+      const row = this.db.prepare("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1").get() as
+        RawOutbox | undefined;
       if (!row) return undefined;
       const attemptedAt = Date.now();
       this.db.prepare("UPDATE outbox SET state = 'sending', attempted_at = ? WHERE id = ?").run(attemptedAt, row.id);
@@ -124,7 +141,11 @@ export class EgressStore {
   }
 
   /** Records how a claimed call went; `pending` puts back one that certainly never left. */
-  settle(id: number, state: 'sent' | 'failed' | 'unknown' | 'pending', result: { status?: number; error?: string } = {}): void {
+  settle(
+    id: number,
+    state: 'sent' | 'failed' | 'unknown' | 'pending',
+    result: { status?: number; error?: string } = {},
+  ): void {
     this.db
       .prepare('UPDATE outbox SET state = ?, status = ?, error = ? WHERE id = ?')
       .run(state, result.status ?? null, result.error ?? null, id);
@@ -137,7 +158,9 @@ export class EgressStore {
 
   cached(endpoint: string, key: string): CachedReply | undefined {
     const row = this.db
-      .prepare('SELECT status, content_type AS contentType, body, stored_at AS storedAt FROM cache WHERE endpoint = ? AND key = ?')
+      .prepare(
+        'SELECT status, content_type AS contentType, body, stored_at AS storedAt FROM cache WHERE endpoint = ? AND key = ?',
+      )
       .get(endpoint, key) as CachedReply | undefined;
     return row;
   }
@@ -154,7 +177,9 @@ export class EgressStore {
         )
         .run(endpoint, key, reply.status, reply.contentType, reply.body, Date.now());
       this.db
-        .prepare('DELETE FROM cache WHERE endpoint = ? AND key NOT IN (SELECT key FROM cache WHERE endpoint = ? ORDER BY stored_at DESC LIMIT ?)')
+        .prepare(
+          'DELETE FROM cache WHERE endpoint = ? AND key NOT IN (SELECT key FROM cache WHERE endpoint = ? ORDER BY stored_at DESC LIMIT ?)',
+        )
         .run(endpoint, endpoint, limit);
     })();
   }
@@ -162,16 +187,30 @@ export class EgressStore {
   /** The newest cached reply of an endpoint, whatever its path (for checks that need any reply). */
   newestCached(endpoint: string): (CachedReply & { key: string }) | undefined {
     return this.db
-      .prepare('SELECT key, status, content_type AS contentType, body, stored_at AS storedAt FROM cache WHERE endpoint = ? ORDER BY stored_at DESC LIMIT 1')
+      .prepare(
+        'SELECT key, status, content_type AS contentType, body, stored_at AS storedAt FROM cache WHERE endpoint = ? ORDER BY stored_at DESC LIMIT 1',
+      )
       .get(endpoint) as (CachedReply & { key: string }) | undefined;
   }
 
-  credentialChecks(credential: string): { lastRefreshAt: number | null; lastRefreshOk: boolean; rejectedFingerprint: string | null; rejectedAt: number | null } {
+  credentialChecks(credential: string): {
+    lastRefreshAt: number | null;
+    lastRefreshOk: boolean;
+    rejectedFingerprint: string | null;
+    rejectedAt: number | null;
+  } {
     const row = this.db
       .prepare(
         'SELECT last_refresh_at AS lastRefreshAt, last_refresh_ok AS lastRefreshOk, rejected_fingerprint AS rejectedFingerprint, rejected_at AS rejectedAt FROM credential_checks WHERE credential = ?',
       )
-      .get(credential) as { lastRefreshAt: number | null; lastRefreshOk: number | null; rejectedFingerprint: string | null; rejectedAt: number | null } | undefined;
+      .get(credential) as
+      | {
+          lastRefreshAt: number | null;
+          lastRefreshOk: number | null;
+          rejectedFingerprint: string | null;
+          rejectedAt: number | null;
+        }
+      | undefined;
     return {
       lastRefreshAt: row?.lastRefreshAt ?? null,
       lastRefreshOk: row?.lastRefreshOk === 1,
@@ -198,7 +237,9 @@ export class EgressStore {
   }
 
   recordRefreshResult(credential: string, ok: boolean): void {
-    this.db.prepare('UPDATE credential_checks SET last_refresh_ok = ? WHERE credential = ?').run(ok ? 1 : 0, credential);
+    this.db
+      .prepare('UPDATE credential_checks SET last_refresh_ok = ? WHERE credential = ?')
+      .run(ok ? 1 : 0, credential);
   }
 
   /** Remembers which value was refused (by salted fingerprint), so it is not sent again unchanged. */

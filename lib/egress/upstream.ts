@@ -16,7 +16,14 @@ export type UpstreamResult =
   | { kind: 'error'; code: string; ms: number };
 
 /** Socket errors that happen before a request leaves: such a call certainly was not delivered. */
-export const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL']);
+export const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'EADDRNOTAVAIL',
+]);
 
 /** Calls the remote endpoint; never throws. The timeout covers the whole reply, body included. */
 export async function callUpstream(request: UpstreamRequest): Promise<UpstreamResult> {
@@ -39,7 +46,8 @@ export async function callUpstream(request: UpstreamRequest): Promise<UpstreamRe
     };
   } catch (err) {
     const code = errorCode(err);
-    if (code === 'ETIMEDOUT' && Date.now() - started >= request.timeoutMs - 5) return { kind: 'timeout', ms: Date.now() - started };
+    if (code === 'ETIMEDOUT' && Date.now() - started >= request.timeoutMs - 5)
+      return { kind: 'timeout', ms: Date.now() - started };
     return { kind: 'error', code, ms: Date.now() - started };
   }
 }

@@ -24,10 +24,20 @@ export function writeSecret(dir: string, name: string, value: string): string {
 }
 
 /** A standalone proxy on a config (no Temporal), for the proxy's own tests. */
-export async function startProxy(config: GuardianConfig, logFile?: string): Promise<{ proxy: EgressProxy; store: EgressStore; stop(): Promise<void> }> {
+export async function startProxy(
+  config: GuardianConfig,
+  logFile?: string,
+): Promise<{ proxy: EgressProxy; store: EgressStore; stop(): Promise<void> }> {
   const store = new EgressStore(join(config.stateDir, 'egress.db'));
-  const logger = logFile ? pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true })) : pino({ level: 'silent' });
-  const proxy = new EgressProxy(config.egress, new CredentialStore(config.credentials, config.stateDir, store), store, logger);
+  const logger = logFile
+    ? pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true }))
+    : pino({ level: 'silent' });
+  const proxy = new EgressProxy(
+    config.egress,
+    new CredentialStore(config.credentials, config.stateDir, store),
+    store,
+    logger,
+  );
   await proxy.start();
   return {
     proxy,
@@ -45,7 +55,11 @@ export function remoteApi(options: Parameters<typeof startRemoteApi>[0] = {}): P
 }
 
 /** A Guardian with the demo service, egress proxy and detectors, logging to `logFile`. */
-export async function startGuardedDemo(dir: string, overrides: Partial<GuardianConfigInput>, logFile: string): Promise<{ runtime: GuardianRuntime; config: GuardianConfig; servicePort: number }> {
+export async function startGuardedDemo(
+  dir: string,
+  overrides: Partial<GuardianConfigInput>,
+  logFile: string,
+): Promise<{ runtime: GuardianRuntime; config: GuardianConfig; servicePort: number }> {
   const port = await freePortRange(3, 19300 + Math.floor(Math.random() * 500));
   const home = join(dir, 'grace');
   const config = testConfig(dir, {
@@ -65,8 +79,16 @@ export async function startGuardedDemo(dir: string, overrides: Partial<GuardianC
 
 /** Starts Guardian on an existing config (again, after a stop), waiting for the service to be healthy. */
 export async function restartGuardian(config: GuardianConfig, logFile: string): Promise<GuardianRuntime> {
-  const logger = pino({ name: 'guardian', level: 'debug' }, pino.destination({ dest: logFile, sync: true, append: true }));
-  const runtime = await startGuardian({ config, logger, ensureDevServer: false, workflowBundle: await workflowBundle(join(root, 'workflows/index.ts')) });
+  const logger = pino(
+    { name: 'guardian', level: 'debug' },
+    pino.destination({ dest: logFile, sync: true, append: true }),
+  );
+  const runtime = await startGuardian({
+    config,
+    logger,
+    ensureDevServer: false,
+    workflowBundle: await workflowBundle(join(root, 'workflows/index.ts')),
+  });
   for (let i = 0; i < 150; i++) {
     const health = await runtime.control?.health().catch(() => undefined);
     if (health?.status === 'ok') break;
@@ -94,11 +116,21 @@ export async function callThroughService(
   } catch {
     body = { text };
   }
-  return { status: res.status, stale: res.headers.get('x-guardian-stale'), queued: res.headers.get('x-guardian-queued'), body, ms: Date.now() - started };
+  return {
+    status: res.status,
+    stale: res.headers.get('x-guardian-stale'),
+    queued: res.headers.get('x-guardian-queued'),
+    body,
+    ms: Date.now() - started,
+  };
 }
 
 /** Polls until `check` returns a value (not undefined/false) or the timeout passes. */
-export async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, stepMs = 25): Promise<T> {
+export async function until<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+  stepMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
