@@ -321,8 +321,10 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
           }
           const to = join(secondary, 'artifacts', basename(file.dir), relative(file.dir, file.path));
           await mkdir(dirname(to), { recursive: true });
-          await moveFile(file.path, await freeName(to));
-          moved.push({ path: file.path, to, size: file.size });
+          // An artifact from an earlier incident may hold the name: record where this one really went.
+          const dest = await freeName(to);
+          await moveFile(file.path, dest);
+          moved.push({ path: file.path, to: dest, size: file.size });
         }
       }
       await writeFile(manifest, JSON.stringify(moved));
