@@ -164,7 +164,7 @@ describe('api-timeout', () => {
       const reply = await callThroughService(servicePort, 'quotes', '/quote');
       // Refused, or — once invalid-credentials disabled the endpoint — the cached reply marked stale.
       assert.ok(
-        reply.status === 403 || (reply.status === 200 && reply.stale?.startsWith('auth-required')),
+        reply.status === 401 || (reply.status === 200 && reply.stale?.startsWith('auth-required')),
         `${reply.status} ${reply.stale}`,
       );
     }

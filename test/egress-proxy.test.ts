@@ -83,9 +83,9 @@ describe('egress proxy', () => {
       primary.set({ delayMs: 2000, status: null, keys: [KEY] });
       assert.equal((await p.get('/api/a')).status, 504);
       assert.equal((await p.get('/api/a')).status, 504);
-      primary.set({ delayMs: 0, keys: ['another'] });
+      primary.set({ delayMs: 0, keys: ['another'], refuseStatus: 403 });
       assert.equal((await p.get('/api/a')).status, 403);
-      primary.set({ delayMs: 2000, keys: [KEY] });
+      primary.set({ delayMs: 2000, keys: [KEY], refuseStatus: 401 });
       assert.equal((await p.get('/api/a')).status, 504);
       const failures = p.events.filter((e) => e.outcome === 'failure');
       assert.deepEqual(
@@ -219,7 +219,7 @@ describe('egress proxy', () => {
     const p = await proxyFor('keys');
     try {
       primary.set({ delayMs: 0, status: null, keys: [BACKUP] });
-      assert.equal((await p.get('/api/q')).status, 403);
+      assert.equal((await p.get('/api/q')).status, 401);
       assert.equal(p.proxy.credentials.use('api-key', 'backup'), 'primary');
       assert.equal((await p.get('/api/q')).status, 200);
       p.proxy.setDisabled('api', true, 'authentication required');

@@ -138,7 +138,7 @@ describe('long-lived watches', () => {
     proxy.proxy.setCircuit('api', 'closed', 100);
     api.set({ delayMs: 0, keys: ['the-new-one'] });
     const refused = await fetch(`${proxy.proxy.url}/api/x`);
-    assert.equal(refused.status, 403);
+    assert.equal(refused.status, 401);
     proxy.proxy.setDisabled('api', true, 'authentication required');
     const failuresBefore = api.stats.authFailures;
     const handle = await worker.client.workflow.start('credentialWatch', {

@@ -5,6 +5,8 @@ export interface RemoteBehaviour {
   status: number | null;
   keys: string[] | null;
   dnsSilent: boolean;
+  /** Answer to a key it does not accept (a missing key always gets 401). @default 401 */
+  refuseStatus: 401 | 403;
 }
 
 export interface ReceivedCall {

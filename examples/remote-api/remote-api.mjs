@@ -11,6 +11,7 @@ import http from 'node:http';
  * @property {number | null} status  answer every API call with this status instead
  * @property {string[] | null} keys  bearer tokens accepted; null: no authentication
  * @property {boolean} dnsSilent     the DNS server drops queries instead of answering
+ * @property {401 | 403} refuseStatus  the answer to a key it does not accept (a missing one always gets 401)
  */
 
 /**
@@ -23,7 +24,7 @@ export async function startRemoteApi(options = {}) {
   if (!/^127\.|^localhost$|^::1$/.test(host)) throw new Error(`remote-api binds loopback only, not ${host}`);
   const role = options.role ?? 'primary';
   /** @type {RemoteBehaviour} */
-  const behaviour = { delayMs: 0, status: null, keys: options.keys ?? null, dnsSilent: false };
+  const behaviour = { delayMs: 0, status: null, keys: options.keys ?? null, dnsSilent: false, refuseStatus: 401 };
   const refreshTokens = new Set(options.refreshTokens ?? []);
   /** @type {{ id: number, method: string, path: string, body: string, at: number }[]} */
   const received = [];
@@ -49,7 +50,7 @@ export async function startRemoteApi(options = {}) {
       const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
       if (!behaviour.keys.includes(key)) {
         stats.authFailures++;
-        return json(res, key ? 403 : 401, { error: key ? 'key refused' : 'authentication required', role });
+        return json(res, key ? behaviour.refuseStatus : 401, { error: key ? 'key refused' : 'authentication required', role });
       }
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
