@@ -4,6 +4,7 @@ import {
   createWriteStream,
   existsSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   unlinkSync,
@@ -97,6 +98,8 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
     const files: (FoundFile & { dir: string })[] = [];
     let skipped = 0;
     for (const dir of dirs) {
+      // /proc/<pid>/fd names resolved paths: compare those when the configured path goes through a symlink.
+      const real = realpathOrSelf(dir.path);
       // The walk never follows a symlink, so files are inside by construction; this checks again
       // (once per directory) in case a directory was swapped for a symlink meanwhile.
       const inside = new Map<string, boolean>();
@@ -104,7 +107,7 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
         const parent = dirname(file.path);
         let ok = inside.get(parent);
         if (ok === undefined) inside.set(parent, (ok = isInside(file.path, dir.path)));
-        if (open.has(file.path) || !ok) skipped++;
+        if (open.has(join(real, relative(dir.path, file.path))) || !ok) skipped++;
         else files.push({ ...file, dir: dir.path });
       }
     }
@@ -364,6 +367,14 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       return { healthyAt: Date.now() };
     },
   };
+}
+
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 function isNoSpace(err: unknown): boolean {

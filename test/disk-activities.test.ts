@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -56,5 +56,25 @@ describe('disk activities', () => {
       'first incident',
       "the earlier incident's artifact stays where it was moved",
     );
+  });
+
+  it('never removes a file held open, when the configured directory is reached through a symlink', async () => {
+    const real = join(tmp.dir, 'real-home');
+    mkdirSync(join(real, 'tmp'), { recursive: true });
+    symlinkSync(real, join(tmp.dir, 'alias'));
+    const temp = join(tmp.dir, 'alias', 'tmp');
+    const config = testConfig(tmp.dir, { disk: { minFree: '1GB', temp: { dirs: [temp], olderThan: '10m' } } });
+    const disk = createDiskActivities({ config });
+    writeAged(join(real, 'tmp', 'held-open.partial'), 'a process has me open', 86_400_000);
+    writeAged(join(real, 'tmp', 'forgotten.partial'), 'nobody has me open', 86_400_000);
+    const held = openSync(join(real, 'tmp', 'held-open.partial'), 'r');
+    try {
+      const result = await inRun('run-open', () => disk.clearTempFiles({ resource: mountOf(temp) }));
+      assert.equal(result.count, 1, 'the forgotten file goes');
+      assert.ok(!existsSync(join(real, 'tmp', 'forgotten.partial')));
+      assert.ok(existsSync(join(real, 'tmp', 'held-open.partial')), 'the open file stays');
+    } finally {
+      closeSync(held);
+    }
   });
 });
