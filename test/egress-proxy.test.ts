@@ -159,6 +159,27 @@ describe('egress proxy', () => {
     }
   });
 
+  it("honours a call the service marks offline without queueing it: only Guardian's own offline mode has a drain", async () => {
+    const p = await proxyFor('service-offline');
+    try {
+      primary.set({ delayMs: 0, status: null, keys: [KEY] });
+      await p.get('/api/news');
+      const calls = primary.stats.calls;
+      const offline = { 'x-guardian-offline': 'true' };
+      assert.match((await p.get('/api/news', { headers: offline })).stale ?? '', /^offline/);
+      const write = await p.get('/api/orders', {
+        method: 'POST',
+        body: '{}',
+        headers: { ...offline, 'content-type': 'application/json' },
+      });
+      assert.equal(write.status, 503);
+      assert.equal(p.store.outbox().length, 0);
+      assert.equal(primary.stats.calls, calls, 'nothing left the machine');
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('keeps a queued call when the endpoint refuses the connection, and never resends one that may have arrived', async () => {
     const p = await proxyFor('at-most-once');
     try {

@@ -262,7 +262,8 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     const readOnly = call.method === 'GET' || call.method === 'HEAD';
     if (call.offline) {
       if (readOnly) return this.sendCached(res, name, call.path, 'offline', 503, { offline: true, endpoint: name });
-      if (!endpoint.queueWrites) return send(res, 503, { offline: true, endpoint: name });
+      // Only Guardian's own offline mode queues: it is what sends the queue once the network is back.
+      if (!endpoint.queueWrites || !this.offline) return send(res, 503, { offline: true, endpoint: name });
       const id = this.store.enqueue({
         endpoint: name,
         method: call.method,
