@@ -79,8 +79,25 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
     }): Promise<{ restored: string[] }> {
       const path = databasePath(database);
       const files = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as QuarantinedFile[];
-      const restored: string[] = [];
+      const changed: string[] = [];
       for (const file of databaseFileSet(path)) {
+        const entry = files.find((f) => f.name === basename(file));
+        const now = await digest(file).catch(() => undefined);
+        if (entry?.existed ? now?.sha256 !== entry.sha256 : now !== undefined) changed.push(file);
+      }
+      // Files that are as they were stay as they are: replacing one would swap its inode under
+      // whatever has it open.
+      if (changed.length === 0) return { restored: [] };
+      const holders = await lockHolders(path);
+      if (holders.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `${database} is open in ${holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ')}; ` +
+            `its files were not put back, since that would discard what it writes. The originals are in ${dir}.`,
+          'DatabaseInUse',
+        );
+      }
+      const restored: string[] = [];
+      for (const file of changed) {
         const entry = files.find((f) => f.name === basename(file));
         if (!entry || !entry.existed) {
           await rm(file, { force: true });
@@ -182,24 +199,7 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
 
     /** Processes holding POSIX locks on the database's files, from /proc/locks. */
     async findLockHolders({ database }: { database: string }): Promise<{ pid: number; command: string }[]> {
-      const path = databasePath(database);
-      const inodes = new Set<string>();
-      for (const file of databaseFileSet(path)) {
-        try {
-          inodes.add(String((await stat(file)).ino));
-        } catch {
-          // Companion files may not exist.
-        }
-      }
-      const holders = new Map<number, string>();
-      for (const line of (await readFile('/proc/locks', 'utf8')).split('\n')) {
-        const fields = line.trim().split(/\s+/);
-        const pid = Number(fields[4]);
-        const inode = fields[5]?.split(':')[2];
-        if (!inode || !inodes.has(inode) || !Number.isInteger(pid) || pid === process.pid) continue;
-        holders.set(pid, await commandOf(pid));
-      }
-      return [...holders].map(([pid, command]) => ({ pid, command }));
+      return lockHolders(databasePath(database));
     },
 
     /** Confirms the database passes quick_check and accepts a write lock; returns when it was confirmed. */
@@ -217,6 +217,27 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
       return { healthyAt: Date.now() };
     },
   };
+}
+
+/** Other processes holding POSIX locks on a database's files, from /proc/locks. */
+async function lockHolders(path: string): Promise<{ pid: number; command: string }[]> {
+  const inodes = new Set<string>();
+  for (const file of databaseFileSet(path)) {
+    try {
+      inodes.add(String((await stat(file)).ino));
+    } catch {
+      // Companion files may not exist.
+    }
+  }
+  const holders = new Map<number, string>();
+  for (const line of (await readFile('/proc/locks', 'utf8')).split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    const pid = Number(fields[4]);
+    const inode = fields[5]?.split(':')[2];
+    if (!inode || !inodes.has(inode) || !Number.isInteger(pid) || pid === process.pid) continue;
+    holders.set(pid, await commandOf(pid));
+  }
+  return [...holders].map(([pid, command]) => ({ pid, command }));
 }
 
 async function digest(path: string): Promise<{ size: number; sha256: string }> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync } from 'node:fs';
+import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -106,23 +106,29 @@ describe('database-corruption', () => {
 
   it('never touches a foreign process holding the lock, and names it in the alert', async () => {
     const path = pathOf('locked');
+    const rowsBefore = allRows(path).length;
     const holder = spawn(
       process.execPath,
       [
         '-e',
-        `const D=require('better-sqlite3');const d=new D(${JSON.stringify(path)});d.exec('BEGIN EXCLUSIVE');d.prepare('INSERT INTO entities(name,data) VALUES (1,2)').run();console.log('locked');setInterval(()=>{},1000)`,
+        `const D=require('better-sqlite3');const d=new D(${JSON.stringify(path)});d.exec('BEGIN EXCLUSIVE');d.prepare('INSERT INTO entities(name,data) VALUES (1,2)').run();console.log('locked');process.stdin.on('data',()=>{d.exec('COMMIT');console.log('committed')})`,
       ],
-      { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
+      { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'inherit'] },
     );
     try {
       await new Promise((resolve) => holder.stdout.once('data', resolve));
+      const inode = statSync(path).ino;
       const handle = await heal('locked');
       const result = (await handle.result()) as IncidentResult;
       assert.equal(result.outcome, 'failed');
       assert.match(worker.ledger.incident(handle.workflowId)?.alert ?? '', new RegExp(`pid ${holder.pid}`));
       assert.equal(holder.exitCode, null, 'the lock holder is still running');
       await recordHistory(handle, 'database-corruption-foreign-lock');
-      assert.ok(existsSync(path));
+      assert.equal(statSync(path).ino, inode, 'the file the holder has open was not swapped');
+      // What the holder commits afterwards lands in the database, not in an unlinked file.
+      holder.stdin.write('commit\n');
+      await new Promise((resolve) => holder.stdout.once('data', resolve));
+      assert.equal(allRows(path).length, rowsBefore + 1);
     } finally {
       holder.kill();
     }
