@@ -66,7 +66,12 @@ export function inspectConfigFile(config: Pick<WatchedConfig, 'schema'>, file: s
   try {
     doc = parseDocument(bytes.toString('utf8'), file);
   } catch (err) {
-    const first = (err as Error).message.split('\n')[0] ?? '';
+    // V8 quotes the text around a JSON fault ('…"api_key": sk-…" is not valid JSON'): the quote may
+    // hold a secret and this problem becomes a finding's evidence, so it is dropped.
+    const first = ((err as Error).message.split('\n')[0] ?? '').replace(
+      /, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/,
+      ' in JSON',
+    );
     const where = err instanceof YAMLError && err.linePos ? ` (line ${err.linePos[0].line})` : '';
     return { state: 'parse', problem: `${first}${where}`, bytes };
   }

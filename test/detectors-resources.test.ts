@@ -220,6 +220,19 @@ describe('missing-config detector', () => {
   });
 });
 
+describe('config file verdicts', () => {
+  it('never quotes the file in a JSON parse problem, since that becomes workflow input', () => {
+    const file = join(tmp.dir, 'credentials.json');
+    for (const text of ['{"api_key": sk-live-0123456789}', 'sk-live-0123456789']) {
+      writeFileSync(file, text);
+      const verdict = inspectConfigFile({}, file);
+      assert.equal(verdict.state, 'parse');
+      assert.doesNotMatch(verdict.problem ?? '', /sk-live|api_key/);
+      assert.match(verdict.problem ?? '', /JSON/);
+    }
+  });
+});
+
 describe("Guardian's copy of the demo's config rules", () => {
   it('ships defaults equal to the demo service’s embedded defaults', async () => {
     const grace = (await import(join(root, 'examples/grace/lib/config.mjs'))) as { DEFAULT_CONFIG: unknown };
