@@ -125,6 +125,20 @@ describe('incident harness', () => {
     assert.deepEqual(journalOf(r), [`start:${r}-a`, `do:${r}-a`]);
   });
 
+  it('runs no step when rollback arrives before the first one', async () => {
+    const r = uniqueName('early-rb');
+    const handle = await worker.client.workflow.signalWithStart('scriptedIncident', {
+      taskQueue: config.taskQueue,
+      workflowId: `database-corruption:${config.host}:${r}`,
+      args: [input(r, [{ name: `${r}-a`, durationMs: 10 }])],
+      signal: rollbackSignal,
+      signalArgs: ['operator'],
+    });
+    const result = (await handle.result()) as IncidentResult;
+    assert.equal(result.outcome, 'rolled-back');
+    assert.deepEqual(journalOf(r), []);
+  });
+
   it('treats Cancel as a rollback: the running step is cancelled and completed steps are undone', async () => {
     const r = uniqueName('cancel');
     const handle = await start(r, [

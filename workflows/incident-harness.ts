@@ -218,7 +218,8 @@ export async function runIncident<P>(
     },
     alert,
     async step(name, run, undo, options) {
-      if (abortRequested) throw new AbortRequested();
+      // A rollback that came before this step (even before the first) means no further step either.
+      if (abortRequested || rollbackRequested) throw new AbortRequested();
       const step: StepStatus = { name, state: 'running', startedAt: Date.now(), attempts: 1 };
       status.steps.push(step);
       try {
