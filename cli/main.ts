@@ -69,6 +69,13 @@ export const COMMANDS: CommandSpec[] = [
     run: async () => (await import('./commands/resume.js')).resume,
   },
   {
+    name: 'credentials-updated',
+    args: '<endpoint>',
+    summary: "tell an endpoint's invalid-credentials incident that its credential was updated",
+    options: [config()],
+    run: async () => (await import('./commands/credentials-updated.js')).credentialsUpdated,
+  },
+  {
     name: 'export',
     args: '<workflow-id> <file>',
     summary: "write an incident's event history as JSON (for replay tests)",

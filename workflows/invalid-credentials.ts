@@ -76,8 +76,8 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
     await ctx.step('log-authentication-required', () => quick.logAuthenticationRequired({ endpoint, credential }));
     await ctx.alert(
       `authentication required: ${endpoint} refuses ${credential ?? 'its credential'} (${input.evidence}) and it could not be renewed. ` +
-        `The endpoint is disabled (cached replies only). Update ${credential ?? 'the credential'}, then signal: ` +
-        `temporal workflow signal --workflow-id '${incidentId}' --name credentials-updated`,
+        `The endpoint is disabled (cached replies only). Update ${credential ?? 'the credential'}, then run: ` +
+        `guardian credentials-updated ${endpoint}`,
       'critical',
     );
     await ctx.verify('verify-endpoint-disabled', () => quick.verifyEndpointDisabled({ endpoint }));

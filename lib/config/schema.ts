@@ -109,12 +109,50 @@ export const guardianConfigSchema = z
     modelServer: modelServerSchema.optional(),
     memory: memorySchema.prefault({}),
     disk: diskSchema.optional(),
-    configs: z.array(watchedConfigSchema).default([]).meta({ description: 'Configuration files restored when missing or bad' }),
+    configs: z
+      .array(watchedConfigSchema)
+      .default([])
+      .meta({ description: 'Configuration files restored when missing or bad' }),
     egress: egressSchema.prefault({}),
-    credentials: z.array(credentialSchema).default([]).meta({ description: 'How the egress proxy authenticates; values by reference only' }),
+    credentials: z
+      .array(credentialSchema)
+      .default([])
+      .meta({ description: 'How the egress proxy authenticates; values by reference only' }),
     network: networkSchema.prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // Names are IDs (workflow IDs, files, CLI arguments): each must be unique in its list.
+    const lists = {
+      databases: config.databases,
+      configs: config.configs,
+      'egress.endpoints': config.egress.endpoints,
+      credentials: config.credentials,
+    };
+    for (const [list, items] of Object.entries(lists)) {
+      const seen = new Set<string>();
+      items.forEach((item, i) => {
+        if (seen.has(item.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...list.split('.'), i, 'name'],
+            message: `"${item.name}" is used twice in ${list}; names must be unique`,
+          });
+        }
+        seen.add(item.name);
+      });
+    }
+    const credentials = new Set(config.credentials.map((c) => c.name));
+    config.egress.endpoints.forEach((endpoint, i) => {
+      if (endpoint.credential !== undefined && !credentials.has(endpoint.credential)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['egress', 'endpoints', i, 'credential'],
+          message: `names "${endpoint.credential}", which is not in credentials (${[...credentials].join(', ') || 'none declared'})`,
+        });
+      }
+    });
+  });
 
 /** guardian.yaml as written (before defaults). */
 export type GuardianConfigInput = z.input<typeof guardianConfigSchema>;
