@@ -22,9 +22,17 @@ export interface ChunkInspection {
 }
 
 /** Slow-boot activities: read the boot, skip or defer a chunk (and remember it), enable it again, wait for boot. */
-export function createBootActivities({ config, service, registry }: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
+export function createBootActivities({
+  config,
+  service,
+  registry,
+}: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
   const need = (): { service: GuardedService; registry: ProcessRegistry } => {
-    if (!service || !registry) throw ApplicationFailure.nonRetryable(`${config.file} declares no service for Guardian to supervise`, 'NoService');
+    if (!service || !registry)
+      throw ApplicationFailure.nonRetryable(
+        `${config.file} declares no service for Guardian to supervise`,
+        'NoService',
+      );
     return { service, registry };
   };
   const budgetOf = (chunk: string) => config.service?.boot.chunks[chunk] ?? config.service?.boot.chunkBudget ?? 10_000;
@@ -37,10 +45,22 @@ export function createBootActivities({ config, service, registry }: Pick<Activit
     async inspectBootChunk({ chunk }: { chunk: string }): Promise<ChunkInspection> {
       const report = await need().service.bootReport();
       const now = Date.now();
-      const found = chunk === 'boot' ? report.chunks.find((c) => c.state === 'running' && !c.background) : report.chunks.find((c) => c.name === chunk);
+      const found =
+        chunk === 'boot'
+          ? report.chunks.find((c) => c.state === 'running' && !c.background)
+          : report.chunks.find((c) => c.name === chunk);
       const bootRanForMs = report.durationMs ?? now - report.startedAt;
       if (!found) {
-        return { chunk, state: 'unknown', critical: false, deferrable: false, budgetMs: budgetOf(chunk), ranForMs: 0, bootStatus: report.status, bootRanForMs };
+        return {
+          chunk,
+          state: 'unknown',
+          critical: false,
+          deferrable: false,
+          budgetMs: budgetOf(chunk),
+          ranForMs: 0,
+          bootStatus: report.status,
+          bootRanForMs,
+        };
       }
       return {
         chunk: found.name,
@@ -58,11 +78,22 @@ export function createBootActivities({ config, service, registry }: Pick<Activit
      * Skips or defers a chunk through the control hook and records it in the registry, so later
      * boots skip or defer it too until it is enabled again. A refusal (critical chunk) is final.
      */
-    async overrideBootChunk({ chunk, kind }: { chunk: string; kind: 'skip' | 'defer' }): Promise<{ effect: string; state: string }> {
+    async overrideBootChunk({
+      chunk,
+      kind,
+    }: {
+      chunk: string;
+      kind: 'skip' | 'defer';
+    }): Promise<{ effect: string; state: string }> {
       const { service, registry } = need();
       try {
         const reply = await service.control.call<{ effect: string; state: string }>(`${kind}-chunk`, { chunk });
-        registry.setBootOverride(service.name, chunk, kind, Context.current().info.workflowExecution?.workflowId ?? null);
+        registry.setBootOverride(
+          service.name,
+          chunk,
+          kind,
+          Context.current().info.workflowExecution?.workflowId ?? null,
+        );
         return { effect: reply.effect, state: reply.state };
       } catch (err) {
         if (err instanceof ControlHookError && (err.status === 409 || err.status === 404 || err.status === 400)) {
@@ -87,7 +118,11 @@ export function createBootActivities({ config, service, registry }: Pick<Activit
     },
 
     /** Waits until the service reports boot finished (health no longer `booting`). */
-    async waitForBootDone({ timeoutMs = 10_000 }: { timeoutMs?: number }): Promise<{ healthyAt: number; detail: string }> {
+    async waitForBootDone({
+      timeoutMs = 10_000,
+    }: {
+      timeoutMs?: number;
+    }): Promise<{ healthyAt: number; detail: string }> {
       const { service } = need();
       const deadline = Date.now() + timeoutMs;
       let last = 'no answer yet';
@@ -96,7 +131,10 @@ export function createBootActivities({ config, service, registry }: Pick<Activit
           const health = await service.control.health(500);
           if (health.status !== 'booting') {
             const degraded = health.degradedChunks ?? [];
-            return { healthyAt: Date.now(), detail: `boot finished (${health.status}${degraded.length > 0 ? `; degraded: ${degraded.join(', ')}` : ''})` };
+            return {
+              healthyAt: Date.now(),
+              detail: `boot finished (${health.status}${degraded.length > 0 ? `; degraded: ${degraded.join(', ')}` : ''})`,
+            };
           }
           last = 'still booting';
         } catch (err) {

@@ -1,5 +1,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { type ModelServer, ModelServerMissingError, ModelServerPortTakenError, type StartAction } from '../lib/model-server.js';
+import {
+  type ModelServer,
+  ModelServerMissingError,
+  ModelServerPortTakenError,
+  type StartAction,
+} from '../lib/model-server.js';
 import { ControlHookError } from '../lib/service-control.js';
 import { beat } from '../lib/heartbeat.js';
 import type { ActivityDeps } from './deps.js';
@@ -25,18 +30,26 @@ export function createModelServerActivities({
      * an earlier one left it off. A service that is not running cannot be degraded and needs not
      * be: `applied` says whether the hook ran; `byGuardian` whether Guardian had switched it off.
      */
-    async setServiceFeature({ name, enabled }: { name: string; enabled: boolean }): Promise<{ applied: boolean; previous: boolean | null; byGuardian: boolean }> {
+    async setServiceFeature({
+      name,
+      enabled,
+    }: {
+      name: string;
+      enabled: boolean;
+    }): Promise<{ applied: boolean; previous: boolean | null; byGuardian: boolean }> {
       const byGuardian = registry?.featureDegraded(service, name) ?? false;
       if (!control) return { applied: false, previous: null, byGuardian };
       let previous: boolean;
       try {
         previous = (await control.call<{ previous: boolean }>('feature', { name, enabled })).previous;
       } catch (err) {
-        if (err instanceof ControlHookError && err.status === undefined) return { applied: false, previous: null, byGuardian };
+        if (err instanceof ControlHookError && err.status === undefined)
+          return { applied: false, previous: null, byGuardian };
         throw err;
       }
       if (enabled) registry?.clearFeatureDegraded(service, name);
-      else if (previous || byGuardian) registry?.markFeatureDegraded(service, name, Context.current().info.workflowExecution?.workflowId ?? null);
+      else if (previous || byGuardian)
+        registry?.markFeatureDegraded(service, name, Context.current().info.workflowExecution?.workflowId ?? null);
       return { applied: true, previous, byGuardian };
     },
 
@@ -45,7 +58,11 @@ export function createModelServerActivities({
      * waits up to `timeoutMs` for `GET /api/version`. A missing command or a port held by someone
      * else's process is final, with instructions; anything else is retried with backoff.
      */
-    async startModelServer({ timeoutMs }: { timeoutMs: number }): Promise<{ action: StartAction; pid: number | null; version: string; readyAt: number }> {
+    async startModelServer({
+      timeoutMs,
+    }: {
+      timeoutMs: number;
+    }): Promise<{ action: StartAction; pid: number | null; version: string; readyAt: number }> {
       const server = need();
       let started: { action: StartAction; pid?: number };
       try {
@@ -55,7 +72,8 @@ export function createModelServerActivities({
           logger.error({ modelServer: server.name }, err.message);
           throw ApplicationFailure.nonRetryable(err.message, 'ModelServerMissing');
         }
-        if (err instanceof ModelServerPortTakenError) throw ApplicationFailure.nonRetryable(err.message, 'ModelServerPortTaken');
+        if (err instanceof ModelServerPortTakenError)
+          throw ApplicationFailure.nonRetryable(err.message, 'ModelServerPortTaken');
         throw err;
       }
       const ctx = Context.current();
@@ -64,7 +82,11 @@ export function createModelServerActivities({
     },
 
     /** Confirms the model server answers and, with a service, that its AI feature is on again. */
-    async verifyModelServer({ serviceConnected }: { serviceConnected: boolean }): Promise<{ healthyAt: number; detail: string }> {
+    async verifyModelServer({
+      serviceConnected,
+    }: {
+      serviceConnected: boolean;
+    }): Promise<{ healthyAt: number; detail: string }> {
       const server = need();
       const probe = await server.probe();
       if (!probe.ok) throw new Error(`${server.name} does not answer at ${server.url}: ${probe.code} ${probe.message}`);

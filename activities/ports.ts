@@ -2,7 +2,12 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { backupClientConfig, type ChangedClientConfig, restoreClientConfig, setConfigKey } from '../lib/client-configs.js';
+import {
+  backupClientConfig,
+  type ChangedClientConfig,
+  restoreClientConfig,
+  setConfigKey,
+} from '../lib/client-configs.js';
 import { type GuardedService, PortBusyError } from '../lib/guarded-service.js';
 import { isPortFree } from '../lib/ports.js';
 import { describeProcess, portHolders, processInfo } from '../lib/proc.js';
@@ -30,9 +35,17 @@ export interface PortConflict {
 }
 
 /** Port-in-use activities: who holds the port, stale processes of ours, the port registry, client files, restarts. */
-export function createPortActivities({ config, service, registry }: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
+export function createPortActivities({
+  config,
+  service,
+  registry,
+}: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
   const need = (): { service: GuardedService; registry: ProcessRegistry } => {
-    if (!service || !registry) throw ApplicationFailure.nonRetryable(`${config.file} declares no service for Guardian to supervise`, 'NoService');
+    if (!service || !registry)
+      throw ApplicationFailure.nonRetryable(
+        `${config.file} declares no service for Guardian to supervise`,
+        'NoService',
+      );
     return { service, registry };
   };
   const runId = () => Context.current().info.workflowExecution?.runId ?? Context.current().info.activityId;
@@ -62,7 +75,13 @@ export function createPortActivities({ config, service, registry }: Pick<Activit
      * command line all match a process Guardian started). Anything else is refused, untouched.
      * Waits until the port is free.
      */
-    async stopStaleServiceProcesses({ processes, port }: { processes: { pid: number; startTicks: number }[]; port: number }): Promise<{ stopped: { pid: number; outcome: string }[] }> {
+    async stopStaleServiceProcesses({
+      processes,
+      port,
+    }: {
+      processes: { pid: number; startTicks: number }[];
+      port: number;
+    }): Promise<{ stopped: { pid: number; outcome: string }[] }> {
       const { service, registry } = need();
       const stopped: { pid: number; outcome: string }[] = [];
       for (const { pid, startTicks } of processes) {
@@ -73,7 +92,10 @@ export function createPortActivities({ config, service, registry }: Pick<Activit
         }
         const entry = registry.provenOwn(info);
         if (!entry || entry.name !== service.name || service.supervisor.running?.pid === pid) {
-          throw ApplicationFailure.nonRetryable(`refusing to signal ${describeProcess(info)}: it is not a stale process Guardian started`, 'NotOwnProcess');
+          throw ApplicationFailure.nonRetryable(
+            `refusing to signal ${describeProcess(info)}: it is not a stale process Guardian started`,
+            'NotOwnProcess',
+          );
         }
         beat(pid);
         const outcome = await stopVerifiedProcess(entry, service.settings.stopTimeout);
@@ -116,22 +138,38 @@ export function createPortActivities({ config, service, registry }: Pick<Activit
     },
 
     /** Writes the new port into each configured client file, keeping a copy of each original. */
-    async updateClientConfigs({ port }: { port: number }): Promise<{ dir: string; changed: ChangedClientConfig[]; missing: string[] }> {
+    async updateClientConfigs({
+      port,
+    }: {
+      port: number;
+    }): Promise<{ dir: string; changed: ChangedClientConfig[]; missing: string[] }> {
       const { service } = need();
       const dir = join(config.stateDir, 'client-configs', runId());
       const manifest = join(dir, 'manifest.json');
-      const earlier = await readFile(manifest, 'utf8').then((t) => JSON.parse(t) as ChangedClientConfig[], () => undefined);
+      const earlier = await readFile(manifest, 'utf8').then(
+        (t) => JSON.parse(t) as ChangedClientConfig[],
+        () => undefined,
+      );
       const changed: ChangedClientConfig[] = [];
       const missing: string[] = [];
       for (const [index, client] of service.settings.clientConfigs.entries()) {
-        if (!(await access(client.path).then(() => true, () => false))) {
+        if (
+          !(await access(client.path).then(
+            () => true,
+            () => false,
+          ))
+        ) {
           missing.push(client.path);
           continue;
         }
         const backup = await backupClientConfig(client.path, dir, index);
         const before = await setConfigKey(client.path, client.key, port);
         // On a retry the file already holds the new port: the original value is in the first manifest.
-        changed.push({ path: client.path, backup, before: earlier?.find((c) => c.path === client.path)?.before ?? before });
+        changed.push({
+          path: client.path,
+          backup,
+          before: earlier?.find((c) => c.path === client.path)?.before ?? before,
+        });
       }
       if (changed.length > 0 && !earlier) await writeFile(manifest, JSON.stringify(changed, null, 2));
       return { dir, changed, missing };
@@ -144,7 +182,11 @@ export function createPortActivities({ config, service, registry }: Pick<Activit
     },
 
     /** Starts the service on `port` (stopping it first if it runs elsewhere); a no-op when it already runs there. */
-    async restartServiceOn({ port }: { port: number }): Promise<{ pid: number; port: number; previousPort: number | null }> {
+    async restartServiceOn({
+      port,
+    }: {
+      port: number;
+    }): Promise<{ pid: number; port: number; previousPort: number | null }> {
       const { service } = need();
       const previousPort = service.port ?? null;
       try {
@@ -152,14 +194,23 @@ export function createPortActivities({ config, service, registry }: Pick<Activit
         return { pid: identity.pid, port, previousPort };
       } catch (err) {
         if (err instanceof PortBusyError) {
-          throw ApplicationFailure.nonRetryable(`port ${port} is taken (${describeHolders(port)}); ${service.name} was not started there`, 'PortTaken');
+          throw ApplicationFailure.nonRetryable(
+            `port ${port} is taken (${describeHolders(port)}); ${service.name} was not started there`,
+            'PortTaken',
+          );
         }
         throw err;
       }
     },
 
     /** Waits until the service answers its health route on `port` with the supervised PID. */
-    async waitForServiceListening({ port, timeoutMs = 10_000 }: { port: number; timeoutMs?: number }): Promise<{ healthyAt: number; detail: string }> {
+    async waitForServiceListening({
+      port,
+      timeoutMs = 10_000,
+    }: {
+      port: number;
+      timeoutMs?: number;
+    }): Promise<{ healthyAt: number; detail: string }> {
       const { service } = need();
       const deadline = Date.now() + timeoutMs;
       let last = 'no answer yet';

@@ -11,8 +11,14 @@ export interface ModelServerDownDetectorOptions {
   readonly intervalMs?: number;
   /** The supervised model server process: an unexpected `exit` is a finding at once. */
   readonly process?: {
-    on(event: 'exit', listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void): unknown;
-    off(event: 'exit', listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void): unknown;
+    on(
+      event: 'exit',
+      listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
+    ): unknown;
+    off(
+      event: 'exit',
+      listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
+    ): unknown;
   };
   /** The guarded service's log: its failed model calls. */
   readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
@@ -52,7 +58,13 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
   let lastReportAt = 0;
   let quietMs = 0;
   const found = (evidence: string, observedAt?: number) =>
-    report?.({ mode: 'model-server-down', resource: options.name, evidence, detectedAt: Date.now(), ...(observedAt === undefined ? {} : { observedAt }) });
+    report?.({
+      mode: 'model-server-down',
+      resource: options.name,
+      evidence,
+      detectedAt: Date.now(),
+      ...(observedAt === undefined ? {} : { observedAt }),
+    });
   /** Reports unless the server has been reported down within the current quiet period. */
   const foundStillDown = (evidence: string, observedAt?: number) => {
     const now = Date.now();
@@ -74,7 +86,8 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
       return;
     }
     failures++;
-    if (result.code === 'ECONNREFUSED' || failures >= 2) foundStillDown(`GET /api/version: ${result.code} ${result.message}`);
+    if (result.code === 'ECONNREFUSED' || failures >= 2)
+      foundStillDown(`GET /api/version: ${result.code} ${result.message}`);
   }
 
   return {

@@ -13,8 +13,14 @@ export interface PortInUseSources {
   };
   /** The service process: `exit` with its code. */
   readonly process?: {
-    on(event: 'exit', listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void): unknown;
-    off(event: 'exit', listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void): unknown;
+    on(
+      event: 'exit',
+      listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
+    ): unknown;
+    off(
+      event: 'exit',
+      listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
+    ): unknown;
   };
   /** The service's log. */
   readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
@@ -40,7 +46,13 @@ export function classifyBindLine(line: LogLine): { port?: number; message: strin
 export function createPortInUseDetector(service: string, sources: PortInUseSources): Detector {
   let report: ((finding: Finding) => void) | undefined;
   const found = (evidence: string, observedAt?: number) =>
-    report?.({ mode: 'port-in-use', resource: service, evidence, detectedAt: Date.now(), ...(observedAt === undefined ? {} : { observedAt }) });
+    report?.({
+      mode: 'port-in-use',
+      resource: service,
+      evidence,
+      detectedAt: Date.now(),
+      ...(observedAt === undefined ? {} : { observedAt }),
+    });
   const onBusy = (port: number, at: number) => found(`port ${port} is taken (bind probe before start)`, at);
   const onExit = (code: number | undefined, _signal: string | undefined, expected: boolean) => {
     if (!expected && code === EXIT_ADDRESS_IN_USE) found(`${service} exited with code ${code} (EADDRINUSE)`);

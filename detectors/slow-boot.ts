@@ -26,7 +26,14 @@ export interface SlowBootDetectorOptions {
 export interface CurrentBoot {
   readonly status: 'booting' | 'done';
   readonly startedAt: number;
-  readonly chunks: readonly { name: string; critical: boolean; deferrable: boolean; state: string; background: boolean; startedAt?: number }[];
+  readonly chunks: readonly {
+    name: string;
+    critical: boolean;
+    deferrable: boolean;
+    state: string;
+    background: boolean;
+    startedAt?: number;
+  }[];
 }
 
 interface RunningChunk {
@@ -53,7 +60,8 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
   let report: ((finding: Finding) => void) | undefined;
 
   const budgetOf = (chunk: string) => options.budgets.chunks[chunk] ?? options.budgets.chunkMs;
-  const found = (resource: string, evidence: string) => report?.({ mode: 'slow-boot', resource, evidence, detectedAt: now() });
+  const found = (resource: string, evidence: string) =>
+    report?.({ mode: 'slow-boot', resource, evidence, detectedAt: now() });
   const describe = (c: RunningChunk) =>
     `${c.critical ? 'critical' : 'not critical'}, ${c.deferrable ? 'deferrable' : 'not deferrable'}`;
 
@@ -66,12 +74,19 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
 
   function armBoot(startedAt: number): void {
     if (bootTimer) return;
-    bootTimer = setTimeout(() => {
-      const [current] = running.values();
-      const ranFor = now() - startedAt;
-      if (current) found(current.name, `boot has run ${ranFor} ms, over its ${options.budgets.bootMs} ms budget; chunk ${current.name} is running (${describe(current)})`);
-      else found('boot', `boot has run ${ranFor} ms, over its ${options.budgets.bootMs} ms budget`);
-    }, Math.max(0, startedAt + options.budgets.bootMs - now()));
+    bootTimer = setTimeout(
+      () => {
+        const [current] = running.values();
+        const ranFor = now() - startedAt;
+        if (current)
+          found(
+            current.name,
+            `boot has run ${ranFor} ms, over its ${options.budgets.bootMs} ms budget; chunk ${current.name} is running (${describe(current)})`,
+          );
+        else found('boot', `boot has run ${ranFor} ms, over its ${options.budgets.bootMs} ms budget`);
+      },
+      Math.max(0, startedAt + options.budgets.bootMs - now()),
+    );
     bootTimer.unref();
   }
 
@@ -111,10 +126,16 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
       budgetMs,
       critical,
       deferrable,
-      timer: setTimeout(() => {
-        if (running.get(name) !== chunk) return;
-        found(name, `boot chunk ${name} has run ${now() - startedAt} ms, over its ${budgetMs} ms budget (${describe(chunk)})`);
-      }, Math.max(0, startedAt + budgetMs - now())),
+      timer: setTimeout(
+        () => {
+          if (running.get(name) !== chunk) return;
+          found(
+            name,
+            `boot chunk ${name} has run ${now() - startedAt} ms, over its ${budgetMs} ms budget (${describe(chunk)})`,
+          );
+        },
+        Math.max(0, startedAt + budgetMs - now()),
+      ),
     };
     chunk.timer.unref();
     running.set(name, chunk);
@@ -125,7 +146,8 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
     if (!boot || boot.status !== 'booting' || !report) return;
     armBoot(boot.startedAt);
     for (const c of boot.chunks) {
-      if (c.state === 'running' && !c.background && c.startedAt !== undefined) armChunk(c.name, c.startedAt, c.critical, c.deferrable);
+      if (c.state === 'running' && !c.background && c.startedAt !== undefined)
+        armChunk(c.name, c.startedAt, c.critical, c.deferrable);
     }
   }
 

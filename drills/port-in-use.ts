@@ -32,8 +32,14 @@ export const portInUseDrill: ModeDrill = {
     if (!config.service) return config;
     // A client of the service whose configuration Guardian keeps in step with the port.
     const path = join(config.stateDir, 'drill-client.json');
-    await writeFile(path, `${JSON.stringify({ grace: { url: 'http://127.0.0.1', port: config.service.port.preferred } }, null, 2)}\n`);
-    return { ...config, service: { ...config.service, clientConfigs: [...config.service.clientConfigs, { path, key: 'grace.port' }] } };
+    await writeFile(
+      path,
+      `${JSON.stringify({ grace: { url: 'http://127.0.0.1', port: config.service.port.preferred } }, null, 2)}\n`,
+    );
+    return {
+      ...config,
+      service: { ...config.service, clientConfigs: [...config.service.clientConfigs, { path, key: 'grace.port' }] },
+    };
   },
   async inject(env, run) {
     const service = need(env);
@@ -65,7 +71,11 @@ async function occupy(variant: (typeof variants)[number], port: number, env: Dri
   if (variant === 'stale-own-process') {
     const service = need(env);
     const leftover = new Supervisor(
-      { ...service.supervisor.spec, name: service.name, outputFile: join(env.runtime.config.stateDir, 'logs', 'leftover.out') },
+      {
+        ...service.supervisor.spec,
+        name: service.name,
+        outputFile: join(env.runtime.config.stateDir, 'logs', 'leftover.out'),
+      },
       env.runtime.logger,
       { registry: env.runtime.registry },
     );
@@ -78,7 +88,11 @@ async function occupy(variant: (typeof variants)[number], port: number, env: Dri
   const child =
     variant === 'http-server'
       ? spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1'], { stdio: 'ignore' })
-      : spawn('python3', ['-c', `import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',${port}))\ns.listen(1)\ntime.sleep(600)`], { stdio: 'ignore' });
+      : spawn(
+          'python3',
+          ['-c', `import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',${port}))\ns.listen(1)\ntime.sleep(600)`],
+          { stdio: 'ignore' },
+        );
   await waitUntilHeld(port, child.pid ?? 0);
   return { pid: child.pid ?? 0, stop: () => stopChild(child) };
 }

@@ -89,8 +89,13 @@ export class ModelServer {
       return { ok: true, version: typeof body.version === 'string' ? body.version : 'unknown' };
     } catch (err) {
       const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-      if (e.name === 'TimeoutError') return { ok: false, code: 'ETIMEDOUT', message: `no answer within ${timeoutMs} ms` };
-      return { ok: false, code: e.cause?.code ?? e.name ?? 'UNKNOWN', message: e.cause?.message ?? e.message ?? String(err) };
+      if (e.name === 'TimeoutError')
+        return { ok: false, code: 'ETIMEDOUT', message: `no answer within ${timeoutMs} ms` };
+      return {
+        ok: false,
+        code: e.cause?.code ?? e.name ?? 'UNKNOWN',
+        message: e.cause?.message ?? e.message ?? String(err),
+      };
     }
   }
 
@@ -99,7 +104,10 @@ export class ModelServer {
     const { command } = this.settings;
     const candidates = command.includes('/')
       ? [isAbsolute(command) ? command : resolve(this.supervisor.spec.cwd, command)]
-      : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, command));
+      : (process.env.PATH ?? '')
+          .split(delimiter)
+          .filter(Boolean)
+          .map((dir) => join(dir, command));
     return candidates.some((file) => {
       try {
         accessSync(file, constants.X_OK);
@@ -153,7 +161,8 @@ export class ModelServer {
       return { action: 'already-answering', ...(this.supervisor.running ? { pid: this.supervisor.running.pid } : {}) };
     }
     const running = this.supervisor.running;
-    if (running && Date.now() - running.startedAt < this.settings.startTimeout) return { action: 'starting', pid: running.pid };
+    if (running && Date.now() - running.startedAt < this.settings.startTimeout)
+      return { action: 'starting', pid: running.pid };
     if (!this.commandAvailable()) throw new ModelServerMissingError(this.settings.command);
     let action: StartAction = 'started';
     if (running) {
@@ -167,7 +176,11 @@ export class ModelServer {
   }
 
   /** Polls `/api/version` until it answers; throws after `timeoutMs` or when the process exits first. */
-  async waitForApi(timeoutMs: number, onTick: (last: string) => void = () => undefined, signal?: AbortSignal): Promise<{ version: string; readyAt: number }> {
+  async waitForApi(
+    timeoutMs: number,
+    onTick: (last: string) => void = () => undefined,
+    signal?: AbortSignal,
+  ): Promise<{ version: string; readyAt: number }> {
     const deadline = Date.now() + timeoutMs;
     const started = this.supervisor.running;
     let last = 'no answer yet';
@@ -176,7 +189,9 @@ export class ModelServer {
       if (probe.ok) return { version: probe.version, readyAt: Date.now() };
       last = `${probe.code}: ${probe.message}`;
       if (started && this.supervisor.running !== started) {
-        throw new Error(`the model server exited before its API answered (${last}); see ${this.supervisor.spec.outputFile}`);
+        throw new Error(
+          `the model server exited before its API answered (${last}); see ${this.supervisor.spec.outputFile}`,
+        );
       }
       onTick(last);
       await sleep(50, undefined, signal ? { signal } : undefined);

@@ -87,8 +87,7 @@ export class ProcessRegistry {
   recordEnd(id: number, exit: { code?: number; signal?: string } = {}, at = Date.now()): void {
     this.db.transaction(() => {
       const row = this.db.prepare("SELECT name FROM processes WHERE id = ? AND state = 'running'").get(id) as
-        | { name: string }
-        | undefined;
+        { name: string } | undefined;
       if (!row) return;
       this.db
         .prepare("UPDATE processes SET state = 'ended', ended_at = ?, exit_code = ?, exit_signal = ? WHERE id = ?")
@@ -143,12 +142,19 @@ export class ProcessRegistry {
 
   /** The port the registry gives `service`, if one was assigned. */
   port(service: string): PortAssignment | undefined {
-    const row = this.db.prepare('SELECT * FROM ports WHERE service = ?').get(service) as Record<string, unknown> | undefined;
+    const row = this.db.prepare('SELECT * FROM ports WHERE service = ?').get(service) as
+      Record<string, unknown> | undefined;
     return row && toPort(row);
   }
 
   /** Assigns `port` to `service`; returns what was assigned before (undefined: none). */
-  assignPort(service: string, port: number, reason: string, incident: string | null = null, at = Date.now()): PortAssignment | undefined {
+  assignPort(
+    service: string,
+    port: number,
+    reason: string,
+    incident: string | null = null,
+    at = Date.now(),
+  ): PortAssignment | undefined {
     return this.db.transaction(() => {
       const before = this.port(service);
       this.db
@@ -168,7 +174,13 @@ export class ProcessRegistry {
   }
 
   /** Remembers to skip or defer `chunk` on every boot of `service`. */
-  setBootOverride(service: string, chunk: string, kind: 'skip' | 'defer', incident: string | null, at = Date.now()): void {
+  setBootOverride(
+    service: string,
+    chunk: string,
+    kind: 'skip' | 'defer',
+    incident: string | null,
+    at = Date.now(),
+  ): void {
     this.db
       .prepare(
         `INSERT INTO boot_overrides (service, chunk, kind, since, incident) VALUES (?, ?, ?, ?, ?)
@@ -179,11 +191,15 @@ export class ProcessRegistry {
 
   /** Forgets the override; returns whether there was one. */
   clearBootOverride(service: string, chunk: string): boolean {
-    return this.db.prepare('DELETE FROM boot_overrides WHERE service = ? AND chunk = ?').run(service, chunk).changes > 0;
+    return (
+      this.db.prepare('DELETE FROM boot_overrides WHERE service = ? AND chunk = ?').run(service, chunk).changes > 0
+    );
   }
 
   bootOverrides(service: string): BootOverride[] {
-    return this.db.prepare('SELECT * FROM boot_overrides WHERE service = ? ORDER BY since').all(service) as BootOverride[];
+    return this.db
+      .prepare('SELECT * FROM boot_overrides WHERE service = ? ORDER BY since')
+      .all(service) as BootOverride[];
   }
 
   /** Remembers that Guardian (not the operator) switched a feature of `service` off. */
@@ -195,12 +211,18 @@ export class ProcessRegistry {
 
   /** Forgets it; returns whether Guardian had switched it off. */
   clearFeatureDegraded(service: string, feature: string): boolean {
-    return this.db.prepare('DELETE FROM degraded_features WHERE service = ? AND feature = ?').run(service, feature).changes > 0;
+    return (
+      this.db.prepare('DELETE FROM degraded_features WHERE service = ? AND feature = ?').run(service, feature).changes >
+      0
+    );
   }
 
   /** True when the feature is off because Guardian switched it off. */
   featureDegraded(service: string, feature: string): boolean {
-    return this.db.prepare('SELECT 1 FROM degraded_features WHERE service = ? AND feature = ?').get(service, feature) !== undefined;
+    return (
+      this.db.prepare('SELECT 1 FROM degraded_features WHERE service = ? AND feature = ?').get(service, feature) !==
+      undefined
+    );
   }
 
   close(): void {

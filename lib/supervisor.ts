@@ -177,13 +177,23 @@ export class Supervisor extends EventEmitter<{
     if (this.adoptedPoll) clearInterval(this.adoptedPoll);
     this.adoptedPoll = undefined;
     try {
-      if (this.entry) this.options.registry?.recordEnd(this.entry.id, { ...(code === undefined ? {} : { code }), ...(signal ? { signal } : {}) });
+      if (this.entry)
+        this.options.registry?.recordEnd(this.entry.id, {
+          ...(code === undefined ? {} : { code }),
+          ...(signal ? { signal } : {}),
+        });
     } catch (err) {
       // The registry closes with Guardian; the next start finds the process gone from /proc anyway.
-      this.logger.warn({ name: this.spec.name, err: (err as Error).message }, 'could not record the end of a supervised process');
+      this.logger.warn(
+        { name: this.spec.name, err: (err as Error).message },
+        'could not record the end of a supervised process',
+      );
     }
     this.entry = undefined;
-    this.logger[expected ? 'info' : 'warn']({ name: this.spec.name, pid: identity.pid, code, signal }, 'supervised process exited');
+    this.logger[expected ? 'info' : 'warn'](
+      { name: this.spec.name, pid: identity.pid, code, signal },
+      'supervised process exited',
+    );
     this.emit('exit', code, signal, expected);
   }
 }

@@ -43,13 +43,25 @@ describe('port-in-use detector', () => {
     const process = new EventEmitter();
     const log = fakeLog();
     const found: Finding[] = [];
-    const detector = createPortInUseDetector('grace', { starts: Object.assign(starts, { blockedPort: undefined }), process, log });
+    const detector = createPortInUseDetector('grace', {
+      starts: Object.assign(starts, { blockedPort: undefined }),
+      process,
+      log,
+    });
     void detector.start((f) => found.push(f));
     starts.emit('port-busy', 8000, 1);
     process.emit('exit', 98, undefined, false);
     process.emit('exit', 98, undefined, true); // Guardian stopped it: not news
     process.emit('exit', 1, undefined, false); // another failure: not this mode
-    log.write({ ts: 5, level: 'error', event: 'bind.error', code: 'EADDRINUSE', port: 8000, host: '127.0.0.1', msg: 'listen EADDRINUSE' });
+    log.write({
+      ts: 5,
+      level: 'error',
+      event: 'bind.error',
+      code: 'EADDRINUSE',
+      port: 8000,
+      host: '127.0.0.1',
+      msg: 'listen EADDRINUSE',
+    });
     log.write({ ts: 6, level: 'error', event: 'bind.error', code: 'EACCES', port: 80, msg: 'listen EACCES' });
     assert.deepEqual(
       found.map((f) => [f.mode, f.resource, f.evidence, f.observedAt]),
@@ -72,7 +84,10 @@ describe('port-in-use detector', () => {
   });
 
   it("reads other services' messages: Python's OSError and Windows' WinError 10048", () => {
-    assert.equal(classifyBindLine({ text: 'OSError: [Errno 98] Address already in use: (127.0.0.1:8000)', readAt: 0 })?.port, 8000);
+    assert.equal(
+      classifyBindLine({ text: 'OSError: [Errno 98] Address already in use: (127.0.0.1:8000)', readAt: 0 })?.port,
+      8000,
+    );
     assert.ok(classifyBindLine({ text: 'OSError: [WinError 10048] Only one usage of each socket address', readAt: 0 }));
     assert.equal(classifyBindLine({ text: 'listening on 8000', readAt: 0 }), undefined);
   });
@@ -82,7 +97,10 @@ describe('slow-boot detector', () => {
   it('reports a chunk when its budget runs out, timed from the chunk start line, and not one that ended in time', async () => {
     const log = fakeLog();
     const found: Finding[] = [];
-    const detector = createSlowBootDetector({ log, budgets: { bootMs: 60_000, chunkMs: 10_000, chunks: { plugins: 150, 'cache-warmup': 150 } } });
+    const detector = createSlowBootDetector({
+      log,
+      budgets: { bootMs: 60_000, chunkMs: 10_000, chunks: { plugins: 150, 'cache-warmup': 150 } },
+    });
     void detector.start((f) => found.push(f));
     log.write({ ts: Date.now(), event: 'listening', port: 1 });
     log.write(chunk('cache-warmup', 'start'));
@@ -93,7 +111,10 @@ describe('slow-boot detector', () => {
     await sleep(60);
     assert.equal(found.length, 1, 'plugins reported 150 ms after its own start, not after the line was read');
     assert.equal(found[0]?.resource, 'plugins');
-    assert.match(found[0]?.evidence ?? '', /boot chunk plugins has run 1\d\d ms, over its 150 ms budget \(not critical, deferrable\)/);
+    assert.match(
+      found[0]?.evidence ?? '',
+      /boot chunk plugins has run 1\d\d ms, over its 150 ms budget \(not critical, deferrable\)/,
+    );
     void detector.stop();
   });
 
@@ -106,7 +127,10 @@ describe('slow-boot detector', () => {
     log.write(chunk('databases', 'start', { critical: true, deferrable: false }));
     await sleep(130);
     assert.equal(found[0]?.resource, 'databases');
-    assert.match(found[0]?.evidence ?? '', /boot has run \d+ ms, over its 100 ms budget; chunk databases is running \(critical, not deferrable\)/);
+    assert.match(
+      found[0]?.evidence ?? '',
+      /boot has run \d+ ms, over its 100 ms budget; chunk databases is running \(critical, not deferrable\)/,
+    );
     log.write({ ts: Date.now(), event: 'listening' }); // a new process: a new boot
     log.write(chunk('plugins', 'start'));
     log.write({ ts: Date.now(), event: 'boot.done', durationMs: 5 });
@@ -125,13 +149,18 @@ describe('slow-boot detector', () => {
       current: async () => ({
         status: 'booting',
         startedAt,
-        chunks: [{ name: 'model-warmup', critical: false, deferrable: false, state: 'running', background: false, startedAt }],
+        chunks: [
+          { name: 'model-warmup', critical: false, deferrable: false, state: 'running', background: false, startedAt },
+        ],
       }),
     });
     void detector.start((f) => found.push(f));
     log.write(chunk('plugins', 'start', { background: true }));
     await sleep(90);
-    assert.deepEqual(found.map((f) => f.resource), ['model-warmup']);
+    assert.deepEqual(
+      found.map((f) => f.resource),
+      ['model-warmup'],
+    );
     void detector.stop();
   });
 });
@@ -140,11 +169,19 @@ describe('model-server-down detector', () => {
   it('reports an unexpected exit at once, and not one Guardian asked for', () => {
     const process = new EventEmitter();
     const found: Finding[] = [];
-    const detector = createModelServerDownDetector({ name: 'ollama', probe: async () => ({ ok: true, version: '1' }), process, intervalMs: 60_000 });
+    const detector = createModelServerDownDetector({
+      name: 'ollama',
+      probe: async () => ({ ok: true, version: '1' }),
+      process,
+      intervalMs: 60_000,
+    });
     void detector.start((f) => found.push(f));
     process.emit('exit', undefined, 'SIGKILL', false);
     process.emit('exit', 0, undefined, true);
-    assert.deepEqual(found.map((f) => f.evidence), ['ollama exited (signal SIGKILL)']);
+    assert.deepEqual(
+      found.map((f) => f.evidence),
+      ['ollama exited (signal SIGKILL)'],
+    );
     void detector.stop();
   });
 

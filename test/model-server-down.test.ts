@@ -6,7 +6,14 @@ import type { GuardianRuntime } from '../workers/guardian.js';
 import { type IncidentResult, incidentWorkflowId, rollbackSignal, statusQuery } from '../workflows/definitions.js';
 import { tempDir } from './helpers/fixture.js';
 import { recordHistory } from './helpers/history.js';
-import { freePorts, type LifecycleConfigOptions, lifecycleConfig, startTestGuardian, waitFor, waitForOutcome } from './helpers/lifecycle.js';
+import {
+  freePorts,
+  type LifecycleConfigOptions,
+  lifecycleConfig,
+  startTestGuardian,
+  waitFor,
+  waitForOutcome,
+} from './helpers/lifecycle.js';
 
 const tmp = tempDir();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -27,11 +34,17 @@ async function guardianWith(
   });
   const runtime = await startTestGuardian(config);
   cleanups.push(() => runtime.stop());
-  await waitFor('the service to finish booting', async () => (await runtime.control?.health().catch(() => undefined))?.status === 'ok');
+  await waitFor(
+    'the service to finish booting',
+    async () => (await runtime.control?.health().catch(() => undefined))?.status === 'ok',
+  );
   return runtime;
 }
 
-async function ask(runtime: GuardianRuntime, prompt: string): Promise<{ response: string; cached: boolean; fallback: boolean }> {
+async function ask(
+  runtime: GuardianRuntime,
+  prompt: string,
+): Promise<{ response: string; cached: boolean; fallback: boolean }> {
   const res = await fetch(`http://127.0.0.1:${runtime.service!.port}/ai/complete`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -41,7 +54,8 @@ async function ask(runtime: GuardianRuntime, prompt: string): Promise<{ response
   return (await res.json()) as { response: string; cached: boolean; fallback: boolean };
 }
 
-const handleOf = (runtime: GuardianRuntime) => runtime.client.workflow.getHandle(incidentWorkflowId('model-server-down', runtime.config.host, 'ollama'));
+const handleOf = (runtime: GuardianRuntime) =>
+  runtime.client.workflow.getHandle(incidentWorkflowId('model-server-down', runtime.config.host, 'ollama'));
 
 async function closedRecord(runtime: GuardianRuntime, since: number): Promise<IncidentRecord> {
   await waitForOutcome(runtime.ledger, 'model-server-down', since);
@@ -75,7 +89,10 @@ describe('model-server-down', () => {
     const answer = await ask(runtime, 'what is new?');
     assert.equal(answer.fallback, false);
     assert.match(answer.response, /stand-in model/);
-    assert.match(record.alert ?? '', /model server ollama was down .* Guardian started it and served rule-based and cached AI answers meanwhile/);
+    assert.match(
+      record.alert ?? '',
+      /model server ollama was down .* Guardian started it and served rule-based and cached AI answers meanwhile/,
+    );
     const closed = handleOf(runtime);
     await closed.result(); // the whole history, rollback window included
     await recordHistory(closed, 'model-server-down-killed');
@@ -87,7 +104,11 @@ describe('model-server-down', () => {
     assert.equal((await ask(runtime, 'hello again')).fallback, false);
     const killedAt = Date.now();
     process.kill(runtime.modelServer!.supervisor.running!.pid, 'SIGKILL');
-    const disabled = await waitFor('AI switched off', async () => ((await runtime.control!.health()).disabledFeatures?.includes('ai') ? true : undefined), 5000);
+    const disabled = await waitFor(
+      'AI switched off',
+      async () => ((await runtime.control!.health()).disabledFeatures?.includes('ai') ? true : undefined),
+      5000,
+    );
     assert.ok(disabled);
     const cached = await ask(runtime, 'hello again');
     assert.deepEqual([cached.cached, cached.fallback], [true, false], 'a prompt answered before comes from the cache');
@@ -108,8 +129,15 @@ describe('model-server-down', () => {
     assert.equal(runtime.modelServer!.supervisor.running, undefined);
     const record = await closedRecord(runtime, startedAt);
     assert.equal(record.outcome, 'failed', record.summary);
-    assert.match(record.alert ?? '', /was not found\. Install Ollama: `curl -fsSL https:\/\/ollama\.com\/install\.sh \| sh`/);
-    assert.deepEqual((await runtime.control!.health()).disabledFeatures, ['ai'], 'AI stays off while there is no model server');
+    assert.match(
+      record.alert ?? '',
+      /was not found\. Install Ollama: `curl -fsSL https:\/\/ollama\.com\/install\.sh \| sh`/,
+    );
+    assert.deepEqual(
+      (await runtime.control!.health()).disabledFeatures,
+      ['ai'],
+      'AI stays off while there is no model server',
+    );
     assert.equal((await ask(runtime, 'hello?')).fallback, true);
     await recordHistory(handleOf(runtime), 'model-server-down-missing-binary');
   });
@@ -123,10 +151,16 @@ describe('model-server-down', () => {
     );
     const flapping = await waitFor(
       'the flap protection',
-      () => runtime.ledger.incidents({ mode: 'model-server-down' }).find((r) => r.outcome === 'flapping' && r.detectedAt >= startedAt),
+      () =>
+        runtime.ledger
+          .incidents({ mode: 'model-server-down' })
+          .find((r) => r.outcome === 'flapping' && r.detectedAt >= startedAt),
       40_000,
     );
-    const incidents = runtime.ledger.incidents({ mode: 'model-server-down' }).filter((r) => r.detectedAt >= startedAt).reverse();
+    const incidents = runtime.ledger
+      .incidents({ mode: 'model-server-down' })
+      .filter((r) => r.detectedAt >= startedAt)
+      .reverse();
     assert.deepEqual(
       incidents.slice(0, 3).map((r) => r.outcome),
       ['failed', 'failed', 'flapping'],
@@ -137,7 +171,10 @@ describe('model-server-down', () => {
       .prepare("SELECT started_at FROM processes WHERE name = 'ollama' AND started_at >= ? ORDER BY id")
       .all(Math.floor(startedAt / 1000) * 1000 - 1000) as { started_at: number }[];
     const failedRuns = incidents.filter((r) => r.outcome === 'failed').length;
-    assert.ok(starts.length >= 3 * failedRuns && starts.length <= 3 * failedRuns + 1, `${starts.length} starts for ${failedRuns} failed incidents`);
+    assert.ok(
+      starts.length >= 3 * failedRuns && starts.length <= 3 * failedRuns + 1,
+      `${starts.length} starts for ${failedRuns} failed incidents`,
+    );
     const attempts = starts.filter((s) => s.started_at >= incidents[0]!.detectedAt - 50).slice(0, 3);
     const gaps = attempts.slice(1).map((s, i) => s.started_at - attempts[i]!.started_at);
     assert.ok(gaps[0]! >= 900 && gaps[1]! >= 1900, `backoff between attempts: ${gaps.join(', ')} ms`);

@@ -29,7 +29,11 @@ after(async () => {
   tmp.cleanup();
 });
 
-async function guardianOn(name: string, port: number, options: { rangeSize?: number; clients?: boolean } = {}): Promise<GuardianRuntime> {
+async function guardianOn(
+  name: string,
+  port: number,
+  options: { rangeSize?: number; clients?: boolean } = {},
+): Promise<GuardianRuntime> {
   const dir = join(tmp.dir, name);
   mkdirSync(dir, { recursive: true });
   const clientConfigs = options.clients
@@ -40,9 +44,16 @@ async function guardianOn(name: string, port: number, options: { rangeSize?: num
     : undefined;
   if (clientConfigs) {
     writeFileSync(clientConfigs[0]!.path, clientYaml(port));
-    writeFileSync(clientConfigs[1]!.path, `${JSON.stringify({ endpoints: { grace: { host: '127.0.0.1', port } } }, null, 2)}\n`);
+    writeFileSync(
+      clientConfigs[1]!.path,
+      `${JSON.stringify({ endpoints: { grace: { host: '127.0.0.1', port } } }, null, 2)}\n`,
+    );
   }
-  const config = lifecycleConfig(dir, { port, rangeSize: options.rangeSize ?? 4, ...(clientConfigs ? { clientConfigs } : {}) });
+  const config = lifecycleConfig(dir, {
+    port,
+    rangeSize: options.rangeSize ?? 4,
+    ...(clientConfigs ? { clientConfigs } : {}),
+  });
   const runtime = await startTestGuardian(config);
   cleanups.push(() => runtime.stop());
   return runtime;
@@ -53,7 +64,8 @@ function track(holder: PortHolderProcess): PortHolderProcess {
   return holder;
 }
 
-const clientYaml = (port: number) => `# how the desktop app reaches Grace\ngrace:\n  host: 127.0.0.1\n  port: ${port} # kept in step by Guardian\n`;
+const clientYaml = (port: number) =>
+  `# how the desktop app reaches Grace\ngrace:\n  host: 127.0.0.1\n  port: ${port} # kept in step by Guardian\n`;
 
 const handleOf = (runtime: GuardianRuntime) =>
   runtime.client.workflow.getHandle(incidentWorkflowId('port-in-use', runtime.config.host, 'grace'));
@@ -75,7 +87,11 @@ describe('port-in-use', () => {
     assert.equal(runtime.registry.port('grace')?.port, port + 1, 'the port registry records the move');
     const yamlText = readFileSync(join(dir, 'client.yaml'), 'utf8');
     assert.equal((parse(yamlText) as { grace: { port: number } }).grace.port, port + 1);
-    assert.match(yamlText, /# how the desktop app reaches Grace[\s\S]*# kept in step by Guardian/, 'YAML comments survive');
+    assert.match(
+      yamlText,
+      /# how the desktop app reaches Grace[\s\S]*# kept in step by Guardian/,
+      'YAML comments survive',
+    );
     assert.equal(JSON.parse(readFileSync(join(dir, 'client.json'), 'utf8')).endpoints.grace.port, port + 1);
     assert.match(record.alert ?? '', new RegExp(`held by pid ${holder.pid} \\(\\S*python3`));
 
@@ -85,9 +101,16 @@ describe('port-in-use', () => {
     await handle.signal(rollbackSignal, 'test: port is free again');
     const result = (await handle.result()) as IncidentResult;
     assert.equal(result.outcome, 'rolled-back', result.summary);
-    await waitFor('the service back on its preferred port', async () => (await runtime.control?.health().catch(() => undefined))?.port === port);
+    await waitFor(
+      'the service back on its preferred port',
+      async () => (await runtime.control?.health().catch(() => undefined))?.port === port,
+    );
     assert.equal(runtime.registry.port('grace'), undefined, 'the original preference is back');
-    assert.equal(readFileSync(join(dir, 'client.yaml'), 'utf8'), clientYaml(port), 'client files are back byte for byte');
+    assert.equal(
+      readFileSync(join(dir, 'client.yaml'), 'utf8'),
+      clientYaml(port),
+      'client files are back byte for byte',
+    );
     await recordHistory(handle, 'port-in-use-rolled-back');
   });
 
@@ -120,7 +143,11 @@ describe('port-in-use', () => {
     // What the registry would hold had an earlier Guardian started Grace under this PID, which the
     // kernel later gave to the python3 holder: same PID, an earlier start time, Grace's command line.
     const registry = new ProcessRegistry(join(config.stateDir, 'supervision.db'));
-    registry.recordStart('grace', { ...info, startTicks: info.startTicks - 500, argv: [config.service!.command, ...config.service!.args] }, port);
+    registry.recordStart(
+      'grace',
+      { ...info, startTicks: info.startTicks - 500, argv: [config.service!.command, ...config.service!.args] },
+      port,
+    );
     assert.equal(registry.provenOwn(info), undefined, 'the registry does not prove the holder is ours');
     registry.close();
     const startedAt = Date.now();
@@ -136,12 +163,19 @@ describe('port-in-use', () => {
   it("stops a stale instance of the service that Guardian's registry proves is its own, and reuses the port", async () => {
     const port = await freePorts(4);
     const runtime = await guardianOn('stale', port);
-    await waitFor('the service on its port', async () => (await runtime.control?.health().catch(() => undefined))?.port === port);
+    await waitFor(
+      'the service on its port',
+      async () => (await runtime.control?.health().catch(() => undefined))?.port === port,
+    );
     await runtime.service!.stop();
     // A Grace left behind by an earlier Guardian (a restart that never finished): registered, not supervised now.
-    const leftover = new Supervisor({ ...runtime.supervisor!.spec, outputFile: join(tmp.dir, 'stale', 'leftover.out') }, createLogger('test'), {
-      registry: runtime.registry,
-    });
+    const leftover = new Supervisor(
+      { ...runtime.supervisor!.spec, outputFile: join(tmp.dir, 'stale', 'leftover.out') },
+      createLogger('test'),
+      {
+        registry: runtime.registry,
+      },
+    );
     const stale = leftover.start({ PORT: String(port), GRACE_HOME: join(tmp.dir, 'stale', 'grace-old') });
     cleanups.push(() => leftover.stop());
     await waitFor('the leftover to hold the port', () => portHolders(port).some((h) => h.pid === stale.pid), 10_000);
@@ -177,4 +211,3 @@ describe('port-in-use', () => {
     await recordHistory(handle, 'port-in-use-range-exhausted');
   });
 });
-

@@ -6,7 +6,14 @@ import type { GuardianRuntime } from '../workers/guardian.js';
 import { type IncidentResult, incidentWorkflowId, rollbackSignal, statusQuery } from '../workflows/definitions.js';
 import { tempDir } from './helpers/fixture.js';
 import { recordHistory } from './helpers/history.js';
-import { freePorts, type LifecycleConfigOptions, lifecycleConfig, startTestGuardian, waitFor, waitForOutcome } from './helpers/lifecycle.js';
+import {
+  freePorts,
+  type LifecycleConfigOptions,
+  lifecycleConfig,
+  startTestGuardian,
+  waitFor,
+  waitForOutcome,
+} from './helpers/lifecycle.js';
 
 const tmp = tempDir();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -16,7 +23,12 @@ after(async () => {
 });
 
 /** Grace with one slow chunk, and the model server stand-in so a normal boot has no degraded chunk. */
-async function guardianWith(name: string, slowChunk: string, boot: LifecycleConfigOptions['boot'] = {}, rollbackWindow = '1s'): Promise<GuardianRuntime> {
+async function guardianWith(
+  name: string,
+  slowChunk: string,
+  boot: LifecycleConfigOptions['boot'] = {},
+  rollbackWindow = '1s',
+): Promise<GuardianRuntime> {
   const config = lifecycleConfig(join(tmp.dir, name), {
     port: await freePorts(4),
     env: { GRACE_SLOW_CHUNK: slowChunk },
@@ -51,7 +63,10 @@ describe('slow-boot', () => {
     assert.ok(overBudget >= 0 && overBudget < 3000, `healed ${overBudget} ms after the budget ran out`);
     assert.match(record.summary, /model-warmup skipped \(degraded\) after running 1\d{4} ms \(budget 10000 ms\)/);
     assert.match(record.alert ?? '', /chunk model-warmup ran 1\d{4} ms \(budget 10000 ms\) and was skipped/);
-    assert.deepEqual(runtime.registry.bootOverrides('grace').map((o) => [o.chunk, o.kind]), [['model-warmup', 'skip']]);
+    assert.deepEqual(
+      runtime.registry.bootOverrides('grace').map((o) => [o.chunk, o.kind]),
+      [['model-warmup', 'skip']],
+    );
     const closed = handleOf(runtime, 'model-warmup');
     await closed.result(); // the whole history, rollback window included
     await recordHistory(closed, 'slow-boot-skipped');
@@ -64,7 +79,9 @@ describe('slow-boot', () => {
     assert.equal(record.outcome, 'healed', record.summary);
     const health = await runtime.control!.health();
     assert.equal(health.status, 'ok');
-    assert.ok((health.deferredChunks as string[]).includes('plugins') || chunkOf(await bootOf(runtime), 'plugins')?.background);
+    assert.ok(
+      (health.deferredChunks as string[]).includes('plugins') || chunkOf(await bootOf(runtime), 'plugins')?.background,
+    );
 
     // A restart while the incident stands: the registry's defer list goes with the environment.
     const service = runtime.service!;
@@ -102,7 +119,10 @@ describe('slow-boot', () => {
     await handle.result();
     const record = runtime.ledger.incident(handle.workflowId);
     assert.equal(record?.outcome, 'failed', record?.summary);
-    assert.match(record?.alert ?? '', /boot chunk databases is critical and has run \d+ ms \(budget 500 ms\); Guardian never skips a critical chunk/);
+    assert.match(
+      record?.alert ?? '',
+      /boot chunk databases is critical and has run \d+ ms \(budget 500 ms\); Guardian never skips a critical chunk/,
+    );
     const report = await waitFor('boot to finish', async () => {
       const r = await bootOf(runtime).catch(() => undefined);
       return r?.status === 'done' ? r : undefined;
@@ -114,11 +134,19 @@ describe('slow-boot', () => {
 
   it('treats a boot over its whole budget as slow even when the running chunk is inside its own budget', async () => {
     const startedAt = Date.now();
-    const runtime = await guardianWith('boot-budget', 'cache-warmup:20000', { budget: '1500ms', chunks: { 'cache-warmup': '60s' }, onSlow: 'skip' });
+    const runtime = await guardianWith('boot-budget', 'cache-warmup:20000', {
+      budget: '1500ms',
+      chunks: { 'cache-warmup': '60s' },
+      onSlow: 'skip',
+    });
     const record = await waitForOutcome(runtime.ledger, 'slow-boot', startedAt);
     assert.equal(record.outcome, 'healed', record.summary);
     assert.equal(record.resource, 'cache-warmup');
     assert.match(record.evidence, /boot has run \d+ ms, over its 1500 ms budget; chunk cache-warmup is running/);
-    assert.equal(chunkOf(await bootOf(runtime), 'cache-warmup')?.state, 'skipped', 'onSlow: skip skips even a deferrable chunk');
+    assert.equal(
+      chunkOf(await bootOf(runtime), 'cache-warmup')?.state,
+      'skipped',
+      'onSlow: skip skips even a deferrable chunk',
+    );
   });
 });

@@ -22,7 +22,15 @@ after(async () => {
 
 function sleeper(registry: ProcessRegistry, name = 'sleeper'): Supervisor {
   const supervisor = new Supervisor(
-    { name, command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], cwd: tmp.dir, env: {}, outputFile: join(tmp.dir, `${name}.out`), stopTimeoutMs: 1000 },
+    {
+      name,
+      command: process.execPath,
+      args: ['-e', 'setInterval(() => {}, 1000)'],
+      cwd: tmp.dir,
+      env: {},
+      outputFile: join(tmp.dir, `${name}.out`),
+      stopTimeoutMs: 1000,
+    },
     logger,
     { registry },
   );
@@ -58,7 +66,11 @@ describe('supervision', () => {
       return found?.argv[0] === 'sleep' ? found : undefined;
     });
     const earlier = { pid: info.pid, startTicks: info.startTicks - 1, argv: info.argv };
-    const otherCommand = { pid: info.pid, startTicks: info.startTicks, argv: [process.execPath, 'examples/grace/server.mjs'] };
+    const otherCommand = {
+      pid: info.pid,
+      startTicks: info.startTicks,
+      argv: [process.execPath, 'examples/grace/server.mjs'],
+    };
     assert.equal(await stopVerifiedProcess(earlier, 100), 'not-running');
     assert.equal(await stopVerifiedProcess(otherCommand, 100), 'not-running');
     registry.recordStart('grace', { ...info, startTicks: info.startTicks - 1 });
@@ -78,7 +90,11 @@ describe('supervision', () => {
     const file = join(dir, 'guardian.yaml');
     writeFileSync(
       file,
-      stringify({ stateDir: input.stateDir, service: { ...input.service, port: input.service!.port }, modelServer: input.modelServer }),
+      stringify({
+        stateDir: input.stateDir,
+        service: { ...input.service, port: input.service!.port },
+        modelServer: input.modelServer,
+      }),
     );
     const first = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/fixtures/supervise-once.ts'), file], {
       cwd: root,
@@ -93,7 +109,10 @@ describe('supervision', () => {
     first.kill('SIGKILL'); // Guardian crashes; what it started lives on
     await new Promise((resolve) => first.once('exit', resolve));
     assert.ok(processInfo(started.service), 'the service outlived its supervisor');
-    await waitFor('the service to answer', async () => (await fetch(`http://127.0.0.1:${port}/guardian/health`).catch(() => undefined))?.ok);
+    await waitFor(
+      'the service to answer',
+      async () => (await fetch(`http://127.0.0.1:${port}/guardian/health`).catch(() => undefined))?.ok,
+    );
 
     const lifecycle = createLifecycle(input, logger);
     cleanups.push(() => lifecycle.stop());
@@ -124,7 +143,15 @@ describe('supervision', () => {
     const registry = new ProcessRegistry(join(config.stateDir, 'supervision.db'));
     // A process registered as the service on its port, but that never answers health.
     const hung = new Supervisor(
-      { name: 'grace', command: config.service!.command, args: config.service!.args, cwd: root, env: {}, outputFile: join(dir, 'hung.out'), stopTimeoutMs: 500 },
+      {
+        name: 'grace',
+        command: config.service!.command,
+        args: config.service!.args,
+        cwd: root,
+        env: {},
+        outputFile: join(dir, 'hung.out'),
+        stopTimeoutMs: 500,
+      },
       logger,
       { registry },
     );

@@ -25,7 +25,11 @@ export const lifecycleDetectorFactories: ((ctx: LifecycleDetectorContext) => Det
     config.service && log
       ? createSlowBootDetector({
           log,
-          budgets: { bootMs: config.service.boot.budget, chunkMs: config.service.boot.chunkBudget, chunks: config.service.boot.chunks },
+          budgets: {
+            bootMs: config.service.boot.budget,
+            chunkMs: config.service.boot.chunkBudget,
+            chunks: config.service.boot.chunks,
+          },
           ...(service ? { current: () => service.bootReport(1000) } : {}),
         })
       : undefined,

@@ -25,8 +25,12 @@ export interface Lifecycle {
  */
 export function createLifecycle(config: GuardianConfig, logger: Logger): Lifecycle {
   const registry = new ProcessRegistry(join(config.stateDir, 'supervision.db'));
-  const service = config.service ? new GuardedService({ ...config, service: config.service }, registry, logger) : undefined;
-  const modelServer = config.modelServer ? new ModelServer(config.modelServer, config.stateDir, registry, logger) : undefined;
+  const service = config.service
+    ? new GuardedService({ ...config, service: config.service }, registry, logger)
+    : undefined;
+  const modelServer = config.modelServer
+    ? new ModelServer(config.modelServer, config.stateDir, registry, logger)
+    : undefined;
   return {
     deps: { registry, ...(service ? { service } : {}), ...(modelServer ? { modelServer } : {}) },
     async up() {
@@ -48,11 +52,22 @@ export function createLifecycle(config: GuardianConfig, logger: Logger): Lifecyc
 }
 
 /** Workflow parameters of port-in-use, slow-boot and model-server-down (names and durations only). */
-export const lifecycleModeParams: Partial<Record<Mode, (resource: string, config: GuardianConfig) => Record<string, unknown>>> = {
+export const lifecycleModeParams: Partial<
+  Record<Mode, (resource: string, config: GuardianConfig) => Record<string, unknown>>
+> = {
   'port-in-use': (resource, config) =>
-    ({ service: resource, healthTimeoutMs: Math.max(10_000, config.service?.stopTimeout ?? 0) }) satisfies PortInUseParams,
+    ({
+      service: resource,
+      healthTimeoutMs: Math.max(10_000, config.service?.stopTimeout ?? 0),
+    }) satisfies PortInUseParams,
   'slow-boot': (_resource, config) =>
-    ({ service: config.service?.name ?? 'service', onSlow: config.service?.boot.onSlow ?? 'defer' }) satisfies SlowBootParams,
+    ({
+      service: config.service?.name ?? 'service',
+      onSlow: config.service?.boot.onSlow ?? 'defer',
+    }) satisfies SlowBootParams,
   'model-server-down': (_resource, config) =>
-    ({ serviceConnected: config.service !== undefined, startTimeoutMs: config.modelServer?.startTimeout ?? 10_000 }) satisfies ModelServerDownParams,
+    ({
+      serviceConnected: config.service !== undefined,
+      startTimeoutMs: config.modelServer?.startTimeout ?? 10_000,
+    }) satisfies ModelServerDownParams,
 };

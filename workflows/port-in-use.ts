@@ -37,9 +37,14 @@ export async function portInUse(input: IncidentInput<PortInUseParams>): Promise<
     }
     if (stale.length > 0) {
       const { stopped } = await ctx.step('stop-stale-process', () =>
-        waiting.stopStaleServiceProcesses({ port, processes: stale.map(({ pid, startTicks }) => ({ pid, startTicks })) }),
+        waiting.stopStaleServiceProcesses({
+          port,
+          processes: stale.map(({ pid, startTicks }) => ({ pid, startTicks })),
+        }),
       );
-      ctx.note(`stopped Guardian's own stale ${stale.map((h) => h.description).join(', ')} (${stopped.map((s) => s.outcome).join(', ')})`);
+      ctx.note(
+        `stopped Guardian's own stale ${stale.map((h) => h.description).join(', ')} (${stopped.map((s) => s.outcome).join(', ')})`,
+      );
     } else if (conflict.free) {
       ctx.note(`port ${port} was free again when inspected`);
     }
@@ -49,7 +54,12 @@ export async function portInUse(input: IncidentInput<PortInUseParams>): Promise<
 }
 
 /** Someone else's process holds the port: leave it alone and move the service. */
-async function moveToNextPort(ctx: IncidentContext<PortInUseParams>, port: number, foreign: PortHolder[], timeoutMs: number): Promise<void> {
+async function moveToNextPort(
+  ctx: IncidentContext<PortInUseParams>,
+  port: number,
+  foreign: PortHolder[],
+  timeoutMs: number,
+): Promise<void> {
   const { service } = ctx.input.params;
   const holders = foreign.map((h) => h.description).join(', ');
   ctx.note(`port ${port} is held by ${holders}, which Guardian did not start; left untouched`);

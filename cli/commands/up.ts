@@ -5,13 +5,19 @@ import { startGuardian } from '../../workers/guardian.js';
 export async function up(options: { config: string; service: boolean }): Promise<number> {
   const config = loadConfig(options.config);
   const runtime = await startGuardian({ config, superviseService: options.service });
-  const port = config.service?.port.preferred;
+  const port = runtime.service?.port ?? config.service?.port.preferred;
+  const model = runtime.modelServer;
   process.stderr.write(
     [
       `Guardian is up on task queue ${config.taskQueue} (config ${config.file}).`,
       `  Temporal UI:  http://127.0.0.1:8233/namespaces/default/workflows?query=GuardianHost%3D%22${encodeURIComponent(config.host)}%22`,
       ...(runtime.supervisor?.running
         ? [`  Service:      ${config.service?.name} pid ${runtime.supervisor.running.pid} on http://127.0.0.1:${port}`]
+        : []),
+      ...(model
+        ? [
+            `  Model server: ${model.name} ${model.supervisor.running ? `pid ${model.supervisor.running.pid}` : '(not started by Guardian)'} at ${model.url}`,
+          ]
         : []),
       `  Databases:    ${config.databases.map((d) => d.name).join(', ') || '(none)'}`,
       '  Stop with Ctrl-C.',

@@ -25,7 +25,14 @@ export interface LifecycleConfigOptions {
   boot?: NonNullable<GuardianConfigInput['service']>['boot'];
   clientConfigs?: { path: string; key: string }[];
   /** A model server: the Ollama stand-in on this port, unless `command` says otherwise. */
-  modelServer?: { port: number; command?: string; args?: string[]; env?: Record<string, string>; startTimeout?: string; recheckAfter?: string };
+  modelServer?: {
+    port: number;
+    command?: string;
+    args?: string[];
+    env?: Record<string, string>;
+    startTimeout?: string;
+    recheckAfter?: string;
+  };
   incidents?: GuardianConfigInput['incidents'];
 }
 
@@ -64,11 +71,19 @@ export function lifecycleConfig(dir: string, options: LifecycleConfigOptions) {
 
 /** Starts a whole Guardian (worker, detectors, supervision) against the dev server. */
 export async function startTestGuardian(config: ReturnType<typeof lifecycleConfig>): Promise<GuardianRuntime> {
-  return startGuardian({ config, ensureDevServer: false, workflowBundle: await workflowBundle(join(root, 'workflows/index.ts')) });
+  return startGuardian({
+    config,
+    ensureDevServer: false,
+    workflowBundle: await workflowBundle(join(root, 'workflows/index.ts')),
+  });
 }
 
 /** Polls `check` every 25 ms until it returns a value; throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await check();
@@ -79,7 +94,12 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
 }
 
 /** The first incident of `mode` detected at or after `since` that has an outcome. */
-export function waitForOutcome(ledger: Ledger, mode: string, since: number, timeoutMs = 20_000): Promise<IncidentRecord> {
+export function waitForOutcome(
+  ledger: Ledger,
+  mode: string,
+  since: number,
+  timeoutMs = 20_000,
+): Promise<IncidentRecord> {
   return waitFor(
     `an outcome of ${mode}`,
     () => ledger.incidents({ mode, limit: 20 }).find((r) => r.detectedAt >= since - 1000 && r.outcome !== 'healing'),
@@ -106,7 +126,12 @@ export function holdPortWithSocket(port: number): Promise<PortHolderProcess> {
 
 /** `python3 -m http.server PORT --bind 127.0.0.1`: an ordinary program that happens to use the port. */
 export function holdPortWithHttpServer(port: number): Promise<PortHolderProcess> {
-  return startHolder(spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1'], { stdio: ['ignore', 'ignore', 'ignore'] }), port);
+  return startHolder(
+    spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1'], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    }),
+    port,
+  );
 }
 
 async function startHolder(child: ChildProcess, port: number): Promise<PortHolderProcess> {
