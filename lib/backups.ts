@@ -59,7 +59,8 @@ export async function takeBackup(
   const dir = backupDir(stateDir, source.name);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `${now}.db.partial`);
-  const db = new Database(source.path, { fileMustExist: true });
+  // Read-only: closing a read-write handle could fold the WAL into a file not yet copied aside.
+  const db = new Database(source.path, { readonly: true, fileMustExist: true });
   try {
     db.pragma('busy_timeout = 2000');
     await db.backup(tmp);
