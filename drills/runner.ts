@@ -89,7 +89,8 @@ async function runConfigured(
   options: DrillOptions,
 ): Promise<DrillReport> {
   const runtime = await startGuardian({ config });
-  const env: DrillEnvironment = { runtime, servicePort: () => config.service?.port.preferred };
+  // The service can move (port-in-use): its port is the one it has now, not the configured preference.
+  const env: DrillEnvironment = { runtime, servicePort: () => runtime.service?.port ?? config.service?.port.preferred };
   const runs: DrillRun[] = [];
   const progress = options.onProgress ?? (() => undefined);
   try {
