@@ -7,6 +7,7 @@ import {
   realpathSync,
   renameSync,
   rmSync,
+  statSync,
   unlinkSync,
   utimesSync,
   writeFileSync,
@@ -196,12 +197,13 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       let skipped = openOrOutside;
       // Three passes: compress everything to temporary names; fsync those together (one at a time
       // is what makes this slow on a real disk); only then swap them in and remove the originals.
-      const written: (CompressedEntry & { tmp: string })[] = [];
+      const written: (CompressedEntry & { tmp: string; seen: string })[] = [];
       for (const [i, file] of old.entries()) {
         const gz = freeNameSync(`${file.path}.gz`);
         const tmp = `${gz}.guardian-tmp`;
         try {
-          written.push({ path: file.path, gz, tmp, sha256: await gzipToTemp(file, tmp), mtimeMs: file.mtimeMs });
+          const seen = identity(file.path);
+          written.push({ path: file.path, gz, tmp, seen, sha256: await gzipToTemp(file, tmp), mtimeMs: file.mtimeMs });
         } catch (err) {
           rmSync(tmp, { force: true });
           if (!isNoSpace(err)) throw err;
@@ -215,7 +217,13 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       for (let i = 0; i < written.length; i += 16)
         await Promise.all(written.slice(i, i + 16).map((w) => fsyncFile(w.tmp)));
       const entries: CompressedEntry[] = [];
-      for (const { tmp, ...entry } of written) {
+      for (const { tmp, seen, ...entry } of written) {
+        // A log written to since it was read would lose the new lines: leave it as it is.
+        if (identity(entry.path) !== seen) {
+          rmSync(tmp, { force: true });
+          skipped++;
+          continue;
+        }
         renameSync(tmp, entry.gz);
         utimesSync(entry.gz, new Date(), new Date(entry.mtimeMs));
         unlinkSync(entry.path);
@@ -459,4 +467,10 @@ async function moveFile(from: string, to: string): Promise<void> {
   const st = await lstat(from);
   await utimes(to, st.atime, st.mtime);
   await unlink(from);
+}
+
+/** Inode, size and modification time of a file: what changes when anything writes to it. */
+function identity(path: string): string {
+  const st = statSync(path);
+  return `${st.ino}:${st.size}:${st.mtimeMs}`;
 }
