@@ -17,7 +17,13 @@ import type { ModelServer } from '../lib/model-server.js';
 import type { ProcessRegistry } from '../lib/process-registry.js';
 import type { ServiceControl } from '../lib/service-control.js';
 import type { Supervisor } from '../lib/supervisor.js';
-import { connectClient, connectWorker, DEV_SERVER_ADDRESS, type TemporalSettings, temporalSettings } from '../lib/temporal.js';
+import {
+  connectClient,
+  connectWorker,
+  DEV_SERVER_ADDRESS,
+  type TemporalSettings,
+  temporalSettings,
+} from '../lib/temporal.js';
 import { createDetectors } from './detectors.js';
 import { createLifecycle } from './lifecycle.js';
 import { startOutside } from './outside.js';
@@ -93,9 +99,17 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     namespace: settings.namespace,
     taskQueue: config.taskQueue,
     workflowBundle: options.workflowBundle ?? (await workflowBundle()),
-    activities: createActivities({ config, ledger, logger, ...(control ? { control } : {}), ...lifecycle.deps, ...outside.deps }),
+    activities: createActivities({
+      config,
+      ledger,
+      logger,
+      ...(control ? { control } : {}),
+      ...lifecycle.deps,
+      ...outside.deps,
+    }),
   });
   const done = worker.run();
+  await warmUp(client, config.taskQueue, config.host, logger);
 
   const backups = new BackupKeeper(config.databases, config.stateDir, logger);
   backups.start();
@@ -121,7 +135,10 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     );
     for (const detector of detectors) await detector.start((finding) => void starter.report(finding));
   }
-  logger.info({ taskQueue: config.taskQueue, detectors: detectors.map((d) => d.name), address: settings.address }, 'guardian up');
+  logger.info(
+    { taskQueue: config.taskQueue, detectors: detectors.map((d) => d.name), address: settings.address },
+    'guardian up',
+  );
 
   let stopped: Promise<void> | undefined;
   const stop = () =>
@@ -137,7 +154,33 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       await client.connection.close();
       ledger.close();
     })());
-  return { config, client, ledger, starter, backups, logger, done, stop, ...(supervisor ? { supervisor } : {}), ...(control ? { control } : {}), ...lifecycle.deps, ...outside.deps };
+  return {
+    config,
+    client,
+    ledger,
+    starter,
+    backups,
+    logger,
+    done,
+    stop,
+    ...(supervisor ? { supervisor } : {}),
+    ...(control ? { control } : {}),
+    ...lifecycle.deps,
+    ...outside.deps,
+  };
+}
+
+/** Runs the warm-up workflow (bounded: a slow server only delays the first incident, never start-up). */
+async function warmUp(client: Client, taskQueue: string, host: string, logger: Logger): Promise<void> {
+  try {
+    await client.workflow.execute('guardianWarmUp', {
+      taskQueue,
+      workflowId: `guardian-warm-up:${host}:${process.pid}`,
+      workflowExecutionTimeout: '10s',
+    });
+  } catch (err) {
+    logger.warn({ err }, 'warm-up workflow did not complete; the first incident may start slower');
+  }
 }
 
 let sdkLoggerInstalled = false;
@@ -146,14 +189,19 @@ let sdkLoggerInstalled = false;
 function quietSdkLogs(logger: Logger): void {
   if (sdkLoggerInstalled) return;
   sdkLoggerInstalled = true;
-  const forward =
-    (level: 'warn' | 'error') =>
-    (message: string, meta?: Record<string, unknown>) =>
-      logger[level]({ sdk: meta }, message);
+  const forward = (level: 'warn' | 'error') => (message: string, meta?: Record<string, unknown>) =>
+    logger[level]({ sdk: meta }, message);
   const ignore = () => undefined;
   try {
     Runtime.install({
-      logger: { log: ignore, trace: ignore, debug: ignore, info: ignore, warn: forward('warn'), error: forward('error') },
+      logger: {
+        log: ignore,
+        trace: ignore,
+        debug: ignore,
+        info: ignore,
+        warn: forward('warn'),
+        error: forward('error'),
+      },
     });
   } catch {
     // A runtime was installed already (tests install their own): keep it.

@@ -12,3 +12,4 @@ export { apiTimeout } from './api-timeout.js';
 export { circuitWatch } from './circuit-watch.js';
 export { invalidCredentials } from './invalid-credentials.js';
 export { credentialWatch } from './credential-watch.js';
+export { guardianWarmUp } from './warm-up.js';
