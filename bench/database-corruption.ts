@@ -36,7 +36,7 @@ console.log(machineLine());
 for (const mb of values.sizes.split(',').map(Number)) {
   const stateDir = mkdtempSync(join(tmpdir(), 'guardian-bench-'));
   try {
-    const config = await drillConfig('guardian.yaml', { stateDir });
+    const config = await drillConfig('guardian.yaml', { stateDir, hostSuffix: 'bench' });
     const world = config.databases.find((d) => d.name === 'world_model');
     if (!world) throw new Error('guardian.yaml guards no world_model database');
     const drill: ModeDrill = {

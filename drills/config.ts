@@ -8,12 +8,15 @@ import { freePortRange } from '../lib/ports.js';
  * home, a free port range, a short rollback window, and flap protection out of the way of
  * repeated injections.
  */
-export async function drillConfig(file: string, options: { stateDir?: string } = {}): Promise<GuardianConfig> {
+export async function drillConfig(
+  file: string,
+  options: { stateDir?: string; hostSuffix?: string } = {},
+): Promise<GuardianConfig> {
   const base = loadConfig(file);
   const stateDir = options.stateDir ?? join(base.stateDir, 'drill');
   process.env.GRACE_HOME = join(stateDir, 'grace');
   const config = loadConfig(file);
-  const host = `${config.host}-drill`;
+  const host = `${config.host}-${options.hostSuffix ?? 'drill'}`;
   const start = await freePortRange(20);
   // The model server too gets a port of its own, clear of a model server `guardian up` runs.
   const modelPort = await freePortRange(1, start + 20);
