@@ -215,13 +215,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
 
   /** The newest registered process of this service that still runs (proven from /proc). */
   private adoptable(): RegisteredProcess | undefined {
-    const entry = this.registry.latestRunning(this.name);
-    if (!entry) return undefined;
-    if (!this.registry.stillRunning(entry)) {
-      this.registry.recordEnd(entry.id);
-      return undefined;
-    }
-    return entry;
+    return this.registry.sweep(this.name)[0];
   }
 
   /** Adopt only a process running today's command line on a port of today's range. */

@@ -124,9 +124,7 @@ export class ModelServer {
    * missing binary: the detector then finds the API down and the incident alerts.
    */
   async up(): Promise<'external' | 'adopted' | 'started' | 'missing'> {
-    const entry = this.registry.latestRunning(this.name);
-    const alive = entry && this.registry.stillRunning(entry) ? entry : undefined;
-    if (entry && !alive) this.registry.recordEnd(entry.id);
+    const alive = this.registry.sweep(this.name)[0];
     if ((await this.probe()).ok) {
       if (alive && this.supervisor.adopt(alive)) return 'adopted';
       return 'external';

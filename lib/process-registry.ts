@@ -117,6 +117,16 @@ export class ProcessRegistry {
     return rows.map(toProcess);
   }
 
+  /** Marks ended every process of `name` still recorded as running that /proc shows is gone; returns the live ones, newest first. */
+  sweep(name: string): RegisteredProcess[] {
+    const live: RegisteredProcess[] = [];
+    for (const entry of this.running(name)) {
+      if (this.stillRunning(entry)) live.push(entry);
+      else this.recordEnd(entry.id);
+    }
+    return live;
+  }
+
   byId(id: number): RegisteredProcess | undefined {
     const row = this.db.prepare('SELECT * FROM processes WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     return row && toProcess(row);
