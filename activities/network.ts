@@ -88,13 +88,16 @@ export function createNetworkActivities({
     },
 
     /**
-     * One probe round. With `holdOffline`, a failed round re-asserts offline mode in the proxy and
-     * the service, so a restarted Guardian or service stays offline until the network is back.
+     * One probe round. With `holdOffline`, a failed round re-asserts offline mode in the service,
+     * so a restarted service stays offline until the network is back. The proxy keeps its offline
+     * flag across restarts by itself; a proxy that left offline mode while the round ran (a rollback)
+     * is left online, and so is the service.
      */
     async probeNetwork({ holdOffline = false }: { holdOffline?: boolean } = {}): Promise<NetworkProbeResult> {
       const round = await probes().round();
-      if (!round.up && holdOffline) {
-        proxy().setOffline(true);
+      // A round outlives the cancellation of its workflow (it does not heartbeat): turning offline
+      // mode back on after a rollback turned it off would queue writes that no incident drains.
+      if (!round.up && holdOffline && proxy().offline) {
         await setServiceOffline(true).catch(() => null);
       }
       const detail = round.results.map((r) => `${r.target} ${r.ok ? `ok ${r.ms} ms` : r.error}`).join('; ');

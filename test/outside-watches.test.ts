@@ -24,6 +24,7 @@ let api: RemoteApi;
 let config: GuardianConfig;
 let proxy: Awaited<ReturnType<typeof startProxy>>;
 let worker: TestWorker;
+let watchProber: ReturnType<typeof createNetworkProber>;
 
 before(async () => {
   api = await remoteApi({ dnsPort: 0, keys: [KEY] });
@@ -34,14 +35,14 @@ before(async () => {
     credentials: [{ name: 'api-key', token: { file: writeSecret(tmp.dir, 'api.key', KEY) } }],
   });
   proxy = await startProxy(config);
-  const prober = createNetworkProber({
+  const prober = (watchProber = createNetworkProber({
     interval: 100,
     timeout: 150,
     failedRounds: 2,
     dns: { resolver: `127.0.0.1:${api.dnsPort}`, names: ['api.remote.test'] },
     tcp: [`127.0.0.1:${api.port}`],
     icmp: [],
-  });
+  }));
   const egress = proxy.proxy;
   worker = await startTestWorker(config, {
     extraActivities: {
@@ -73,13 +74,14 @@ async function runsOf(handle: WorkflowHandleWithFirstExecutionRunId): Promise<nu
 describe('long-lived watches', () => {
   it('probes with backoff while offline, continuing as new every few probes, and returns when the network is back', async () => {
     await api.stop();
+    proxy.proxy.setOffline(true); // network-unreachable enters offline mode before it starts the watch
     const handle = await worker.client.workflow.start('offlineWatch', {
       taskQueue: config.taskQueue,
       workflowId: uniqueName('offline-watch'),
       args: [{ backoffMs: [50, 100], maxOfflineMs: 60_000, probesPerRun: 2, startedAt: Date.now(), probes: 0 }],
     });
-    await until(() => proxy.proxy.offline, 10_000);
     await until(async () => (await runsOf(handle)) >= 2, 10_000);
+    assert.equal(proxy.proxy.offline, true, 'failed rounds keep offline mode on');
     await api.start();
     const result = (await handle.result()) as OfflineWatchResult;
     assert.equal(result.restored, true);
@@ -98,6 +100,21 @@ describe('long-lived watches', () => {
       })) as OfflineWatchResult;
       assert.equal(result.restored, false);
       assert.ok(result.probes <= 2);
+    } finally {
+      await api.start();
+      proxy.proxy.setOffline(false);
+    }
+  });
+
+  it('a failed probe round that ends after a rollback left offline mode does not turn offline mode back on', async () => {
+    const { probeNetwork } = createNetworkActivities({ egress: proxy.proxy, prober: watchProber });
+    await api.stop();
+    try {
+      proxy.proxy.setOffline(true);
+      const round = probeNetwork({ holdOffline: true });
+      proxy.proxy.setOffline(false); // the rollback's exit-offline-mode, while the round still runs
+      assert.equal((await round).up, false);
+      assert.equal(proxy.proxy.offline, false);
     } finally {
       await api.start();
       proxy.proxy.setOffline(false);
