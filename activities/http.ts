@@ -58,7 +58,8 @@ export function createHttpActivities({ egress }: Pick<ActivityDeps, 'egress'>) {
 
     /**
      * Half-open: one trial call to the primary with the given timeout. A failure opens the circuit
-     * again with that timeout; a success leaves it half-open for the workflow to close.
+     * again with that timeout, unless the circuit was changed while the trial ran (a rollback
+     * closed it); a success leaves it half-open for the workflow to close.
      */
     async trialPrimary({ endpoint, timeoutMs }: { endpoint: string; timeoutMs: number }): Promise<TrialResult> {
       known(endpoint);
@@ -66,7 +67,9 @@ export function createHttpActivities({ egress }: Pick<ActivityDeps, 'egress'>) {
       const result = await proxy().trial(endpoint, timeoutMs);
       // A refused credential means the endpoint answers: that is for invalid-credentials, not the breaker.
       const answered = result.ok || result.status === 401 || result.status === 403;
-      if (!answered) proxy().setCircuit(endpoint, 'open', timeoutMs);
+      // A trial outlives the cancellation of its workflow (it does not heartbeat): reopening a
+      // circuit a rollback has closed meanwhile would leave it open with no incident to close it.
+      if (!answered && proxy().route(endpoint).circuit === 'half-open') proxy().setCircuit(endpoint, 'open', timeoutMs);
       return { ...result, ok: answered };
     },
 

@@ -121,6 +121,25 @@ describe('long-lived watches', () => {
     }
   });
 
+  it('a failed half-open trial that ends after a rollback closed the circuit leaves it closed', async () => {
+    const { trialPrimary } = createHttpActivities({ egress: proxy.proxy });
+    api.set({ delayMs: 5000 });
+    try {
+      proxy.proxy.setCircuit('api', 'open', 100);
+      const trial = trialPrimary({ endpoint: 'api', timeoutMs: 200 });
+      proxy.proxy.setCircuit('api', 'closed', 100); // the rollback's close-circuit, while the trial still runs
+      assert.equal((await trial).ok, false);
+      assert.equal(proxy.proxy.route('api').circuit, 'closed');
+      // Without a rollback, a failed trial opens the circuit again.
+      proxy.proxy.setCircuit('api', 'open', 100);
+      assert.equal((await trialPrimary({ endpoint: 'api', timeoutMs: 200 })).ok, false);
+      assert.equal(proxy.proxy.route('api').circuit, 'open');
+    } finally {
+      api.set({ delayMs: 0 });
+      proxy.proxy.setCircuit('api', 'closed', 100);
+    }
+  });
+
   it('tries the primary once per interval with a timeout that shortens while it fails, and returns on the first good trial', async () => {
     api.set({ delayMs: 5000 });
     proxy.proxy.setCircuit('api', 'open', 100);
