@@ -83,6 +83,7 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
     await ctx.verify('verify-endpoint-disabled', () => quick.verifyEndpointDisabled({ endpoint }));
 
     const result = await ctx.step('await-valid-credentials', async () => {
+      const toldAtStart = updatedEarly;
       watch = await startChild(credentialWatch, {
         workflowId: `${incidentId}:credentials:${runId.slice(0, 8)}`,
         args: [
@@ -97,6 +98,8 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
           },
         ],
       });
+      // A signal that came while the child was starting reached neither it nor its input.
+      if (updatedEarly && !toldAtStart) await watch.signal(credentialsUpdatedSignal);
       return watch.result();
     });
     if (!result.valid) {

@@ -81,7 +81,8 @@ async function moveToNextPort(
   const restart = await ctx.step(
     'restart-service',
     () => quick.restartServiceOn({ port: allocation.port }),
-    (r) => quick.restartServiceOn({ port: r.previousPort ?? port }),
+    // The contested port, not a previousPort the step reported: a re-run step would report the new one.
+    () => quick.restartServiceOn({ port }),
     kept,
   );
   await ctx.verify('verify', () => waiting.waitForServiceListening({ port: allocation.port, timeoutMs }));
