@@ -1,7 +1,9 @@
-// Scale: one Guardian guarding many SQLite databases (and, when configured, endpoints) for a
+// Scale: one Guardian guarding many SQLite databases and endpoints (with a network probe) for a
 // while — CPU as a share of one core and RSS — then many databases corrupted at once.
 // Usage: node --import tsx bench/scale.ts [--databases 1000] [--seconds 60] [--corrupt 100]
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,11 +20,13 @@ import { machineLine } from '../lib/machine.js';
 const { values } = parseArgs({
   options: {
     databases: { type: 'string', default: '1000' },
+    endpoints: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '60' },
     corrupt: { type: 'string', default: '100' },
   },
 });
 const count = Number(values.databases);
+const endpointCount = Number(values.endpoints);
 const seconds = Number(values.seconds);
 const corrupt = Number(values.corrupt);
 const dir = mkdtempSync(join(tmpdir(), 'guardian-scale-'));
@@ -41,11 +45,22 @@ for (const db of databases) {
   d.prepare('INSERT INTO t (v) VALUES (?)').run('x'.repeat(5000));
   d.close();
 }
+// The endpoints' upstream: one small HTTP server on loopback answering every route.
+const upstream = createServer((_req, res) => res.end('{"ok":true}'));
+await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+const upstreamPort = (upstream.address() as AddressInfo).port;
+const endpoints = Array.from({ length: endpointCount }, (_, i) => ({
+  name: `e${i}`,
+  url: `http://127.0.0.1:${upstreamPort}/e${i}`,
+  probePath: '/health',
+}));
 const config = parseConfig(
   stringify({
     host,
     stateDir: join(dir, 'state'),
     databases,
+    egress: { endpoints },
+    network: { probes: { tcp: [`127.0.0.1:${upstreamPort}`], interval: '1s' } },
     incidents: { rollbackWindow: '1s', flap: { limit: 5, window: '10m' } },
   }),
   join(dir, 'guardian.yaml'),
@@ -88,5 +103,6 @@ try {
   );
 } finally {
   await runtime.stop();
+  upstream.close();
   rmSync(dir, { recursive: true, force: true });
 }
