@@ -82,7 +82,7 @@ try {
   const wall = performance.now() - t0;
   const share = ((cpu.user + cpu.system) / 1000 / wall) * 100;
   console.log(
-    `guarding ${count} databases for ${seconds} s: CPU ${share.toFixed(2)}% of one core, RSS max ${(rssMax / 2 ** 20).toFixed(0)} MiB`,
+    `guarding ${count} databases and ${endpointCount} endpoints for ${seconds} s: CPU ${share.toFixed(2)}% of one core, RSS max ${(rssMax / 2 ** 20).toFixed(0)} MiB`,
   );
 
   const targets = config.databases.slice(0, corrupt);
