@@ -1,11 +1,12 @@
-import { copyFile, cp, lstat, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { copyFile, cp, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { stringify as toYaml } from 'yaml';
 import type { WatchedConfig } from '../lib/config/resources.js';
 import { inspectConfigFile, mergeOver, restoreCandidates, sha256 } from '../lib/config-files.js';
 import { ControlHookError } from '../lib/service-control.js';
 import type { ActivityDeps } from './deps.js';
+import { writeFileAtomic } from '../lib/atomic-file.js';
 
 /** What was at a config's path before a remediation touched it; kept under `dir`. */
 export interface PreservedConfig {
@@ -106,7 +107,7 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         chosen = { source: 'defaults', from: cfg.defaults, bytes: verdict.bytes };
       }
       await clearPath(cfg.path, original);
-      await atomicWrite(cfg.path, chosen.bytes, original.mode);
+      await writeFileAtomic(cfg.path, chosen.bytes, original.mode);
       const check = inspectConfigFile(cfg, cfg.path);
       if (check.state !== 'ok') throw new Error(`${cfg.path} does not validate after the restore: ${check.problem}`);
       return { source: chosen.source, from: chosen.from, sha256: sha256(chosen.bytes), skipped };
@@ -132,13 +133,13 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
           const merged = mergeOver(base.doc, mine.doc);
           const text =
             extname(cfg.path).toLowerCase() === '.json' ? `${JSON.stringify(merged, null, 2)}\n` : toYaml(merged);
-          await atomicWrite(cfg.path, Buffer.from(text), original.mode);
+          await writeFileAtomic(cfg.path, Buffer.from(text), original.mode);
           return { restored: 'merged' };
         }
       }
       await rm(cfg.path, { recursive: true, force: true });
       if (original.kind === 'file') {
-        await atomicWrite(cfg.path, await readFile(join(original.dir, 'original')), original.mode);
+        await writeFileAtomic(cfg.path, await readFile(join(original.dir, 'original')), original.mode);
         const now = sha256(await readFile(cfg.path));
         if (now !== original.sha256) throw new Error(`${cfg.path} does not match the kept original after the rollback`);
       } else if (original.kind !== 'missing') {
@@ -192,18 +193,4 @@ async function clearPath(path: string, original: PreservedConfig): Promise<void>
     throw new Error(`${path} changed into something else while it was being repaired; run the incident again`);
   }
   await rm(path, { recursive: true, force: true });
-}
-
-/** Writes beside the target, fsyncs, then renames over it: a reader never sees half a file. */
-async function atomicWrite(path: string, bytes: Buffer, mode?: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.guardian-tmp`;
-  const handle = await open(tmp, 'w', mode ?? 0o644);
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
 }

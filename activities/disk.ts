@@ -12,7 +12,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { copyFile, lstat, mkdir, open, readFile, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readFile, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip, gzipSync } from 'node:zlib';
@@ -29,6 +29,7 @@ import {
   openFilesUnder,
 } from '../lib/disk.js';
 import type { ActivityDeps } from './deps.js';
+import { fsyncFile } from '../lib/atomic-file.js';
 
 /** Free space on a guarded filesystem against its threshold. */
 export interface DiskMeasure {
@@ -433,15 +434,6 @@ async function gzipToTemp(file: FoundFile, tmp: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** `path`, or `path` with a numeric suffix when that name is taken. */
 function freeNameSync(path: string): string {
   if (!existsSync(path)) return path;
@@ -458,12 +450,7 @@ async function moveFile(from: string, to: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
   }
   await copyFile(from, to);
-  const handle = await open(to, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await fsyncFile(to);
   const st = await lstat(from);
   await utimes(to, st.atime, st.mtime);
   await unlink(from);

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, open, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import Database from 'better-sqlite3';
 import { listBackups, rowCounts } from '../lib/backups.js';
 import { checkHeader, databaseFileSet } from '../lib/sqlite-file.js';
 import type { ActivityDeps } from './deps.js';
+import { copyFileAtomic } from '../lib/atomic-file.js';
 
 /** A file of the set copied aside before a remediation touched it. */
 export interface QuarantinedFile {
@@ -103,7 +104,7 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
           await rm(file, { force: true });
           continue;
         }
-        await atomicCopy(join(dir, entry.name), file);
+        await copyFileAtomic(join(dir, entry.name), file);
         const { sha256 } = await digest(file);
         if (sha256 !== entry.sha256) throw new Error(`restored ${file} does not match its quarantined copy`);
         restored.push(file);
@@ -163,13 +164,7 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
      * Replaces the database with its newest verified backup, atomically (copy beside, fsync,
      * rename). The corrupt files were quarantined first and are never deleted from there.
      */
-    async restoreLastGoodBackup({
-      database,
-      quarantineDir,
-    }: {
-      database: string;
-      quarantineDir: string;
-    }): Promise<{
+    async restoreLastGoodBackup({ database, quarantineDir }: { database: string; quarantineDir: string }): Promise<{
       backupTakenAt: number;
       backupAgeMs: number;
       rowsBefore: Record<string, number | null>;
@@ -184,7 +179,7 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
         );
       }
       const rowsBefore = rowCounts(join(quarantineDir, basename(path)));
-      await atomicCopy(backup.path, path);
+      await copyFileAtomic(backup.path, path);
       // The quarantined WAL belongs to the damaged file; replaying it over the backup would re-corrupt it.
       await rm(`${path}-wal`, { force: true });
       await rm(`${path}-shm`, { force: true });
@@ -251,19 +246,6 @@ async function sizeOf(path: string): Promise<number> {
   } catch {
     return 0;
   }
-}
-
-/** Copies to a temporary name beside the target, fsyncs, then renames over it. */
-async function atomicCopy(from: string, to: string): Promise<void> {
-  const tmp = `${to}.guardian-tmp`;
-  await copyFile(from, tmp);
-  const handle = await open(tmp, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, to);
 }
 
 async function commandOf(pid: number): Promise<string> {

@@ -1,6 +1,7 @@
-import { copyFile, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseDocument } from 'yaml';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** One client configuration file Guardian changed, and how to put it back. */
 export interface ChangedClientConfig {
@@ -34,7 +35,7 @@ export async function setConfigKey(path: string, key: string, value: unknown): P
     doc.setIn(keys, value);
     next = doc.toString();
   }
-  await writeAtomically(path, next);
+  await writeFileAtomic(path, next);
   return before;
 }
 
@@ -52,19 +53,7 @@ export async function backupClientConfig(path: string, dir: string, index: numbe
 
 /** Puts a backed-up file back exactly as it was. */
 export async function restoreClientConfig(changed: Pick<ChangedClientConfig, 'path' | 'backup'>): Promise<void> {
-  await writeAtomically(changed.path, await readFile(changed.backup));
-}
-
-async function writeAtomically(path: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path}.guardian-tmp`;
-  await writeFile(tmp, data);
-  const handle = await open(tmp, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
+  await writeFileAtomic(changed.path, await readFile(changed.backup));
 }
 
 function getIn(data: unknown, keys: (string | number)[]): unknown {

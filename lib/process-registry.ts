@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { type ProcessInfo, processInfo, sameProcess } from './proc.js';
+import { openStateDatabase } from './state-db.js';
 
 /** A process Guardian started, as the registry remembers it. */
 export interface RegisteredProcess {
@@ -68,11 +67,7 @@ export class ProcessRegistry {
   readonly db: Database.Database;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db = openStateDatabase(path, SCHEMA);
   }
 
   /** Records a process Guardian just started. */

@@ -14,6 +14,7 @@ import { type IncidentInput, type IncidentResult, statusQuery } from '../workflo
 import { tempDir, testConfig } from './helpers/fixture.js';
 import { seedDatabase } from './helpers/sqlite.js';
 import { startTestWorker, type TestWorker } from './helpers/worker.js';
+import { captureStdout } from './helpers/capture.js';
 
 const tmp = tempDir();
 const config = testConfig(tmp.dir, { databases: [{ name: 'clidb', path: join(tmp.dir, 'clidb.db') }] });
@@ -30,21 +31,6 @@ after(async () => {
   await worker.stop();
   tmp.cleanup();
 });
-
-async function capture(fn: () => Promise<unknown>): Promise<string> {
-  const write = process.stdout.write.bind(process.stdout);
-  let out = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out += chunk.toString();
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
-}
 
 describe('guardian status, rollback, export and replay on a real incident', () => {
   it('shows the open incident, rolls it back, exports its history and replays it', async () => {
@@ -67,8 +53,9 @@ describe('guardian status, rollback, export and replay on a real incident', () =
 
     let open: { workflowId: string; phase: string }[] = [];
     for (let i = 0; i < 40 && open.length === 0; i++) {
-      open = (JSON.parse(await capture(() => status({ config: configFile, json: true }))) as { open: typeof open })
-        .open;
+      open = (
+        JSON.parse(await captureStdout(() => status({ config: configFile, json: true }))) as { open: typeof open }
+      ).open;
       if (open.length === 0) await sleep(250); // visibility is eventually consistent
     }
     assert.deepEqual(
@@ -76,13 +63,13 @@ describe('guardian status, rollback, export and replay on a real incident', () =
       [[handle.workflowId, 'rollback-window']],
     );
 
-    await capture(() => rollback(handle.workflowId, { reason: 'from the CLI test' }));
+    await captureStdout(() => rollback(handle.workflowId, { reason: 'from the CLI test' }));
     assert.equal(((await handle.result()) as IncidentResult).outcome, 'rolled-back');
 
     const file = join(tmp.dir, 'incident.json');
-    await capture(() => exportHistory(handle.workflowId, file, {}));
+    await captureStdout(() => exportHistory(handle.workflowId, file, {}));
     assert.ok(existsSync(file));
-    const replayed = JSON.parse(await capture(() => replay(file, { json: true }))) as { ok: boolean };
+    const replayed = JSON.parse(await captureStdout(() => replay(file, { json: true }))) as { ok: boolean };
     assert.equal(replayed.ok, true);
   });
 

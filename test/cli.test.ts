@@ -9,25 +9,10 @@ import { main } from '../cli/main.js';
 import { ConfigError, UsageError } from '../lib/errors.js';
 import { Ledger } from '../lib/ledger.js';
 import { tempDir } from './helpers/fixture.js';
+import { captureStdout } from './helpers/capture.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
-
-/** Runs fn with stdout captured. */
-async function capture(fn: () => Promise<unknown>): Promise<string> {
-  const write = process.stdout.write.bind(process.stdout);
-  let out = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out += chunk.toString();
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await fn();
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
-}
 
 describe('guardian CLI', () => {
   it('names the key, the problem and an example for each error in guardian.yaml', async () => {
@@ -53,7 +38,9 @@ describe('guardian CLI', () => {
   });
 
   it('prints the JSON Schema of guardian.yaml for editors', async () => {
-    const schema = JSON.parse(await capture(() => checkConfig(undefined, { schema: true }))) as { properties: object };
+    const schema = JSON.parse(await captureStdout(() => checkConfig(undefined, { schema: true }))) as {
+      properties: object;
+    };
     assert.ok('databases' in schema.properties && 'service' in schema.properties);
   });
 
@@ -76,7 +63,7 @@ describe('guardian CLI', () => {
       { limit: 5, windowMs: 1000 },
     );
     ledger.close();
-    const rows = JSON.parse(await capture(() => incidents({ config: file, json: true, limit: '10' }))) as {
+    const rows = JSON.parse(await captureStdout(() => incidents({ config: file, json: true, limit: '10' }))) as {
       workflowId: string;
     }[];
     assert.deepEqual(

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openStateDatabase } from '../state-db.js';
 
 /** Circuit breaker state of one endpoint. */
 export type CircuitState = 'closed' | 'open' | 'half-open';
@@ -65,11 +64,7 @@ export class EgressStore {
   readonly db: Database.Database;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    this.db = openStateDatabase(path, SCHEMA);
   }
 
   route(endpoint: string): RouteState | undefined {
