@@ -1,10 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { GuardedService } from '../lib/guarded-service.js';
-import type { ProcessRegistry } from '../lib/process-registry.js';
 import { ControlHookError } from '../lib/service-control.js';
 import { beat } from '../lib/heartbeat.js';
-import type { ActivityDeps } from './deps.js';
+import { type ActivityDeps, requireSupervision } from './deps.js';
 
 /** A boot chunk as slow-boot sees it. */
 export interface ChunkInspection {
@@ -27,14 +25,7 @@ export function createBootActivities({
   service,
   registry,
 }: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
-  const need = (): { service: GuardedService; registry: ProcessRegistry } => {
-    if (!service || !registry)
-      throw ApplicationFailure.nonRetryable(
-        `${config.file} declares no service for Guardian to supervise`,
-        'NoService',
-      );
-    return { service, registry };
-  };
+  const need = () => requireSupervision({ config, service, registry });
   const budgetOf = (chunk: string) => config.service?.boot.chunks[chunk] ?? config.service?.boot.chunkBudget ?? 10_000;
 
   return {

@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import type { GuardianConfig } from '../lib/config/load.js';
 import type { EgressProxy } from '../lib/egress/proxy.js';
 import type { GuardedService } from '../lib/guarded-service.js';
@@ -25,4 +26,16 @@ export interface ActivityDeps {
   readonly modelServer?: ModelServer;
   /** Guardian's process and port registry. */
   readonly registry?: ProcessRegistry;
+}
+
+/** The supervised service and the registry, or a non-retryable failure naming the config that lacks them. */
+export function requireSupervision({
+  config,
+  service,
+  registry,
+}: Pick<ActivityDeps, 'config' | 'service' | 'registry'>): { service: GuardedService; registry: ProcessRegistry } {
+  if (!service || !registry) {
+    throw ApplicationFailure.nonRetryable(`${config.file} declares no service for Guardian to supervise`, 'NoService');
+  }
+  return { service, registry };
 }

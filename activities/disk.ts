@@ -159,19 +159,7 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       }
       if (removed.length % 500 === 0) beat(`${removed.length} files`);
     }
-    await writeFile(manifest, JSON.stringify(removed));
-    const after = measure(resource);
-    const result: CleanupResult = {
-      count: removed.length,
-      freed: Math.max(0, after.free - before),
-      skipped,
-      manifest,
-      ...(trash ? { trash } : {}),
-      free: after.free,
-      short: after.short,
-    };
-    await writeFile(`${manifest}.result`, JSON.stringify(result));
-    return result;
+    return finishCleanup(manifest, removed, before, skipped, measure(resource), trash);
   };
 
   return {
@@ -230,18 +218,7 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
         unlinkSync(entry.path);
         entries.push(entry);
       }
-      await writeFile(manifest, JSON.stringify(entries));
-      const after = measure(resource);
-      const result: CleanupResult = {
-        count: entries.length,
-        freed: Math.max(0, after.free - before),
-        skipped,
-        manifest,
-        free: after.free,
-        short: after.short,
-      };
-      await writeFile(`${manifest}.result`, JSON.stringify(result));
-      return result;
+      return finishCleanup(manifest, entries, before, skipped, measure(resource));
     },
 
     /** Rollback of {@link compressOldLogs}: decompresses each log back, checked against its SHA-256. */
@@ -339,18 +316,7 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
           moved.push({ path: file.path, to: dest, size: file.size });
         }
       }
-      await writeFile(manifest, JSON.stringify(moved));
-      const after = measure(resource);
-      const result: CleanupResult = {
-        count: moved.length,
-        freed: Math.max(0, after.free - before),
-        skipped,
-        manifest,
-        free: after.free,
-        short: after.short,
-      };
-      await writeFile(`${manifest}.result`, JSON.stringify(result));
-      return result;
+      return finishCleanup(manifest, moved, before, skipped, measure(resource));
     },
 
     /** Rollback of {@link moveArtifacts}: moves them back while there is room. */
@@ -460,4 +426,30 @@ async function moveFile(from: string, to: string): Promise<void> {
 function identity(path: string): string {
   const st = statSync(path);
   return `${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+/**
+ * Writes a cleanup step's manifest (what it did, for the rollback) and its result (so a retried
+ * step returns it instead of acting twice), and returns the result.
+ */
+async function finishCleanup(
+  manifest: string,
+  entries: unknown[],
+  before: number,
+  skipped: number,
+  after: { free: number; short: number },
+  trash?: string,
+): Promise<CleanupResult> {
+  await writeFile(manifest, JSON.stringify(entries));
+  const result: CleanupResult = {
+    count: entries.length,
+    freed: Math.max(0, after.free - before),
+    skipped,
+    manifest,
+    ...(trash ? { trash } : {}),
+    free: after.free,
+    short: after.short,
+  };
+  await writeFile(`${manifest}.result`, JSON.stringify(result));
+  return result;
 }

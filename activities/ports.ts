@@ -8,13 +8,12 @@ import {
   restoreClientConfig,
   setConfigKey,
 } from '../lib/client-configs.js';
-import { type GuardedService, PortBusyError } from '../lib/guarded-service.js';
+import { PortBusyError } from '../lib/guarded-service.js';
 import { isPortFree } from '../lib/ports.js';
 import { describeProcess, portHolders, processInfo } from '../lib/proc.js';
-import type { ProcessRegistry } from '../lib/process-registry.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';
 import { beat } from '../lib/heartbeat.js';
-import type { ActivityDeps } from './deps.js';
+import { type ActivityDeps, requireSupervision } from './deps.js';
 
 /** A process listening on the contested port, and whose it is. */
 export interface PortHolder {
@@ -40,14 +39,7 @@ export function createPortActivities({
   service,
   registry,
 }: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
-  const need = (): { service: GuardedService; registry: ProcessRegistry } => {
-    if (!service || !registry)
-      throw ApplicationFailure.nonRetryable(
-        `${config.file} declares no service for Guardian to supervise`,
-        'NoService',
-      );
-    return { service, registry };
-  };
+  const need = () => requireSupervision({ config, service, registry });
   const runId = () => Context.current().info.workflowExecution?.runId ?? Context.current().info.activityId;
 
   return {
