@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { UsageError } from '../../lib/errors.js';
 import { connectClient } from '../../lib/temporal.js';
 import { workflowBundle } from '../../lib/workflow-bundle.js';
@@ -47,6 +47,11 @@ export async function replay(source: string, options: { json?: boolean }): Promi
     } finally {
       await client.connection.close();
     }
+  }
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') }); // the replay worker's lifecycle is noise here
+  } catch {
+    // A runtime exists already: keep it.
   }
   try {
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
