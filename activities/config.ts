@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { copyFile, cp, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -126,6 +127,13 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
       original: PreservedConfig;
     }): Promise<{ restored: PreservedConfig['kind'] | 'merged' }> {
       const cfg = watched(name);
+      // Whatever stands at the path now (the restored file, perhaps edited since) is kept beside
+      // the original before the rollback replaces it. Only the first attempt copies: a retry
+      // would find the rollback's own result there.
+      const kept = join(original.dir, 'replaced-by-rollback');
+      if (!existsSync(kept) && existsSync(cfg.path)) {
+        await cp(cfg.path, kept, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+      }
       if (cfg.rollback === 'merge' && original.kind === 'file') {
         const mine = inspectConfigFile({}, join(original.dir, 'original'));
         const base = inspectConfigFile(cfg, cfg.path);

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -131,9 +140,17 @@ describe('missing-config', () => {
     const handle = await heal('rollback', 60_000);
     await untilRollbackWindow(handle);
     assert.notEqual(sha256(readFileSync(pathOf('rollback'))), before);
+    appendFileSync(pathOf('rollback'), '# the user edited the restored file\n');
     await handle.signal(rollbackSignal, 'test');
     assert.equal(((await handle.result()) as IncidentResult).outcome, 'rolled-back');
     assert.equal(sha256(readFileSync(pathOf('rollback'))), before);
+    const kept = readdirSync(config.stateDir, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('replaced-by-rollback'),
+    );
+    assert.ok(
+      kept.some((f) => readFileSync(join(config.stateDir, f), 'utf8').includes('the user edited the restored file')),
+      'what the rollback replaced is kept, edits included',
+    );
   });
 
   it('merges the original over the restored defaults on rollback when configured to', async () => {
