@@ -160,12 +160,17 @@ export class Supervisor extends EventEmitter<{
       this.ended(undefined, undefined);
       return;
     }
-    child.kill('SIGTERM');
+    // The child leads its own process group (detached): signalling the group reaches the
+    // processes it started too (a model server's runners, say), and nothing outside it.
+    const group = -identity.pid;
+    signalGroup(group, 'SIGTERM', () => child.kill('SIGTERM'));
     const exited = await Promise.race([child.then(() => true), sleep(this.spec.stopTimeoutMs).then(() => false)]);
     if (!exited) {
-      child.kill('SIGKILL');
+      signalGroup(group, 'SIGKILL', () => child.kill('SIGKILL'));
       await child;
     }
+    // Descendants that outlived the leader's exit are still in its group.
+    signalGroup(group, 'SIGKILL', () => undefined);
   }
 
   private ended(code: number | undefined, signal: string | undefined): void {
@@ -226,6 +231,16 @@ export async function stopVerifiedProcess(
     if (!isAlive(processInfo(expected.pid)) || !alive()) return 'killed';
   }
   return 'survived';
+}
+
+/** Signals a process group (negative id); runs `fallback` when no such group exists any more. */
+function signalGroup(group: number, signal: NodeJS.Signals, fallback: () => void): void {
+  try {
+    process.kill(group, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    fallback();
+  }
 }
 
 /** Sends a signal; false when the process is already gone (ESRCH). */

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { createLogger } from '../lib/logger.js';
 import { isAlive, portHolders, processInfo, sameProcess } from '../lib/proc.js';
@@ -54,6 +55,36 @@ describe('supervision', () => {
     assert.deepEqual(await exited, [undefined, 'SIGTERM', true]);
     assert.equal(registry.running('sleeper').length, 0);
     assert.equal(registry.byId(entry.id)?.state, 'ended');
+    registry.close();
+  });
+
+  it('stops the processes its child started too, not only the child', async () => {
+    const registry = new ProcessRegistry(join(tmp.dir, 'group.db'));
+    const pidFile = join(tmp.dir, 'grandchild.pid');
+    const supervisor = new Supervisor(
+      {
+        name: 'parent',
+        command: 'sh',
+        args: ['-c', `sleep 300 & echo $! > ${pidFile}; wait`],
+        cwd: tmp.dir,
+        env: {},
+        outputFile: join(tmp.dir, 'parent.out'),
+        stopTimeoutMs: 1000,
+      },
+      logger,
+      { registry },
+    );
+    cleanups.push(() => supervisor.stop());
+    supervisor.start();
+    let grandchild = 0;
+    for (let i = 0; i < 100 && !grandchild; i++) {
+      await sleep(20);
+      grandchild = Number(existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : 0);
+    }
+    assert.ok(grandchild > 0, 'the child started a process of its own');
+    await supervisor.stop();
+    await sleep(50);
+    assert.ok(!isAlive(processInfo(grandchild)), 'the grandchild is gone too');
     registry.close();
   });
 
