@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { CredentialSlot, RefreshOutcome } from '../lib/egress/credentials.js';
 import type { EgressProxy } from '../lib/egress/proxy.js';
 import type { ActivityDeps } from './deps.js';
+import { oncePerStep } from '../lib/step-memo.js';
 
 /** Whether an endpoint accepts the credential in use. No value, no fingerprint. */
 export interface CredentialCheck {
@@ -18,7 +19,11 @@ export interface CredentialCheck {
  * Credential activities for invalid-credentials. They take credential and endpoint *names*; the
  * values are read inside the egress proxy, so none reaches a workflow input, result or history.
  */
-export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps, 'egress' | 'logger'>) {
+export function createCredentialActivities({
+  config,
+  egress,
+  logger,
+}: Pick<ActivityDeps, 'config' | 'egress' | 'logger'>) {
   const proxy = (): EgressProxy => {
     if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints', 'NoEgress');
     return egress;
@@ -71,11 +76,14 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
       credential: string;
       userRequested?: boolean;
     }): Promise<RefreshOutcome & { previousSlot: CredentialSlot }> {
-      const store = proxy().credentials;
-      const previousSlot = store.slot(credential);
-      const outcome = await store.refresh(credential, { userRequested });
-      logger.info({ credential, refreshed: outcome.refreshed, reason: outcome.reason }, 'credential refresh');
-      return { ...outcome, previousSlot };
+      // previousSlot is what a rollback returns to: a re-run must not report the refreshed slot.
+      return oncePerStep(config.stateDir, async () => {
+        const store = proxy().credentials;
+        const previousSlot = store.slot(credential);
+        const outcome = await store.refresh(credential, { userRequested });
+        logger.info({ credential, refreshed: outcome.refreshed, reason: outcome.reason }, 'credential refresh');
+        return { ...outcome, previousSlot };
+      });
     },
 
     /** Switches the value the proxy sends (primary, backup, refreshed); returns the previous slot. */
@@ -87,7 +95,9 @@ export function createCredentialActivities({ egress, logger }: Pick<ActivityDeps
       slot: CredentialSlot;
     }): Promise<{ previous: CredentialSlot }> {
       try {
-        return { previous: proxy().credentials.use(credential, slot) };
+        return await oncePerStep(config.stateDir, async () => ({
+          previous: proxy().credentials.use(credential, slot),
+        }));
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'CredentialUnavailable');
       }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { memoryProblems, sampleMemory } from '../lib/memory.js';
 import type { ActivityDeps } from './deps.js';
+import { oncePerStep } from '../lib/step-memo.js';
 
 /** Memory after a step: healthy or not, and what is still over. */
 export interface MemoryCheck {
@@ -89,7 +90,8 @@ export function createMemoryActivities({
       body?: Record<string, unknown>;
       settleMs?: number;
     }): Promise<ReliefResult> {
-      const reply = control ? await control.call(action, body) : undefined;
+      // The reply holds the values before the hook acted (what a rollback restores): keep the first one.
+      const reply = control ? await oncePerStep(config.stateDir, () => control.call(action, body)) : undefined;
       return { ...(await settle(settleMs)), ...(reply ? { reply } : {}) };
     },
 
@@ -98,14 +100,18 @@ export function createMemoryActivities({
      * server that does not answer has nothing loaded to unload: that is not a failure.
      */
     async unloadModels({ settleMs = 500 }: { settleMs?: number } = {}): Promise<ReliefResult & { models: string[] }> {
-      let models: string[] = [];
-      try {
-        const ps = (await ollama('/api/ps')) as { models?: { name?: string; model?: string }[] } | undefined;
-        models = (ps?.models ?? []).map((m) => m.model ?? m.name ?? '').filter(Boolean);
-      } catch {
-        models = [];
-      }
-      for (const model of models) await ollama('/api/generate', { model, keep_alive: 0 });
+      // The models unloaded are what a rollback loads again: a re-run must not report none.
+      const models = await oncePerStep(config.stateDir, async () => {
+        let loaded: string[] = [];
+        try {
+          const ps = (await ollama('/api/ps')) as { models?: { name?: string; model?: string }[] } | undefined;
+          loaded = (ps?.models ?? []).map((m) => m.model ?? m.name ?? '').filter(Boolean);
+        } catch {
+          loaded = [];
+        }
+        for (const model of loaded) await ollama('/api/generate', { model, keep_alive: 0 });
+        return loaded;
+      });
       return { ...(await settle(settleMs)), models };
     },
 

@@ -48,7 +48,7 @@ before(async () => {
     extraActivities: {
       ...createNetworkActivities({ egress, prober }),
       ...createHttpActivities({ egress }),
-      ...createCredentialActivities({ egress, logger: createLogger('guardian-test') }),
+      ...createCredentialActivities({ config, egress, logger: createLogger('guardian-test') }),
     },
   });
 });
