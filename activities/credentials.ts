@@ -1,7 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CredentialSlot, RefreshOutcome } from '../lib/egress/credentials.js';
-import type { EgressProxy } from '../lib/egress/proxy.js';
-import type { ActivityDeps } from './deps.js';
+import { type ActivityDeps, knownEndpoint, requireEgress } from './deps.js';
 import { oncePerStep } from '../lib/step-memo.js';
 
 /** Whether an endpoint accepts the credential in use. No value, no fingerprint. */
@@ -24,17 +23,8 @@ export function createCredentialActivities({
   egress,
   logger,
 }: Pick<ActivityDeps, 'config' | 'egress' | 'logger'>) {
-  const proxy = (): EgressProxy => {
-    if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints', 'NoEgress');
-    return egress;
-  };
-  const known = (endpoint: string) => {
-    try {
-      return proxy().endpoint(endpoint);
-    } catch (err) {
-      throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownEndpoint');
-    }
-  };
+  const proxy = () => requireEgress(egress);
+  const known = (endpoint: string) => knownEndpoint(egress, endpoint);
 
   const check = async (endpoint: string, force: boolean): Promise<CredentialCheck> => {
     const settings = known(endpoint);

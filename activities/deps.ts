@@ -39,3 +39,19 @@ export function requireSupervision({
   }
   return { service, registry };
 }
+
+/** The egress proxy, or a non-retryable failure: guardian.yaml declares no endpoints. */
+export function requireEgress(egress: EgressProxy | undefined): EgressProxy {
+  if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints', 'NoEgress');
+  return egress;
+}
+
+/** An endpoint of the egress proxy by name, or a non-retryable failure naming what is wrong. */
+export function knownEndpoint(egress: EgressProxy | undefined, endpoint: string): ReturnType<EgressProxy['endpoint']> {
+  const proxy = requireEgress(egress);
+  try {
+    return proxy.endpoint(endpoint);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownEndpoint');
+  }
+}

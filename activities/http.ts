@@ -1,7 +1,6 @@
-import { ApplicationFailure } from '@temporalio/activity';
-import type { EgressProxy, TrialResult } from '../lib/egress/proxy.js';
+import type { TrialResult } from '../lib/egress/proxy.js';
 import type { CircuitState } from '../lib/egress/store.js';
-import type { ActivityDeps } from './deps.js';
+import { type ActivityDeps, knownEndpoint, requireEgress } from './deps.js';
 
 /** An endpoint's circuit and timeout, as a compensation puts them back. */
 export interface CircuitSnapshot {
@@ -11,17 +10,8 @@ export interface CircuitSnapshot {
 
 /** HTTP activities for api-timeout: the egress proxy's circuit breaker, driven by the workflow. */
 export function createHttpActivities({ egress }: Pick<ActivityDeps, 'egress'>) {
-  const proxy = (): EgressProxy => {
-    if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints', 'NoEgress');
-    return egress;
-  };
-  const known = (endpoint: string) => {
-    try {
-      return proxy().endpoint(endpoint);
-    } catch (err) {
-      throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownEndpoint');
-    }
-  };
+  const proxy = () => requireEgress(egress);
+  const known = (endpoint: string) => knownEndpoint(egress, endpoint);
   const snapshot = (endpoint: string): CircuitSnapshot => {
     const { circuit, timeoutMs } = proxy().route(endpoint);
     return { circuit, timeoutMs };

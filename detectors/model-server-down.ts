@@ -1,5 +1,5 @@
 import type { ApiProbe } from '../lib/model-server.js';
-import type { Detector, Finding, LogLine } from './types.js';
+import type { Detector, Finding, LogLine, ProcessExits } from './types.js';
 
 /** Options of {@link createModelServerDownDetector}. */
 export interface ModelServerDownDetectorOptions {
@@ -10,16 +10,7 @@ export interface ModelServerDownDetectorOptions {
   /** How often the API is probed. @default 1000 */
   readonly intervalMs?: number;
   /** The supervised model server process: an unexpected `exit` is a finding at once. */
-  readonly process?: {
-    on(
-      event: 'exit',
-      listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
-    ): unknown;
-    off(
-      event: 'exit',
-      listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
-    ): unknown;
-  };
+  readonly process?: ProcessExits;
   /** The guarded service's log: its failed model calls. */
   readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
   /**

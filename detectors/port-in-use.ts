@@ -1,4 +1,4 @@
-import type { Detector, Finding, LogLine } from './types.js';
+import type { Detector, Finding, LogLine, ProcessExits } from './types.js';
 
 /** Linux's errno for EADDRINUSE: the exit code of a guarded service that could not bind (docs/contract.md). */
 export const EXIT_ADDRESS_IN_USE = 98;
@@ -12,16 +12,7 @@ export interface PortInUseSources {
     readonly blockedPort?: { port: number; at: number } | undefined;
   };
   /** The service process: `exit` with its code. */
-  readonly process?: {
-    on(
-      event: 'exit',
-      listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
-    ): unknown;
-    off(
-      event: 'exit',
-      listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
-    ): unknown;
-  };
+  readonly process?: ProcessExits;
   /** The service's log. */
   readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
 }

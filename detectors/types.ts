@@ -19,3 +19,15 @@ export interface LogLine {
   /** When the tailer read it (epoch ms). */
   readonly readAt: number;
 }
+
+/** A supervised process's exits, as the lifecycle detectors listen to them. */
+export interface ProcessExits {
+  on(
+    event: 'exit',
+    listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
+  ): unknown;
+  off(
+    event: 'exit',
+    listener: (code: number | undefined, signal: string | undefined, expected: boolean) => void,
+  ): unknown;
+}
