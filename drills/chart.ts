@@ -41,15 +41,22 @@ export function drillChartSvg(report: DrillReport, title = 'Guardian drill: tota
     const colour = m.pass ? '#2e7d32' : '#c62828';
     parts.push(`<text x="${LEFT - 10}" y="${y + 17}" text-anchor="end">${escape(m.mode)}</text>`);
     if (m.p50Ms !== null) {
-      parts.push(`<rect x="${LEFT}" y="${y + 6}" width="${x(m.p50Ms) - LEFT}" height="16" fill="${colour}" opacity="0.8"/>`);
+      parts.push(
+        `<rect x="${LEFT}" y="${y + 6}" width="${x(m.p50Ms) - LEFT}" height="16" fill="${colour}" opacity="0.8"/>`,
+      );
       const hi = m.maxMs ?? m.p95Ms ?? m.p50Ms;
       parts.push(`<line x1="${x(m.p50Ms)}" y1="${y + 14}" x2="${x(hi)}" y2="${y + 14}" stroke="#333"/>`);
-      if (m.p95Ms !== null) parts.push(`<line x1="${x(m.p95Ms)}" y1="${y + 8}" x2="${x(m.p95Ms)}" y2="${y + 20}" stroke="#333"/>`);
-      parts.push(`<text x="${x(hi) + 6}" y="${y + 18}" fill="#333">${Math.round(m.p50Ms)} ms (p95 ${Math.round(m.p95Ms ?? m.p50Ms)})</text>`);
+      if (m.p95Ms !== null)
+        parts.push(`<line x1="${x(m.p95Ms)}" y1="${y + 8}" x2="${x(m.p95Ms)}" y2="${y + 20}" stroke="#333"/>`);
+      parts.push(
+        `<text x="${x(hi) + 6}" y="${y + 18}" fill="#333">${Math.round(m.p50Ms)} ms (p95 ${Math.round(m.p95Ms ?? m.p50Ms)})</text>`,
+      );
     } else {
       parts.push(`<text x="${LEFT + 4}" y="${y + 18}" fill="#c62828">not healed</text>`);
     }
-    parts.push(`<line x1="${x(m.targetMs)}" y1="${y + 2}" x2="${x(m.targetMs)}" y2="${y + 26}" stroke="#d32f2f" stroke-width="3"/>`);
+    parts.push(
+      `<line x1="${x(m.targetMs)}" y1="${y + 2}" x2="${x(m.targetMs)}" y2="${y + 26}" stroke="#d32f2f" stroke-width="3"/>`,
+    );
   });
   parts.push(
     `<text x="${LEFT}" y="${height - 6}" fill="#555">bar: median total MTTR (injection → healed); whisker: p95 and max; red mark: spec target</text>`,

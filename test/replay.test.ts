@@ -21,7 +21,18 @@ function load(file: string) {
 describe('replay of recorded incidents', () => {
   it('has recorded histories for every mode that has a workflow', () => {
     const modes = new Set(recorded.map((f) => MODES.find((m) => f.startsWith(`${m}-`))));
-    for (const mode of ['database-corruption', 'out-of-memory', 'disk-full', 'missing-config', 'network-unreachable', 'api-timeout', 'invalid-credentials', 'port-in-use', 'slow-boot', 'model-server-down'] as const) {
+    for (const mode of [
+      'database-corruption',
+      'out-of-memory',
+      'disk-full',
+      'missing-config',
+      'network-unreachable',
+      'api-timeout',
+      'invalid-credentials',
+      'port-in-use',
+      'slow-boot',
+      'model-server-down',
+    ] as const) {
       assert.ok(modes.has(mode), `no recorded history of ${mode}; recorded: ${recorded.join(', ')}`);
     }
   });

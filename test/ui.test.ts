@@ -62,7 +62,15 @@ before(async () => {
   ids.rolled = await incident('rolled_db', true);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 after(async () => {
@@ -90,14 +98,26 @@ describe('incidents in the Temporal UI', { skip }, () => {
       });
     }
     assert.ok(page, 'the healed incident is listed');
-    await page.getByText(ids.rolled ?? '').first().waitFor();
+    await page
+      .getByText(ids.rolled ?? '')
+      .first()
+      .waitFor();
     await page.screenshot({ path: join(shots, 'incident-list.png'), fullPage: true });
     await page.close();
   });
 
   it("shows a healed incident's remediation activities by name", async () => {
-    const page = await open(`${UI}/namespaces/default/workflows/${encodeURIComponent(ids.healed ?? '')}`, 'restoreLastGoodBackup');
-    for (const name of ['openIncident', 'quarantineDatabaseFiles', 'inspectDatabase', 'restoreLastGoodBackup', 'verifyDatabase']) {
+    const page = await open(
+      `${UI}/namespaces/default/workflows/${encodeURIComponent(ids.healed ?? '')}`,
+      'restoreLastGoodBackup',
+    );
+    for (const name of [
+      'openIncident',
+      'quarantineDatabaseFiles',
+      'inspectDatabase',
+      'restoreLastGoodBackup',
+      'verifyDatabase',
+    ]) {
       assert.ok((await page.getByText(name).count()) > 0, `${name} is shown`);
     }
     await page.screenshot({ path: join(shots, 'incident-healed.png'), fullPage: true });
@@ -105,7 +125,10 @@ describe('incidents in the Temporal UI', { skip }, () => {
   });
 
   it("shows a rolled-back incident's compensations", async () => {
-    const page = await open(`${UI}/namespaces/default/workflows/${encodeURIComponent(ids.rolled ?? '')}`, 'restoreQuarantinedFiles');
+    const page = await open(
+      `${UI}/namespaces/default/workflows/${encodeURIComponent(ids.rolled ?? '')}`,
+      'restoreQuarantinedFiles',
+    );
     assert.ok((await page.getByText('rollback').count()) > 0, 'the rollback signal is shown');
     await page.screenshot({ path: join(shots, 'incident-rolled-back.png'), fullPage: true });
     await page.close();

@@ -41,16 +41,23 @@ export const detectorFactories: ((ctx: DetectorContext) => Detector | undefined)
   ({ config, log }) =>
     config.databases.length === 0
       ? undefined
-      : createDatabaseCorruptionDetector({ databases: config.databases, ...(log ? { log } : {}), intervalMs: config.detectors.sweep }),
+      : createDatabaseCorruptionDetector({
+          databases: config.databases,
+          ...(log ? { log } : {}),
+          intervalMs: config.detectors.sweep,
+        }),
   ({ config, log, service, supervisor }) =>
     createOutOfMemoryDetector({
       memory: config.memory,
       resource: config.service?.name ?? 'system',
-      pids: () => [service?.supervisor.running?.pid ?? supervisor?.running?.pid].filter((p): p is number => p !== undefined),
+      pids: () =>
+        [service?.supervisor.running?.pid ?? supervisor?.running?.pid].filter((p): p is number => p !== undefined),
       ...(log ? { log } : {}),
     }),
   ({ config, log }) =>
-    config.disk ? createDiskFullDetector({ disk: config.disk, ...(log ? { log } : {}), intervalMs: config.detectors.interval }) : undefined,
+    config.disk
+      ? createDiskFullDetector({ disk: config.disk, ...(log ? { log } : {}), intervalMs: config.detectors.interval })
+      : undefined,
   ({ config, log, logger }) =>
     config.configs.length === 0
       ? undefined

@@ -50,13 +50,28 @@ export async function startRemoteApi(options = {}) {
       const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
       if (!behaviour.keys.includes(key)) {
         stats.authFailures++;
-        return json(res, key ? behaviour.refuseStatus : 401, { error: key ? 'key refused' : 'authentication required', role });
+        return json(res, key ? behaviour.refuseStatus : 401, {
+          error: key ? 'key refused' : 'authentication required',
+          role,
+        });
       }
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
-      return json(res, 200, { role, path: url.pathname, query: Object.fromEntries(url.searchParams), n: stats.calls, at: Date.now() });
+      return json(res, 200, {
+        role,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        n: stats.calls,
+        at: Date.now(),
+      });
     }
-    const entry = { id: received.length + 1, method: req.method ?? 'POST', path: url.pathname + url.search, body, at: Date.now() };
+    const entry = {
+      id: received.length + 1,
+      method: req.method ?? 'POST',
+      path: url.pathname + url.search,
+      body,
+      at: Date.now(),
+    };
     received.push(entry);
     return json(res, 201, { received: entry.id, role });
   }
@@ -69,7 +84,9 @@ export async function startRemoteApi(options = {}) {
     }
     stats.tokenGrants++;
     const ttl = options.accessTokenTtlS ?? 3600;
-    const access = options.jwt ? makeJwt({ sub: 'guardian', exp: Math.floor(Date.now() / 1000) + ttl }) : `at-${randomBytes(12).toString('hex')}`;
+    const access = options.jwt
+      ? makeJwt({ sub: 'guardian', exp: Math.floor(Date.now() / 1000) + ttl })
+      : `at-${randomBytes(12).toString('hex')}`;
     behaviour.keys = [...(behaviour.keys ?? []), access];
     return json(res, 200, { access_token: access, token_type: 'Bearer', expires_in: ttl });
   }

@@ -56,11 +56,9 @@ export const modelServerSchema = z
       .default(10_000)
       .meta({ description: 'How long a start may take before /api/version answers' }),
     probeTimeout: duration.default(2000).meta({ description: 'Timeout of the /api/version probe' }),
-    recheckAfter: duration
-      .default(30_000)
-      .meta({
-        description: 'After a recovery that failed, how long until the next attempt (doubling up to 5 minutes)',
-      }),
+    recheckAfter: duration.default(30_000).meta({
+      description: 'After a recovery that failed, how long until the next attempt (doubling up to 5 minutes)',
+    }),
     stopTimeout: duration.default(5000),
   })
   .meta({ description: 'The local model server (model-server-down)' });

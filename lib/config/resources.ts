@@ -61,13 +61,10 @@ export const diskSchema = z
       .prefault({})
       .meta({ description: 'Artifact directories: moved, oldest first, to secondary storage when still short' }),
     watch: dirList.meta({ description: 'More directories whose filesystem is watched; nothing in them is touched' }),
-    secondary: z
-      .string()
-      .optional()
-      .meta({
-        description:
-          'Secondary storage: artifacts move here, and removed files go to its trash so a rollback can restore them',
-      }),
+    secondary: z.string().optional().meta({
+      description:
+        'Secondary storage: artifacts move here, and removed files go to its trash so a rollback can restore them',
+    }),
   })
   .meta({ description: 'Disk-full detection and cleanup' });
 
@@ -87,12 +84,9 @@ export const watchedConfigSchema = z.object({
     .optional()
     .meta({ description: 'File with the embedded defaults, written when no valid backup exists' }),
   keep: z.number().int().min(1).max(1000).default(20).meta({ description: 'Valid versions Guardian keeps' }),
-  rollback: z
-    .enum(['original', 'merge'])
-    .default('original')
-    .meta({
-      description: "On rollback: put the user's file back exactly, or merge it over the defaults when it parses",
-    }),
+  rollback: z.enum(['original', 'merge']).default('original').meta({
+    description: "On rollback: put the user's file back exactly, or merge it over the defaults when it parses",
+  }),
   reload: z.boolean().default(true).meta({ description: 'Ask the service to reload it (control hook reload-config)' }),
 });
 

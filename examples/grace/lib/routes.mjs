@@ -88,7 +88,10 @@ export function addAppRoutes(router, app) {
   // A write to an outside API (through the egress proxy, queued while offline).
   router.add('POST', '/api/external/:name', async ({ params, url, json }) => {
     const body = JSON.stringify(await json());
-    const reply = await app.external.handle(params.name ?? '', url.searchParams.get('path') ?? '/', { method: 'POST', body });
+    const reply = await app.external.handle(params.name ?? '', url.searchParams.get('path') ?? '/', {
+      method: 'POST',
+      body,
+    });
     return { status: reply.status, body: reply.body, headers: reply.headers };
   });
 }
