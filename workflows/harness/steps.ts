@@ -1,0 +1,107 @@
+import { ActivityFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import type { StepStatus } from '../definitions.js';
+import type { IncidentRecorder } from './recording.js';
+
+/** How a step's compensation behaves. */
+export interface StepOptions {
+  /** Keep the step's effect when the incident fails; undo it only on rollback. @default false */
+  readonly keepOnFailure?: boolean;
+}
+
+/** Thrown by a step when the operator sent `abort` or `rollback`: no further step runs. */
+export class StepsStopped extends Error {}
+
+/** One completed step's undo, waiting on the compensation stack. */
+interface Compensation {
+  readonly step: StepStatus;
+  readonly undo: () => Promise<unknown>;
+  readonly keepOnFailure: boolean;
+}
+
+/**
+ * Runs a remediation's named steps and keeps the compensation stack: each completed step with
+ * an undo pushes it; {@link StepRunner.compensate} pops them in reverse order.
+ */
+export class StepRunner {
+  private readonly compensations: Compensation[] = [];
+
+  constructor(
+    private readonly recorder: IncidentRecorder,
+    /** True once no further step may start (abort or rollback requested). */
+    private readonly stopped: () => boolean,
+  ) {}
+
+  /** Runs one step; once it completes, its undo (if any) goes on the compensation stack. */
+  async run<T>(
+    name: string,
+    run: () => Promise<T>,
+    undo?: (result: T) => Promise<unknown>,
+    options?: StepOptions,
+  ): Promise<T> {
+    // A stop that came before this step (even before the first) means no further step either.
+    if (this.stopped()) throw new StepsStopped();
+    const { status } = this.recorder;
+    const step: StepStatus = { name, state: 'running', startedAt: Date.now(), attempts: 1 };
+    status.steps.push(step);
+    try {
+      const value = await run();
+      step.state = 'completed';
+      step.endedAt = Date.now();
+      if (undo) {
+        this.compensations.push({ step, undo: () => undo(value), keepOnFailure: options?.keepOnFailure === true });
+        status.compensationsPending.push(name);
+      }
+      return value;
+    } catch (err) {
+      step.state = isCancellation(err) ? 'cancelled' : 'failed';
+      step.endedAt = Date.now();
+      step.detail = messageOf(err);
+      throw err;
+    }
+  }
+
+  /**
+   * Pops the compensation stack in reverse order, outside any cancellation. On a rollback every
+   * undo runs; after a failure, steps marked `keepOnFailure` keep their effect. A failed undo
+   * is recorded on its step and alerted once, and the others still run.
+   */
+  async compensate(cause: 'rollback' | 'failure' = 'rollback'): Promise<void> {
+    const { recorder } = this;
+    const { status } = recorder;
+    status.phase = 'compensating';
+    await CancellationScope.nonCancellable(async () => {
+      const failures: string[] = [];
+      if (cause === 'failure') {
+        const kept = this.compensations.filter((c) => c.keepOnFailure).map((c) => c.step.name);
+        if (kept.length > 0) recorder.note(`kept after the failure: ${kept.join(', ')}`);
+      }
+      const undoing = this.compensations.filter((c) => cause === 'rollback' || !c.keepOnFailure);
+      for (const { step, undo } of undoing.reverse()) {
+        step.state = 'compensating';
+        try {
+          await undo();
+          step.state = 'compensated';
+        } catch (err) {
+          step.state = 'compensation-failed';
+          step.detail = messageOf(err);
+          failures.push(`${step.name}: ${step.detail}`);
+        }
+        status.compensationsPending = status.compensationsPending.filter((name) => name !== step.name);
+      }
+      this.compensations.length = 0;
+      if (failures.length > 0) {
+        recorder.note(`compensation failed for ${failures.length} step(s)`);
+        await recorder.alert(
+          `rollback of ${status.mode} on ${status.resource} left work undone: ${failures.join('; ')}`,
+          'critical',
+        );
+      }
+    });
+  }
+}
+
+/** The most useful message of a failure chain (an activity failure's cause says what went wrong). */
+export function messageOf(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
