@@ -8,6 +8,7 @@ import { BackupKeeper } from '../lib/backup-keeper.js';
 import type { GuardianConfig } from '../lib/config/load.js';
 import { isListening, startDevServer } from '../lib/dev-server.js';
 import type { EgressProxy } from '../lib/egress/proxy.js';
+import { withFaultHook } from '../lib/fault-hook.js';
 import { Ledger } from '../lib/ledger.js';
 import { workflowBundle } from '../lib/workflow-bundle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -99,14 +100,17 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     namespace: settings.namespace,
     taskQueue: config.taskQueue,
     workflowBundle: options.workflowBundle ?? (await workflowBundle()),
-    activities: createActivities({
-      config,
-      ledger,
-      logger,
-      ...(control ? { control } : {}),
-      ...lifecycle.deps,
-      ...outside.deps,
-    }),
+    // The fault hook is inert unless the fault-matrix runner arms it through the environment.
+    activities: withFaultHook(
+      createActivities({
+        config,
+        ledger,
+        logger,
+        ...(control ? { control } : {}),
+        ...lifecycle.deps,
+        ...outside.deps,
+      }),
+    ),
   });
   const done = worker.run();
   await warmUp(client, config.taskQueue, config.host, logger);

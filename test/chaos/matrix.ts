@@ -1,0 +1,166 @@
+import { spawn } from 'node:child_process';
+import type { Client } from '@temporalio/client';
+import type { FaultTraceEntry } from '../../lib/fault-hook.js';
+import type { Mode } from '../../workflows/definitions.js';
+import { type CaseEvidence, type ChaosCase, type ChaosFault, type ChaosRow, decoys, FAULTS, runCase } from './case.js';
+import { ModeEnvironment } from './environment.js';
+
+/** Activities that are bookkeeping around the steps, not a step's side effect. */
+const BOOKKEEPING =
+  /^(openIncident|recordIncident|recordHeal|sendAlert|deliverAlert|recordAlert|queueAlert|.*Outbox.*|.*Ledger.*)$/;
+
+/** Drill variants (run indices) whose steps differ enough to be cases of their own. */
+const RUNS: Partial<Record<Mode, readonly number[]>> = {
+  // `socket`: someone else holds the port (the service moves); `stale-own-process`: Guardian's own leftover is stopped.
+  'port-in-use': [0, 2],
+};
+
+/** A step of a mode as the baseline run showed it: the first and the last activity call in it. */
+export interface DiscoveredStep {
+  readonly run: number;
+  readonly step: string;
+  readonly first: { activity: string; nth: number };
+  readonly last: { activity: string; nth: number };
+}
+
+/** Options of {@link runMatrix}. */
+export interface MatrixOptions {
+  readonly modes: readonly Mode[];
+  readonly faults: readonly ChaosFault[];
+  /** Each fault kind once per mode (at rotating steps) instead of at every step. */
+  readonly quick: boolean;
+  readonly configFile: string;
+  readonly root: string;
+  readonly onRow?: (row: ChaosRow) => void;
+  readonly onProgress?: (line: string) => void;
+}
+
+/** The matrix result in the shape `npm run chaos -- --json` prints. */
+export interface MatrixReport {
+  cases: number;
+  passed: number;
+  failed: number;
+  ms: number;
+  rows: ChaosRow[];
+}
+
+/**
+ * Runs the fault matrix: per mode, a baseline incident discovers the steps (from the fault hook's
+ * trace and the incident's step list), then every step gets every fault, and the mode gets one
+ * alert-down case. One Guardian serves a mode's cases until a crash case kills it.
+ */
+export async function runMatrix(client: Client, options: MatrixOptions): Promise<MatrixReport> {
+  const started = Date.now();
+  const rows: ChaosRow[] = [];
+  const progress = options.onProgress ?? (() => undefined);
+  const decoy = startDecoy();
+  const record = (row: ChaosRow) => {
+    rows.push(row);
+    options.onRow?.(row);
+  };
+  try {
+    for (const mode of options.modes) {
+      const env = await ModeEnvironment.create(mode, options.root, options.configFile);
+      try {
+        const steps: DiscoveredStep[] = [];
+        const resources = new Map<number, string>();
+        for (const run of RUNS[mode] ?? [0]) {
+          progress(`${mode}: baseline (run ${run})`);
+          const baseline = await runCase(env, client, { mode, run, step: '(baseline)', fault: 'none' });
+          if (!baseline.row.pass) record(baseline.row);
+          if (baseline.resource) resources.set(run, baseline.resource);
+          for (const step of discoverSteps(baseline, run))
+            if (!steps.some((s) => s.step === step.step)) steps.push(step);
+        }
+        if (steps.length === 0) progress(`${mode}: the baseline showed no steps; only alert-down runs`);
+        for (const c of casesFor(mode, steps, options)) {
+          progress(`${mode}: ${c.fault} at ${c.step}`);
+          const evidence = await runCase(env, client, c, resources.get(c.run));
+          record(evidence.row);
+        }
+      } finally {
+        await env.reset().catch(() => undefined);
+      }
+    }
+  } finally {
+    decoy.kill('SIGKILL');
+  }
+  const passed = rows.filter((r) => r.pass).length;
+  return { cases: rows.length, passed, failed: rows.length - passed, ms: Date.now() - started, rows };
+}
+
+/** The cases of a mode: each step × each chosen fault (or, quick, each fault once at rotating steps). */
+export function casesFor(
+  mode: Mode,
+  steps: readonly DiscoveredStep[],
+  options: Pick<MatrixOptions, 'faults' | 'quick'>,
+): ChaosCase[] {
+  const cases: ChaosCase[] = [];
+  const perStep = options.faults.filter((f) => f !== 'alert-down' && f !== 'cancel-during' && f !== 'none');
+  const at = (step: DiscoveredStep, fault: ChaosFault): ChaosCase => {
+    const which = fault === 'crash-after' || fault === 'step-fails' ? step.last : step.first;
+    return { mode, run: step.run, step: step.step, fault, activity: which.activity, nth: which.nth };
+  };
+  if (options.quick) {
+    perStep.forEach((fault, i) => {
+      const step = steps[i % Math.max(1, steps.length)];
+      if (step) cases.push(at(step, fault));
+    });
+  } else {
+    for (const step of steps) for (const fault of perStep) cases.push(at(step, fault));
+  }
+  // UI-style Cancel at one step per mode: the middle one, where there is most to undo and still to do.
+  const middle = steps[Math.floor(steps.length / 2)];
+  if (options.faults.includes('cancel-during') && middle) cases.push(at(middle, 'cancel-during'));
+  if (options.faults.includes('alert-down'))
+    cases.push({ mode, run: steps[0]?.run ?? 0, step: '(alerts)', fault: 'alert-down' });
+  return cases;
+}
+
+/**
+ * The steps of the baseline incident, each with the activity calls it made: trace entries (first
+ * attempts, bookkeeping left out) are matched in order to the steps the incident reported.
+ */
+export function discoverSteps(baseline: CaseEvidence, run: number): DiscoveredStep[] {
+  const incident = baseline.incident;
+  const steps = incident?.result?.steps ?? [];
+  if (!incident || steps.length === 0) return [];
+  const calls = baseline.trace.filter(
+    (e: FaultTraceEntry) =>
+      e.workflowId === incident.info.workflowId &&
+      e.runId === incident.info.runId &&
+      e.attempt === 1 &&
+      !BOOKKEEPING.test(e.activity),
+  );
+  const counts = new Map<string, number>();
+  const byStep = steps.map(() => [] as { activity: string; nth: number }[]);
+  let k = 0;
+  for (const call of calls) {
+    const nth = (counts.get(call.activity) ?? 0) + 1;
+    counts.set(call.activity, nth);
+    // Move on to the next step once this one has a call and the next had started by this call.
+    while (k + 1 < steps.length && (byStep[k]?.length ?? 0) > 0 && (steps[k + 1]?.startedAt ?? Infinity) <= call.at)
+      k++;
+    byStep[k]?.push({ activity: call.activity, nth });
+  }
+  return steps.flatMap((s, i) => {
+    const mine = byStep[i] ?? [];
+    const first = mine[0];
+    const last = mine[mine.length - 1];
+    return first && last ? [{ run, step: s.name, first, last }] : [];
+  });
+}
+
+/** A process that looks like the demo service but that Guardian did not start: it must survive every case. */
+function startDecoy() {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)', 'examples/grace/server.mjs'], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  child.unref();
+  if (child.pid) decoys.push(child.pid);
+  return child;
+}
+
+/** Every fault, for the CLI's default. */
+export const ALL_FAULTS: readonly ChaosFault[] = FAULTS;
