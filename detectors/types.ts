@@ -1,4 +1,4 @@
-import type { Finding } from '../workflows/definitions.js';
+import type { Finding } from '../lib/modes.js';
 
 export type { Finding };
 

@@ -1,4 +1,4 @@
-import type { Mode } from '../workflows/definitions.js';
+import type { Mode } from '../lib/modes.js';
 import { apiTimeoutDrill } from './api-timeout.js';
 import { databaseCorruptionDrill } from './database-corruption.js';
 import { diskFullDrill } from './disk-full.js';
@@ -11,8 +11,8 @@ import { portInUseDrill } from './port-in-use.js';
 import { slowBootDrill } from './slow-boot.js';
 import type { ModeDrill } from './types.js';
 
-/** Every mode's drill, by mode id. */
-export const drills: Partial<Record<Mode, ModeDrill>> = {
+/** Every mode's drill, by mode id (in the order `drill all` runs them). */
+export const drills: Record<Mode, ModeDrill> = {
   'database-corruption': databaseCorruptionDrill,
   'port-in-use': portInUseDrill,
   'slow-boot': slowBootDrill,

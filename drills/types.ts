@@ -1,6 +1,6 @@
 import type { GuardianConfig } from '../lib/config/load.js';
 import type { GuardianRuntime } from '../workers/guardian.js';
-import type { Mode } from '../workflows/definitions.js';
+import type { Mode } from '../lib/modes.js';
 
 /** What a drill injects into: a Guardian running in this process with its own task queue and demo service. */
 export interface DrillEnvironment {

@@ -11,6 +11,7 @@ import type { EgressProxy } from '../lib/egress/proxy.js';
 import { withFaultHook } from '../lib/fault-hook.js';
 import { Ledger } from '../lib/ledger.js';
 import { workflowBundle } from '../lib/workflow-bundle.js';
+import { guardianWarmUp } from '../workflows/index.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import type { NetworkProber } from '../lib/network-probe.js';
 import type { GuardedService } from '../lib/guarded-service.js';
@@ -25,7 +26,7 @@ import {
   type TemporalSettings,
   temporalSettings,
 } from '../lib/temporal.js';
-import { createDetectors } from './detectors.js';
+import { createDetectors } from './modes.js';
 import { createLifecycle } from './lifecycle.js';
 import { startOutside } from './outside.js';
 import { IncidentStarter } from './incident-starter.js';
@@ -177,7 +178,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
 /** Runs the warm-up workflow (bounded: a slow server only delays the first incident, never start-up). */
 async function warmUp(client: Client, taskQueue: string, host: string, logger: Logger): Promise<void> {
   try {
-    await client.workflow.execute('guardianWarmUp', {
+    await client.workflow.execute(guardianWarmUp, {
       taskQueue,
       workflowId: `guardian-warm-up:${host}:${process.pid}`,
       workflowExecutionTimeout: '10s',

@@ -8,7 +8,7 @@ import {
   incidentWorkflowId,
   searchAttributes,
 } from '../workflows/definitions.js';
-import { incidentSettings, modeParams, workflowTypeFor } from './mode-params.js';
+import { incidentSettings, type ModeWiring, modes } from './modes.js';
 
 /**
  * Turns findings into incident workflows: `<mode>:<host>:<resource>` on the host's task queue,
@@ -55,14 +55,15 @@ export class IncidentStarter {
 
   private async send(workflowId: string, finding: Finding): Promise<void> {
     const injectedAt = this.options.injectedAt?.();
-    const input: IncidentInput = {
+    const wiring: ModeWiring = modes[finding.mode];
+    const input: IncidentInput<unknown> = {
       ...finding,
       host: this.config.host,
       settings: incidentSettings(this.config),
-      params: modeParams[finding.mode]?.(finding.resource, this.config) ?? {},
+      params: wiring.params(finding.resource, this.config),
       ...(injectedAt === undefined ? {} : { injectedAt }),
     };
-    await this.client.workflow.signalWithStart(workflowTypeFor(finding.mode), {
+    await this.client.workflow.signalWithStart(wiring.workflow, {
       workflowId,
       taskQueue: this.config.taskQueue,
       args: [input],

@@ -4,10 +4,6 @@ import { GuardedService } from '../lib/guarded-service.js';
 import type { Logger } from '../lib/logger.js';
 import { ModelServer } from '../lib/model-server.js';
 import { ProcessRegistry } from '../lib/process-registry.js';
-import type { Mode } from '../workflows/definitions.js';
-import type { ModelServerDownParams } from '../workflows/model-server-down.js';
-import type { PortInUseParams } from '../workflows/port-in-use.js';
-import type { SlowBootParams } from '../workflows/slow-boot.js';
 
 /** The supervised processes of a running Guardian: the guarded service, the model server, their registry. */
 export interface Lifecycle {
@@ -50,24 +46,3 @@ export function createLifecycle(config: GuardianConfig, logger: Logger): Lifecyc
     },
   };
 }
-
-/** Workflow parameters of port-in-use, slow-boot and model-server-down (names and durations only). */
-export const lifecycleModeParams: Partial<
-  Record<Mode, (resource: string, config: GuardianConfig) => Record<string, unknown>>
-> = {
-  'port-in-use': (resource, config) =>
-    ({
-      service: resource,
-      healthTimeoutMs: Math.max(10_000, config.service?.stopTimeout ?? 0),
-    }) satisfies PortInUseParams,
-  'slow-boot': (_resource, config) =>
-    ({
-      service: config.service?.name ?? 'service',
-      onSlow: config.service?.boot.onSlow ?? 'defer',
-    }) satisfies SlowBootParams,
-  'model-server-down': (_resource, config) =>
-    ({
-      serviceConnected: config.service !== undefined,
-      startTimeoutMs: config.modelServer?.startTimeout ?? 10_000,
-    }) satisfies ModelServerDownParams,
-};

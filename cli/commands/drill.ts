@@ -8,7 +8,7 @@ import { type DrillReport, runDrills } from '../../drills/runner.js';
 import type { ModeDrill } from '../../drills/types.js';
 import { UsageError } from '../../lib/errors.js';
 import { machineLine } from '../../lib/machine.js';
-import { MODES, type Mode } from '../../workflows/definitions.js';
+import { isMode, MODES } from '../../lib/modes.js';
 
 /** `guardian drill [mode…|all]`: injects each mode's scenario for real and measures MTTR. */
 export async function drill(
@@ -52,11 +52,8 @@ export async function drill(
 export function selectDrills(modes: readonly string[]): ModeDrill[] {
   const wanted = modes.length === 0 || modes.includes('all') ? Object.keys(drills) : modes;
   return wanted.map((mode) => {
-    if (!MODES.includes(mode as Mode))
-      throw new UsageError(`unknown mode "${mode}"; modes are: ${MODES.join(', ')}, or all`);
-    const found = drills[mode as Mode];
-    if (!found) throw new UsageError(`mode "${mode}" has no drill yet`);
-    return found;
+    if (!isMode(mode)) throw new UsageError(`unknown mode "${mode}"; modes are: ${MODES.join(', ')}, or all`);
+    return drills[mode];
   });
 }
 

@@ -3,7 +3,7 @@ import { createTable } from '../../lib/table.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { UsageError } from '../../lib/errors.js';
 import { Ledger } from '../../lib/ledger.js';
-import { MODES, type Mode } from '../../workflows/definitions.js';
+import { MODES, type Mode } from '../../lib/modes.js';
 
 /** `guardian incidents`: the ledger, newest first. */
 export async function incidents(options: {

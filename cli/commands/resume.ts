@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../lib/config/load.js';
 import { UsageError } from '../../lib/errors.js';
 import { Ledger } from '../../lib/ledger.js';
-import { MODES, type Mode } from '../../workflows/definitions.js';
+import { MODES, type Mode } from '../../lib/modes.js';
 
 /** `guardian resume <mode> <resource>`: lifts a flap-protection pause. */
 export async function resume(mode: string, resource: string, options: { config: string }): Promise<number> {

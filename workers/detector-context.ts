@@ -1,0 +1,87 @@
+import type { LogTail } from '../detectors/log-tail.js';
+import type { WatchedConfig } from '../lib/config/resources.js';
+import type { GuardianConfig } from '../lib/config/load.js';
+import { saveVersion } from '../lib/config-files.js';
+import type { CallEvent, EgressProxy } from '../lib/egress/proxy.js';
+import { NOT_SENT_CODES } from '../lib/egress/upstream.js';
+import type { GuardedService } from '../lib/guarded-service.js';
+import type { Ledger } from '../lib/ledger.js';
+import type { Logger } from '../lib/logger.js';
+import type { ModelServer } from '../lib/model-server.js';
+import type { NetworkProber } from '../lib/network-probe.js';
+import type { ServiceControl } from '../lib/service-control.js';
+import type { Supervisor } from '../lib/supervisor.js';
+
+/**
+ * What a mode's detector factory may use: guardian.yaml and the running parts of Guardian that
+ * are shared by several detectors. Detectors themselves stay free of Temporal.
+ */
+export interface DetectorContext {
+  readonly config: GuardianConfig;
+  readonly logger: Logger;
+  readonly ledger: Ledger;
+  /** The guarded service's log, when guardian.yaml names one. */
+  readonly log?: LogTail;
+  readonly supervisor?: Supervisor;
+  readonly control?: ServiceControl;
+  /** The supervised service (bind probes, exits), when guardian.yaml declares one. */
+  readonly service?: GuardedService;
+  /** The supervised model server, when guardian.yaml declares one. */
+  readonly modelServer?: ModelServer;
+  /** Guardian's egress proxy, when guardian.yaml declares egress endpoints. */
+  readonly egress?: EgressProxy;
+  /** The network probes, when guardian.yaml declares some. */
+  readonly prober?: NetworkProber;
+}
+
+/** Subscribes a listener to the egress proxy's calls; the returned function unsubscribes. */
+export function egressCalls(egress: EgressProxy): (listener: (event: CallEvent) => void) => () => void {
+  return (listener) => {
+    egress.on('call', listener);
+    return () => void egress.off('call', listener);
+  };
+}
+
+/** Hints that the network may be gone: outbound calls through the proxy failing below HTTP. */
+export function networkHints(egress: EgressProxy): (listener: () => void) => () => void {
+  return (listener) =>
+    egressCalls(egress)((event) => {
+      if (
+        event.outcome === 'failure' &&
+        (event.code === undefined ? event.detail.startsWith('timeout') : NOT_SENT_CODES.has(event.code))
+      )
+        listener();
+    });
+}
+
+/** When a credential in use expires, less its configured skew (undefined when unknown). */
+export function credentialExpiry(egress: EgressProxy): (credential: string) => number | undefined {
+  return (credential) => {
+    const exp = egress.credentials.expiresAt(credential);
+    return exp === undefined ? undefined : exp - (egress.credentials.settings(credential)?.expirySkew ?? 0);
+  };
+}
+
+/**
+ * Keeps a copy of every valid config version the missing-config detector sees under the state
+ * directory: the first thing a restore reaches for. A failed copy is logged, never thrown.
+ */
+export function keepValidConfig(
+  config: GuardianConfig,
+  logger: Logger,
+): (watched: WatchedConfig, bytes: Buffer) => void {
+  return (watched, bytes) => {
+    try {
+      const saved = saveVersion(config.stateDir, watched, bytes);
+      if (saved) logger.debug({ config: watched.name, saved }, 'kept a valid config version');
+    } catch (err) {
+      logger.warn({ err, config: watched.name }, 'could not keep a copy of the config');
+    }
+  };
+}
+
+/** The PIDs whose memory out-of-memory watches: the supervised service's, when one runs. */
+export function servicePids({ service, supervisor }: DetectorContext): () => number[] {
+  return () =>
+    [service?.supervisor.running?.pid ?? supervisor?.running?.pid].filter((p): p is number => p !== undefined);
+}
