@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Finding, Mode } from '../lib/modes.js';
 
-export type { Finding, Mode } from '../lib/modes.js';
+export { type Finding, type Mode, MODES } from '../lib/modes.js';
 
 /** Durations and limits an incident runs with; workflow inputs so tests can shorten them. */
 export interface IncidentSettings {
