@@ -1,4 +1,6 @@
 import type Database from 'better-sqlite3';
+import { AlertOutbox } from './alert-outbox.js';
+import { type Hold, HoldBook, type QuietKind } from './holds.js';
 import { openStateDatabase } from './state-db.js';
 
 /** An incident as the ledger keeps it. */
@@ -23,8 +25,19 @@ export interface IncidentRecord {
 
 /** What the flap gate decided for a new incident. */
 export interface FlapDecision {
-  decision: 'heal' | 'flapping' | 'paused';
+  decision: 'heal' | 'flapping' | 'paused' | 'held';
   healsInWindow: number;
+}
+
+/** Why a mode+resource gets no automatic remediation now, and since when. */
+export interface Quiet {
+  kind: QuietKind;
+  mode: string;
+  resource: string;
+  since: number;
+  reason: string;
+  /** When a hold lifts by itself; null until an operator resumes. */
+  until: number | null;
 }
 
 /** A paused mode+resource. */
@@ -50,20 +63,48 @@ CREATE INDEX IF NOT EXISTS heals_by_resource ON heals (mode, resource, at);
 CREATE TABLE IF NOT EXISTS pauses (
   mode TEXT NOT NULL, resource TEXT NOT NULL, since INTEGER NOT NULL, reason TEXT NOT NULL,
   PRIMARY KEY (mode, resource));
-CREATE TABLE IF NOT EXISTS alerts (
-  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, workflow_id TEXT, mode TEXT, resource TEXT,
-  severity TEXT NOT NULL, message TEXT NOT NULL);
 `;
 
 /**
- * Guardian's own SQLite file: incidents, heal counts for flap protection, pauses and alerts.
- * It survives a restart of Guardian, which is what makes flap protection hold across restarts.
+ * Guardian's own SQLite file: incidents, heal counts for flap protection, pauses, holds and the
+ * alert outbox. It survives a restart of Guardian, which is what makes flap protection and holds
+ * hold across restarts.
  */
 export class Ledger {
   readonly db: Database.Database;
+  /** The durable alert outbox. */
+  readonly alerts: AlertOutbox;
+  /** Holds, suppression counters and the log of changes of state. */
+  readonly holds: HoldBook;
 
   constructor(readonly path: string) {
     this.db = openStateDatabase(path, SCHEMA);
+    this.alerts = new AlertOutbox(this.db);
+    this.holds = new HoldBook(this.db);
+  }
+
+  /**
+   * Changes whenever the ledger changed, through this connection or another process's (a
+   * `guardian resume` in another terminal): lets a reader cache what it read.
+   */
+  version(): string {
+    const others = this.db.pragma('data_version', { simple: true }) as number;
+    const own = (this.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+    return `${others}:${own}`;
+  }
+
+  /** Why a mode+resource gets no automatic remediation at `now` (paused or held), or undefined. */
+  quiet(mode: string, resource: string, now = Date.now()): Quiet | undefined {
+    const pause = this.pause(mode, resource);
+    if (pause) return { kind: 'paused', ...pause, until: null };
+    const hold = this.holds.active(mode, resource, now);
+    return hold && quietOfHold(hold);
+  }
+
+  /** Every paused or held mode+resource, oldest first. */
+  quietAll(now = Date.now()): Quiet[] {
+    const paused = this.pauses().map((p): Quiet => ({ kind: 'paused', ...p, until: null }));
+    return [...paused, ...this.holds.list(now).map(quietOfHold)].sort((a, b) => a.since - b.since);
   }
 
   /**
@@ -85,12 +126,15 @@ export class Ledger {
       const healsInWindow = this.healsSince(incident.mode, incident.resource, now - flap.windowMs);
       if (existing) return { decision: existing.decision, healsInWindow };
       let decision: FlapDecision['decision'] = 'heal';
-      if (this.pause(incident.mode, incident.resource)) decision = 'paused';
+      const quiet = this.quiet(incident.mode, incident.resource, now);
+      if (quiet) decision = quiet.kind;
       else if (healsInWindow >= flap.limit) {
         decision = 'flapping';
+        const reason = `${healsInWindow} heals within ${flap.windowMs} ms`;
         this.db
           .prepare('INSERT OR REPLACE INTO pauses (mode, resource, since, reason) VALUES (?, ?, ?, ?)')
-          .run(incident.mode, incident.resource, now, `${healsInWindow} heals within ${flap.windowMs} ms`);
+          .run(incident.mode, incident.resource, now, reason);
+        this.holds.logChange(now, incident.mode, incident.resource, 'paused', reason);
       }
       this.db
         .prepare(
@@ -141,35 +185,6 @@ export class Ledger {
       .run(heal.workflowId, heal.runId, heal.mode, heal.resource, heal.at);
   }
 
-  /** Appends an alert and attaches its text to the incident. */
-  recordAlert(alert: {
-    workflowId?: string;
-    mode?: string;
-    resource?: string;
-    severity: string;
-    message: string;
-    at: number;
-  }): void {
-    this.db
-      .prepare('INSERT INTO alerts (at, workflow_id, mode, resource, severity, message) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(
-        alert.at,
-        alert.workflowId ?? null,
-        alert.mode ?? null,
-        alert.resource ?? null,
-        alert.severity,
-        alert.message,
-      );
-    if (alert.workflowId) {
-      this.db
-        .prepare(
-          `UPDATE incidents SET alert = ? WHERE rowid = (SELECT rowid FROM incidents WHERE workflow_id = ?
-           ORDER BY detected_at DESC LIMIT 1)`,
-        )
-        .run(alert.message, alert.workflowId);
-    }
-  }
-
   healsSince(mode: string, resource: string, since: number): number {
     const row = this.db
       .prepare('SELECT count(*) AS n FROM heals WHERE mode = ? AND resource = ? AND at >= ?')
@@ -186,13 +201,20 @@ export class Ledger {
     return this.db.prepare('SELECT * FROM pauses ORDER BY since').all() as Pause[];
   }
 
-  /** Lifts a pause; returns whether there was one. Heals counted before now no longer count. */
-  resume(mode: string, resource: string, now = Date.now()): boolean {
+  /**
+   * Lifts a pause and a hold; returns what was lifted. Heals counted before now no longer count,
+   * and the change is logged once.
+   */
+  resume(mode: string, resource: string, now = Date.now()): QuietKind[] {
     return this.db.transaction(() => {
-      const removed =
-        this.db.prepare('DELETE FROM pauses WHERE mode = ? AND resource = ?').run(mode, resource).changes > 0;
+      const lifted: QuietKind[] = [];
+      if (this.db.prepare('DELETE FROM pauses WHERE mode = ? AND resource = ?').run(mode, resource).changes > 0)
+        lifted.push('paused');
+      if (this.holds.lift(mode, resource)) lifted.push('held');
       this.db.prepare('DELETE FROM heals WHERE mode = ? AND resource = ? AND at <= ?').run(mode, resource, now);
-      return removed;
+      this.holds.clearSuppression(mode, resource);
+      if (lifted.length > 0) this.holds.logChange(now, mode, resource, 'resumed', `was ${lifted.join(' and ')}`);
+      return lifted;
     })();
   }
 
@@ -214,6 +236,11 @@ export class Ledger {
   close(): void {
     this.db.close();
   }
+}
+
+function quietOfHold(hold: Hold): Quiet {
+  const { mode, resource, since, reason, until } = hold;
+  return { kind: 'held', mode, resource, since, reason, until };
 }
 
 function toRecord(row: Record<string, unknown>): IncidentRecord {

@@ -176,7 +176,7 @@ describe('incident harness', () => {
     try {
       assert.ok(reopened.pause('database-corruption', r), 'pause is on disk');
       assert.equal(((await (await start(r, [], 10)).result()) as IncidentResult).outcome, 'flapping');
-      assert.equal(reopened.resume('database-corruption', r), true);
+      assert.deepEqual(reopened.resume('database-corruption', r), ['paused']);
     } finally {
       reopened.close();
     }

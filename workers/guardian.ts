@@ -4,6 +4,7 @@ import { type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { LogTail } from '../detectors/log-tail.js';
 import type { Detector } from '../detectors/types.js';
+import { AlertDeliverer } from '../lib/alert-deliverer.js';
 import { BackupKeeper } from '../lib/backup-keeper.js';
 import type { GuardianConfig } from '../lib/config/load.js';
 import { isListening, startDevServer } from '../lib/dev-server.js';
@@ -61,6 +62,8 @@ export interface GuardianRuntime {
   /** The process and port registry. */
   readonly registry: ProcessRegistry;
   readonly backups: BackupKeeper;
+  /** Delivers the ledger's alert outbox to the webhook. */
+  readonly alertDeliverer: AlertDeliverer;
   /** The egress proxy, when guardian.yaml declares egress endpoints. */
   readonly egress?: EgressProxy;
   /** The network probes, when guardian.yaml declares some. */
@@ -86,6 +89,8 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
   const client = await connectClient(settings);
   const connection: NativeConnection = await connectWorker(settings);
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
+  const alertDeliverer = new AlertDeliverer(ledger.alerts, config.alerts.webhook, logger);
+  alertDeliverer.start();
   const outside = await startOutside(config, logger);
 
   // The service and the model server: started, or re-adopted from an earlier Guardian (workers/lifecycle.ts).
@@ -157,6 +162,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       await outside.stop();
       await connection.close();
       await client.connection.close();
+      await alertDeliverer.stop();
       ledger.close();
     })());
   return {
@@ -165,6 +171,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     ledger,
     starter,
     backups,
+    alertDeliverer,
     logger,
     done,
     stop,

@@ -4,15 +4,22 @@ import { UsageError } from '../../lib/errors.js';
 import { Ledger } from '../../lib/ledger.js';
 import { MODES, type Mode } from '../../lib/modes.js';
 
-/** `guardian resume <mode> <resource>`: lifts a flap-protection pause. */
-export async function resume(mode: string, resource: string, options: { config: string }): Promise<number> {
+/** Throws a usage error naming the modes when `mode` is not one. */
+export function assertMode(mode: string): asserts mode is Mode {
   if (!MODES.includes(mode as Mode)) throw new UsageError(`unknown mode "${mode}"; modes are: ${MODES.join(', ')}`);
+}
+
+/** `guardian resume <mode> <resource>`: lifts a flap-protection pause and an operator's or rollback's hold. */
+export async function resume(mode: string, resource: string, options: { config: string }): Promise<number> {
+  assertMode(mode);
   const config = loadConfig(options.config);
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
   try {
     const lifted = ledger.resume(mode, resource);
     process.stdout.write(
-      lifted ? `Resumed auto-remediation of ${mode} on ${resource}.\n` : `${mode} on ${resource} was not paused.\n`,
+      lifted.length > 0
+        ? `Resumed auto-remediation of ${mode} on ${resource} (it was ${lifted.join(' and ')}).\n`
+        : `${mode} on ${resource} was neither paused nor held.\n`,
     );
     return 0;
   } finally {

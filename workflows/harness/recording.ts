@@ -23,6 +23,8 @@ export class IncidentRecorder {
   readonly notes: string[] = [];
   /** Detections of the same storm absorbed by this incident. */
   joined = 0;
+  /** Alerts raised by this run so far: numbers each alert's key. */
+  private alerts = 0;
   private readonly workflowId: string;
   private readonly runId: string;
 
@@ -92,9 +94,12 @@ export class IncidentRecorder {
     await CancellationScope.nonCancellable(() => this.record());
   }
 
-  /** Alerts the user (ledger, alert log, webhook). */
+  /** Alerts the user: enqueues it in the ledger's outbox (alert log now, webhook in the background). */
   async alert(message: string, severity: Severity = 'warning'): Promise<void> {
+    // A key per run and alert: a retried enqueue, or a replayed one, adds nothing.
+    const key = `${this.workflowId}/${this.runId}/alert-${++this.alerts}`;
     await bookkeeping.sendAlert({
+      key,
       workflowId: this.workflowId,
       mode: this.input.mode,
       resource: this.input.resource,
