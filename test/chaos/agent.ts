@@ -105,7 +105,10 @@ async function handle(request: AgentRequest): Promise<AgentReply> {
         return { type: 'health', error: (err as Error).message };
       }
     case 'release':
-      return { type: 'released', released: runtime?.ledger.resume(start?.mode ?? '', request.resource) ?? false };
+      return {
+        type: 'released',
+        released: (runtime?.ledger.resume(start?.mode ?? '', request.resource).length ?? 0) > 0,
+      };
     case 'stop':
       await runtime?.stop();
       await drills[start?.mode ?? 'port-in-use']?.teardown?.();
