@@ -1,34 +1,15 @@
-// ESLint flat config: type-aware rules for the TypeScript sources; workflows may not import Node built-ins.
+// ESLint flat config: type-aware rules for the TypeScript sources. Workflows import no Node built-in and
+// no host-side package, and only types from Guardian's other folders (lib/modes.js, pure data, excepted).
+import { builtinModules } from 'node:module';
 import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-const nodeBuiltins = [
-  'assert',
-  'buffer',
-  'child_process',
-  'crypto',
-  'dgram',
-  'dns',
-  'events',
-  'fs',
-  'fs/promises',
-  'http',
-  'https',
-  'net',
-  'os',
-  'path',
-  'process',
-  'stream',
-  'timers',
-  'timers/promises',
-  'tls',
-  'url',
-  'util',
-  'v8',
-  'vm',
-  'worker_threads',
-  'zlib',
-];
+/** Every Node built-in, as `fs` and as `node:fs`. */
+const nodeBuiltins = [...new Set(builtinModules.flatMap((m) => (m.startsWith('node:') ? [m] : [m, `node:${m}`])))];
+/** Modules that exist only with the prefix (node:test, node:sqlite …), which builtinModules leaves out. */
+const nodePrefixOnly = `^node:(?!(${builtinModules.join('|')})$)`;
+
+const deterministic = 'Workflow code must be deterministic: do this in an activity.';
 
 export default tseslint.config(
   {
@@ -65,19 +46,31 @@ export default tseslint.config(
   {
     files: ['workflows/**/*.ts', 'test/fixtures/*workflows.ts'],
     rules: {
-      'no-restricted-imports': [
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           paths: [
             ...nodeBuiltins,
-            ...nodeBuiltins.map((m) => `node:${m}`),
             'better-sqlite3',
             'execa',
             'systeminformation',
-          ].map((name) => ({
-            name,
-            message: 'Workflow code must be deterministic: do this in an activity.',
-          })),
+            '@temporalio/activity',
+            '@temporalio/client',
+            '@temporalio/worker',
+          ].map((name) => ({ name, message: deterministic })),
+          patterns: [
+            { regex: nodePrefixOnly, message: deterministic },
+            {
+              regex: '^\\.\\.?/(.*/)?(activities|detectors|workers|cli|drills|bench)/',
+              allowTypeImports: true,
+              message: `${deterministic} Workflows import only types from here (import type …).`,
+            },
+            {
+              regex: '^\\.\\.?/(.*/)?lib/(?!modes\\.js$)',
+              allowTypeImports: true,
+              message: `${deterministic} Workflows import only types from lib/ (import type …); lib/modes.js is the exception.`,
+            },
+          ],
         },
       ],
     },
