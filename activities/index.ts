@@ -9,6 +9,7 @@ import { createHttpActivities } from './http.js';
 import { createLedgerActivities } from './ledger.js';
 import { createModelServerActivities } from './model-server.js';
 import { createNetworkActivities } from './network.js';
+import { createOverrideActivities } from './overrides.js';
 import { createPortActivities } from './ports.js';
 import { createServiceActivities } from './service.js';
 import { createSqliteActivities } from './sqlite.js';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPortActivities(deps),
     ...createBootActivities(deps),
     ...createModelServerActivities(deps),
+    ...createOverrideActivities(deps),
   };
 }
 

@@ -13,6 +13,10 @@ interface CommandSpec {
 const config = () =>
   new Option('-c, --config <file>', 'guardian.yaml to use').env('GUARDIAN_CONFIG').default('guardian.yaml');
 const json = () => new Option('--json', 'print JSON instead of a table');
+const logFormat = () =>
+  new Option('--log-format <format>', 'log lines: pretty (default on a terminal) or json (default when piped)')
+    .choices(['pretty', 'json'])
+    .env('GUARDIAN_LOG_FORMAT');
 
 /** The command table: every `guardian` command, declared in one place. */
 export const COMMANDS: CommandSpec[] = [
@@ -20,7 +24,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'up',
     summary:
       'run Guardian: Temporal worker, detectors, backups and the supervised service (starts the dev server if needed)',
-    options: [config(), new Option('--no-service', 'do not start the guarded service')],
+    options: [config(), new Option('--no-service', 'do not start the guarded service'), logFormat()],
     run: async () => (await import('./commands/up.js')).up,
   },
   {
@@ -69,6 +73,14 @@ export const COMMANDS: CommandSpec[] = [
     run: async () => (await import('./commands/resume.js')).resume,
   },
   {
+    name: 'clear',
+    args: '<mode> <resource>',
+    summary:
+      'end a lasting override a remediation left in force (offline mode, open circuit, disabled endpoint, boot chunk, low-memory mode, moved port)',
+    options: [config()],
+    run: async () => (await import('./commands/clear.js')).clear,
+  },
+  {
     name: 'credentials-updated',
     args: '<endpoint>',
     summary: "tell an endpoint's invalid-credentials incident that its credential was updated",
@@ -98,6 +110,7 @@ export const COMMANDS: CommandSpec[] = [
       json(),
       new Option('--repeat <n>', 'runs per mode').default('1'),
       new Option('--report <dir>', 'write JSON, markdown and a chart to this directory'),
+      logFormat(),
     ],
     run: async () => (await import('./commands/drill.js')).drill,
   },

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GuardianConfig } from '../lib/config/load.js';
 import type { IncidentRecord } from '../lib/ledger.js';
+import type { Logger } from '../lib/logger.js';
 import { acquirePidLock } from '../lib/pid-lock.js';
 import { median, percentile } from '../lib/stats.js';
 import { startGuardian } from '../workers/guardian.js';
@@ -53,6 +54,8 @@ export interface DrillOptions {
   runTimeoutMs?: number;
   /** Stops the drill early (Ctrl-C): the current fault is cleaned up and everything stopped. */
   signal?: AbortSignal;
+  /** The drill's Guardian logs here (default: stderr, readable on a terminal). */
+  logger?: Logger;
 }
 
 /** The spec's bound on the average total MTTR. */
@@ -88,7 +91,7 @@ async function runConfigured(
   selected: readonly ModeDrill[],
   options: DrillOptions,
 ): Promise<DrillReport> {
-  const runtime = await startGuardian({ config });
+  const runtime = await startGuardian({ config, ...(options.logger ? { logger: options.logger } : {}) });
   // The service can move (port-in-use): its port is the one it has now, not the configured preference.
   const env: DrillEnvironment = { runtime, servicePort: () => runtime.service?.port ?? config.service?.port.preferred };
   const runs: DrillRun[] = [];

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GuardianConfig } from './config/load.js';
 import type { Logger } from './logger.js';
+import { setConfigKey } from './client-configs.js';
 import { isPortFree } from './ports.js';
 import { environmentVariable } from './proc.js';
 import type { ProcessRegistry, RegisteredProcess } from './process-registry.js';
@@ -118,6 +119,27 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
     return assigned !== undefined && assigned >= low && assigned <= high ? assigned : this.settings.port.preferred;
   }
 
+  /**
+   * A service moved off its preferred port goes back to it once it is free: the registry's
+   * assignment is forgotten and the client files get the preferred port again. Called before a
+   * fresh start (and by `guardian clear port-in-use`); returns the move, or why there was none.
+   */
+  async reclaimPreferredPort(): Promise<{ from: number; to: number } | { kept: number | null; reason: string }> {
+    const assigned = this.registry.port(this.name)?.port;
+    const preferred = this.settings.port.preferred;
+    if (assigned === undefined || assigned === preferred) return { kept: null, reason: 'not moved' };
+    if (!(await isPortFree(preferred, this.settings.env.HOST ?? '127.0.0.1')))
+      return { kept: assigned, reason: `port ${preferred} is still taken` };
+    this.registry.clearPort(this.name);
+    for (const client of this.settings.clientConfigs) {
+      await setConfigKey(client.path, client.key, preferred).catch((err: unknown) =>
+        this.logger.warn({ err, file: client.path }, 'could not write the preferred port into a client file'),
+      );
+    }
+    this.logger.info({ service: this.name, from: assigned, to: preferred }, 'the preferred port is free again');
+    return { from: assigned, to: preferred };
+  }
+
   /** Extra environment for the next starts (e.g. OFFLINE_MODE); `undefined` removes a variable. */
   setEnv(values: Record<string, string | undefined>): void {
     for (const [key, value] of Object.entries(values)) {
@@ -147,6 +169,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
       }
     }
     try {
+      await this.reclaimPreferredPort();
       await this.startOn(this.intendedPort());
       return 'started';
     } catch (err) {

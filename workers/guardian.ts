@@ -11,6 +11,9 @@ import { isListening, startDevServer } from '../lib/dev-server.js';
 import type { EgressProxy } from '../lib/egress/proxy.js';
 import { withFaultHook } from '../lib/fault-hook.js';
 import { Ledger } from '../lib/ledger.js';
+import { GuardianMetrics } from '../lib/metrics.js';
+import { type MetricsEndpoint, startMetricsEndpoint } from '../lib/metrics-server.js';
+import { listOverrides } from '../lib/overrides.js';
 import { workflowBundle } from '../lib/workflow-bundle.js';
 import { guardianWarmUp } from '../workflows/index.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -69,6 +72,8 @@ export interface GuardianRuntime {
   /** The network probes, when guardian.yaml declares some. */
   readonly prober?: NetworkProber;
   readonly logger: Logger;
+  /** The Prometheus endpoint, unless `metrics.enabled` is false. */
+  readonly metrics?: MetricsEndpoint;
   /** Resolves when the worker stops. */
   readonly done: Promise<void>;
   stop(): Promise<void>;
@@ -121,6 +126,14 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
   const done = worker.run();
   await warmUp(client, config.taskQueue, config.host, logger);
 
+  const metrics = new GuardianMetrics({
+    ledger,
+    overrides: () => listOverrides(config, async () => control?.health(1000)),
+  });
+  const endpoint = config.metrics.enabled
+    ? await startMetricsEndpoint(metrics, config.metrics, config.stateDir, logger)
+    : undefined;
+
   const backups = new BackupKeeper(config.databases, config.stateDir, logger);
   backups.start();
   const detectors: Detector[] = [];
@@ -143,10 +156,20 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
         ...outside.deps,
       }),
     );
-    for (const detector of detectors) await detector.start((finding) => void starter.report(finding));
+    for (const detector of detectors) {
+      await detector.start((finding) => {
+        metrics.observeFinding(finding);
+        void starter.report(finding);
+      });
+    }
   }
   logger.info(
-    { taskQueue: config.taskQueue, detectors: detectors.map((d) => d.name), address: settings.address },
+    {
+      taskQueue: config.taskQueue,
+      detectors: detectors.map((d) => d.name),
+      address: settings.address,
+      ...(endpoint ? { metrics: endpoint.url } : {}),
+    },
     'guardian up',
   );
 
@@ -156,6 +179,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       for (const detector of detectors) await detector.stop();
       for (const tail of tails) tail.stop();
       backups.stop();
+      await endpoint?.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done.catch(() => undefined);
       await lifecycle.stop();
@@ -177,6 +201,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     stop,
     ...(supervisor ? { supervisor } : {}),
     ...(control ? { control } : {}),
+    ...(endpoint ? { metrics: endpoint } : {}),
     ...lifecycle.deps,
     ...outside.deps,
   };

@@ -59,7 +59,7 @@ export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promis
     );
     if (!watch.recovered) {
       throw ApplicationFailure.nonRetryable(
-        `${endpoint} still fails after ${Math.round(watch.openMs / 60_000)} min (${watch.lastTrial}); the circuit stays open. Run guardian rollback to close it.`,
+        `${endpoint} still fails after ${Math.round(watch.openMs / 60_000)} min (${watch.lastTrial}); the circuit stays open. Close it with: guardian clear api-timeout ${endpoint}`,
         'StillFailing',
       );
     }

@@ -45,7 +45,7 @@ export async function databaseCorruption(input: IncidentInput<DatabaseCorruption
       const holders = await ctx.step('find-lock-holders', () => quick.findLockHolders({ database }));
       const who = holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ') || 'an unknown process';
       throw ApplicationFailure.nonRetryable(
-        `${database} stays locked by ${who}, which Guardian did not start; it was not touched. Stop it, then run guardian rollback or wait for the next detection.`,
+        `${database} stays locked by ${who}, which Guardian did not start; it was not touched. Stop it; the next detection then starts a new incident.`,
         'ForeignLockHolder',
       );
     }

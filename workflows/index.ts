@@ -13,3 +13,4 @@ export { circuitWatch } from './circuit-watch.js';
 export { invalidCredentials } from './invalid-credentials.js';
 export { credentialWatch } from './credential-watch.js';
 export { guardianWarmUp } from './warm-up.js';
+export { clearOverride } from './clear-override.js';

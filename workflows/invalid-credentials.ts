@@ -104,7 +104,7 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
     });
     if (!result.valid) {
       throw ApplicationFailure.nonRetryable(
-        `${endpoint} still refuses ${credential ?? 'its credential'} (${result.detail}); it stays disabled`,
+        `${endpoint} still refuses ${credential ?? 'its credential'} (${result.detail}); it stays disabled. Update the credential, then run: guardian clear invalid-credentials ${endpoint}`,
         'StillRefused',
       );
     }
@@ -152,7 +152,7 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
           detail: check.detail,
         }));
         await ctx.alert(
-          `${endpoint} refused ${credential}; switched to its backup key. Replace the primary key, then roll back to use it again.`,
+          `${endpoint} refused ${credential}; switched to its backup key. Replace the primary key, then, within ${Math.round(input.settings.rollbackWindowMs / 60_000)} min, run: guardian rollback ${incidentId}`,
           'warning',
         );
         return true;

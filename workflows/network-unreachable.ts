@@ -69,7 +69,7 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
     );
     if (!watch.restored) {
       throw ApplicationFailure.nonRetryable(
-        `the network is still unreachable after ${Math.round(watch.offlineMs / 60_000)} min (${watch.lastProbe}); offline mode stays on. Run guardian rollback to leave it.`,
+        `the network is still unreachable after ${Math.round(watch.offlineMs / 60_000)} min (${watch.lastProbe}); offline mode stays on. Leave it with: guardian clear network-unreachable ${input.resource}`,
         'StillOffline',
       );
     }

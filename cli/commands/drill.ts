@@ -7,13 +7,14 @@ import { drills } from '../../drills/index.js';
 import { type DrillReport, runDrills } from '../../drills/runner.js';
 import type { ModeDrill } from '../../drills/types.js';
 import { UsageError } from '../../lib/errors.js';
+import { createLogger, logFormat } from '../../lib/logger.js';
 import { machineLine } from '../../lib/machine.js';
 import { isMode, MODES } from '../../lib/modes.js';
 
 /** `guardian drill [mode…|all]`: injects each mode's scenario for real and measures MTTR. */
 export async function drill(
   modes: string[],
-  options: { config: string; json?: boolean; repeat: string; report?: string },
+  options: { config: string; json?: boolean; repeat: string; report?: string; logFormat?: string },
 ): Promise<number> {
   const repeat = Number(options.repeat);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)
@@ -33,6 +34,7 @@ export async function drill(
       repeat,
       onProgress: (line) => process.stderr.write(`${line}\n`),
       signal: interrupted.signal,
+      logger: createLogger('guardian-drill', logFormat(options.logFormat)),
     });
   } catch (err) {
     if (interrupted.signal.aborted) return 130;

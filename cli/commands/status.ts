@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { createTable } from '../../lib/table.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { Ledger } from '../../lib/ledger.js';
+import { listOverrides, renderOverrides } from '../../lib/overrides.js';
 import { connectClient } from '../../lib/temporal.js';
 import { type IncidentStatus, statusQuery } from '../../workflows/definitions.js';
 
@@ -22,8 +23,9 @@ export async function status(options: { config: string; json?: boolean }): Promi
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
   const paused = ledger.pauses();
   ledger.close();
+  const overrides = await listOverrides(config);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ open, paused }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ open, paused, overrides }, null, 2)}\n`);
     return 0;
   }
   if (open.length === 0) process.stdout.write('No open incidents.\n');
@@ -35,6 +37,7 @@ export async function status(options: { config: string; json?: boolean }): Promi
     }
     process.stdout.write(`${table.toString()}\n`);
   }
+  process.stdout.write(renderOverrides(overrides));
   for (const p of paused) {
     process.stdout.write(
       `paused: ${p.mode} ${p.resource} since ${new Date(p.since).toISOString()} (${p.reason}); resume with: guardian resume ${p.mode} ${p.resource}\n`,

@@ -1,10 +1,12 @@
 import { loadConfig } from '../../lib/config/load.js';
+import { createLogger, logFormat } from '../../lib/logger.js';
 import { startGuardian } from '../../workers/guardian.js';
 
 /** `guardian up`: runs Guardian in the foreground until SIGINT/SIGTERM. */
-export async function up(options: { config: string; service: boolean }): Promise<number> {
+export async function up(options: { config: string; service: boolean; logFormat?: string }): Promise<number> {
   const config = loadConfig(options.config);
-  const runtime = await startGuardian({ config, superviseService: options.service });
+  const logger = createLogger('guardian', logFormat(options.logFormat));
+  const runtime = await startGuardian({ config, superviseService: options.service, logger });
   const port = runtime.service?.port ?? config.service?.port.preferred;
   const model = runtime.modelServer;
   process.stderr.write(
@@ -20,6 +22,7 @@ export async function up(options: { config: string; service: boolean }): Promise
           ]
         : []),
       `  Databases:    ${config.databases.map((d) => d.name).join(', ') || '(none)'}`,
+      ...(runtime.metrics ? [`  Metrics:      ${runtime.metrics.url}`] : []),
       '  Stop with Ctrl-C.',
       '',
     ].join('\n'),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { credentialSchema, egressSchema, networkSchema } from './outside.js';
 import { bootSchema, modelServerSchema } from './lifecycle.js';
+import { metricsSchema } from './operators.js';
 import { diskSchema, memorySchema, watchedConfigSchema } from './resources.js';
 import { duration, port } from './units.js';
 
@@ -119,6 +120,7 @@ export const guardianConfigSchema = z
       .default([])
       .meta({ description: 'How the egress proxy authenticates; values by reference only' }),
     network: networkSchema.prefault({}),
+    metrics: metricsSchema.prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => {

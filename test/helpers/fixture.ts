@@ -20,6 +20,7 @@ export function testConfig(dir: string, overrides: Partial<GuardianConfigInput> 
     taskQueue: `guardian@${host}`,
     stateDir: join(dir, 'state'),
     incidents: { rollbackWindow: '2s', flap: { limit: 5, window: '10m' } },
+    metrics: { port: 0 },
     ...overrides,
   };
   return parseConfig(stringify(input), join(dir, 'guardian.yaml'));
