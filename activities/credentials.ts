@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CredentialSlot, RefreshOutcome } from '../lib/egress/credentials.js';
 import { type ActivityDeps, knownEndpoint, requireEgress } from './deps.js';
-import { oncePerStep } from '../lib/step-memo.js';
+import { oncePerStep } from '../lib/step-state.js';
 
 /** Whether an endpoint accepts the credential in use. No value, no fingerprint. */
 export interface CredentialCheck {
@@ -67,13 +67,16 @@ export function createCredentialActivities({
       userRequested?: boolean;
     }): Promise<RefreshOutcome & { previousSlot: CredentialSlot }> {
       // previousSlot is what a rollback returns to: a re-run must not report the refreshed slot.
-      return oncePerStep(config.stateDir, async () => {
-        const store = proxy().credentials;
-        const previousSlot = store.slot(credential);
-        const outcome = await store.refresh(credential, { userRequested });
-        logger.info({ credential, refreshed: outcome.refreshed, reason: outcome.reason }, 'credential refresh');
-        return { ...outcome, previousSlot };
-      });
+      // It is observed (and journaled) before the refresh acts, so a crash in between keeps it.
+      return oncePerStep(
+        config.stateDir,
+        async (previousSlot: CredentialSlot) => {
+          const outcome = await proxy().credentials.refresh(credential, { userRequested });
+          logger.info({ credential, refreshed: outcome.refreshed, reason: outcome.reason }, 'credential refresh');
+          return { ...outcome, previousSlot };
+        },
+        async () => proxy().credentials.slot(credential),
+      );
     },
 
     /** Switches the value the proxy sends (primary, backup, refreshed); returns the previous slot. */
@@ -85,9 +88,14 @@ export function createCredentialActivities({
       slot: CredentialSlot;
     }): Promise<{ previous: CredentialSlot }> {
       try {
-        return await oncePerStep(config.stateDir, async () => ({
-          previous: proxy().credentials.use(credential, slot),
-        }));
+        return await oncePerStep(
+          config.stateDir,
+          async (previous: CredentialSlot) => {
+            proxy().credentials.use(credential, slot);
+            return { previous };
+          },
+          async () => proxy().credentials.slot(credential),
+        );
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'CredentialUnavailable');
       }

@@ -17,7 +17,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip, gzipSync } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { sha256 } from '../lib/config-files.js';
+import { sha256 } from '../lib/hash.js';
 import {
   dirsByMount,
   type FoundFile,

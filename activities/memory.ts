@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { memoryProblems, sampleMemory } from '../lib/memory.js';
 import type { ActivityDeps } from './deps.js';
-import { oncePerStep } from '../lib/step-memo.js';
+import { oncePerStep } from '../lib/step-state.js';
 
 /** Memory after a step: healthy or not, and what is still over. */
 export interface MemoryCheck {
@@ -101,17 +101,22 @@ export function createMemoryActivities({
      */
     async unloadModels({ settleMs = 500 }: { settleMs?: number } = {}): Promise<ReliefResult & { models: string[] }> {
       // The models unloaded are what a rollback loads again: a re-run must not report none.
-      const models = await oncePerStep(config.stateDir, async () => {
-        let loaded: string[] = [];
-        try {
-          const ps = (await ollama('/api/ps')) as { models?: { name?: string; model?: string }[] } | undefined;
-          loaded = (ps?.models ?? []).map((m) => m.model ?? m.name ?? '').filter(Boolean);
-        } catch {
-          loaded = [];
-        }
-        for (const model of loaded) await ollama('/api/generate', { model, keep_alive: 0 });
-        return loaded;
-      });
+      // They are listed (and journaled) before any is unloaded, so a crash in between keeps the list.
+      const models = await oncePerStep(
+        config.stateDir,
+        async (loaded: string[]) => {
+          for (const model of loaded) await ollama('/api/generate', { model, keep_alive: 0 });
+          return loaded;
+        },
+        async () => {
+          try {
+            const ps = (await ollama('/api/ps')) as { models?: { name?: string; model?: string }[] } | undefined;
+            return (ps?.models ?? []).map((m) => m.model ?? m.name ?? '').filter(Boolean);
+          } catch {
+            return [];
+          }
+        },
+      );
       return { ...(await settle(settleMs)), models };
     },
 

@@ -62,7 +62,10 @@ export const COMMANDS: CommandSpec[] = [
     name: 'rollback',
     args: '<workflow-id>',
     summary: "undo an incident's completed steps in reverse order",
-    options: [new Option('--reason <text>', 'recorded in the incident')],
+    options: [
+      new Option('--reason <text>', 'recorded in the incident'),
+      new Option('--force', 'roll back even data written since the heal (the live files are kept aside first)'),
+    ],
     run: async () => (await import('./commands/signal.js')).rollback,
   },
   {

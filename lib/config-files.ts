@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { z } from 'zod';
 import type { WatchedConfig } from './config/resources.js';
+import { sha256 } from './hash.js';
 
 /** What is wrong with a watched config file, if anything. */
 export type ConfigFileState = 'ok' | 'missing' | 'not-a-file' | 'unreadable' | 'parse' | 'invalid';
@@ -120,11 +120,6 @@ export function restoreCandidates(stateDir: string, config: Pick<WatchedConfig, 
     // No .bak beside the file.
   }
   return candidates.sort((a, b) => b.savedAt - a.savedAt);
-}
-
-/** SHA-256 of bytes, hex. */
-export function sha256(bytes: Buffer | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**

@@ -1,6 +1,7 @@
-import { lstatSync, readdirSync, readlinkSync, realpathSync, statfsSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import type { DiskSettings } from './config/resources.js';
+import { forEachOpenDescriptor, realpathOrSelf } from './proc.js';
 
 /** What a guarded directory is for, which decides what may be done to its files. */
 export type DirKind = 'logs' | 'snapshots' | 'temp' | 'artifacts' | 'watch';
@@ -135,35 +136,10 @@ export function isInside(path: string, root: string): boolean {
  * included). Costs one readlink per open descriptor on the machine.
  */
 export async function openFilesUnder(roots: readonly string[]): Promise<Set<string>> {
-  const prefixes = roots.map((r) => {
-    try {
-      return realpathSync(r) + sep;
-    } catch {
-      return r + sep;
-    }
-  });
+  const prefixes = roots.map((r) => realpathOrSelf(r) + sep);
   const open = new Set<string>();
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return open;
-  }
-  for (const pid of pids) {
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue; // gone, or not ours to read
-    }
-    for (const fd of fds) {
-      try {
-        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-        if (prefixes.some((p) => target.startsWith(p))) open.add(target);
-      } catch {
-        // closed meanwhile
-      }
-    }
-  }
+  forEachOpenDescriptor((_pid, target) => {
+    if (prefixes.some((p) => target.startsWith(p))) open.add(target);
+  });
   return open;
 }

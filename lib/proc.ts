@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 
 /**
  * What /proc says about one process: enough to tell it apart from a later process that got the
@@ -95,37 +95,92 @@ export function listeningSocketInodes(port: number): Set<string> {
 }
 
 /**
+ * Visits every open descriptor of every process this one may read (this process included), with
+ * the descriptor's target as readlink names it: a path (` (deleted)` appended once unlinked),
+ * `socket:[inode]`, `pipe:[inode]` … `visit` returns true to skip the rest of that process's
+ * descriptors. Processes whose descriptors cannot be read (another user's, without privileges)
+ * are missed, not guessed. Costs one readlink per open descriptor on the machine.
+ */
+export function forEachOpenDescriptor(visit: (pid: number, target: string) => boolean | void): void {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue; // closed meanwhile
+      }
+      if (visit(Number(pid), target) === true) break;
+    }
+  }
+}
+
+/**
  * The processes holding a listening socket on `port`, found through /proc: the socket inodes
- * from /proc/net/tcp{,6}, then each process's open descriptors. Processes whose descriptors
- * cannot be read (another user's, without privileges) are missed, not guessed.
+ * from /proc/net/tcp{,6}, then each process's open descriptors.
  */
 export function portHolders(port: number): ProcessInfo[] {
   const inodes = listeningSocketInodes(port);
   if (inodes.size === 0) return [];
   const wanted = new Set([...inodes].map((inode) => `socket:[${inode}]`));
   const holders: ProcessInfo[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${entry}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      let target: string;
-      try {
-        target = readlinkSync(`/proc/${entry}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (!wanted.has(target)) continue;
-      const info = processInfo(Number(entry));
-      if (info) holders.push(info);
-      break;
-    }
-  }
+  forEachOpenDescriptor((pid, target) => {
+    if (!wanted.has(target)) return false;
+    const info = processInfo(pid);
+    if (info) holders.push(info);
+    return true;
+  });
   return holders;
+}
+
+/**
+ * The processes other than this one that hold any of `paths` open (by descriptor, whatever
+ * their locks), as PIDs. Paths are compared once symbolic links are resolved, as /proc names them.
+ */
+export function processesHoldingOpen(paths: readonly string[]): number[] {
+  const wanted = new Set(paths.map((p) => realpathOrSelf(p)));
+  const pids = new Set<number>();
+  forEachOpenDescriptor((pid, target) => {
+    if (pid === process.pid || !wanted.has(target)) return false;
+    pids.add(pid);
+    return true;
+  });
+  return [...pids];
+}
+
+/** `path` with symbolic links resolved; `path` itself when it does not exist. */
+export function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * A short description of a process for alerts and histories: `pid 123 (python3)`, from its
+ * command name only, so no argument (which may carry a secret) is recorded.
+ */
+export function shortDescription(pid: number): string {
+  let name = '';
+  try {
+    name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    // gone meanwhile
+  }
+  return `pid ${pid} (${name || 'unknown'})`;
 }
 
 /** One variable of a process's environment as it was started (/proc/<pid>/environ). */

@@ -60,8 +60,16 @@ export class ServiceControl {
     return `http://127.0.0.1:${port}`;
   }
 
-  /** POSTs a control action; returns the service's JSON reply or throws {@link ControlHookError}. */
-  async call<T = Record<string, unknown>>(action: string, body: Record<string, unknown> = {}): Promise<T> {
+  /**
+   * POSTs a control action; returns the service's JSON reply or throws {@link ControlHookError}.
+   * `timeoutMs` overrides the configured timeout for a slow action (reopening a large database);
+   * `signal` abandons the call (a cancelled step).
+   */
+  async call<T = Record<string, unknown>>(
+    action: string,
+    body: Record<string, unknown> = {},
+    { timeoutMs, signal }: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const url = `${this.baseUrl()}${this.options.controlPath ?? '/guardian/control'}/${action}`;
     let res: Response;
     try {
@@ -69,7 +77,10 @@ export class ServiceControl {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
+        signal: AbortSignal.any([
+          AbortSignal.timeout(timeoutMs ?? this.options.timeoutMs ?? 5000),
+          ...(signal ? [signal] : []),
+        ]),
       });
     } catch (err) {
       throw new ControlHookError(action, undefined, `control hook ${action} unreachable: ${(err as Error).message}`);

@@ -12,6 +12,8 @@ export interface DatabaseCorruptionParams {
   serviceConnected: boolean;
   /** How long to wait for the service to report the database healthy again. @default 10000 */
   healthTimeoutMs?: number;
+  /** How long the service may take to reopen its connections (a large database opens slowly). @default 120000 */
+  reopenTimeoutMs?: number;
 }
 
 const quick = proxyActivities<GuardianActivities>(quickActivity);
@@ -20,7 +22,9 @@ const long = proxyActivities<GuardianActivities>(longActivity);
 /**
  * Failure mode 1. Closes the service's connections, copies the file set aside, runs
  * integrity_check; a sound file gets `wal_checkpoint(TRUNCATE)`, a damaged one the newest verified
- * backup. Then reopens and verifies. Rollback puts the pre-remediation files back byte-identical.
+ * backup. Then reopens and verifies. Good data once in place stays when a later step fails; only a
+ * rollback puts the pre-remediation files back byte-identical, after copying the live files aside,
+ * and it refuses (unless forced) when the database was written since the heal.
  */
 export async function databaseCorruption(input: IncidentInput<DatabaseCorruptionParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
@@ -36,7 +40,15 @@ export async function databaseCorruption(input: IncidentInput<DatabaseCorruption
     const quarantine = await ctx.step(
       'copy-aside',
       () => long.quarantineDatabaseFiles({ database }),
-      ({ dir }) => long.restoreQuarantinedFiles({ database, dir }),
+      async ({ dir }) => {
+        const rollback = await long.restoreQuarantinedFiles({ database, dir, force: ctx.rollbackForced });
+        if (rollback.kept) ctx.note(`the live files replaced by the rollback are kept in ${rollback.kept}`);
+        if (rollback.discarded)
+          ctx.note(`forced rollback set aside writes made since the heal (${rollback.discarded})`);
+      },
+      // What the heal put in place (a checkpointed file, the backup) stays when a later step
+      // fails; only an operator's rollback brings the original files back.
+      { keepOnFailure: true },
     );
     ctx.note(`original files kept in ${quarantine.dir}`);
     const inspection = await ctx.step('integrity-check', () => long.inspectDatabase({ database }));
@@ -50,7 +62,9 @@ export async function databaseCorruption(input: IncidentInput<DatabaseCorruption
       );
     }
     if (inspection.verdict === 'ok') {
-      const checkpoint = await ctx.step('wal-checkpoint', () => long.checkpointDatabase({ database }));
+      const checkpoint = await ctx.step('wal-checkpoint', () =>
+        long.checkpointDatabase({ database, quarantineDir: quarantine.dir }),
+      );
       ctx.note(`integrity ok; WAL checkpointed (${checkpoint.walBytesBefore} → ${checkpoint.walBytesAfter} bytes)`);
     } else {
       const restore = await ctx.step('restore-last-good-backup', () =>
@@ -66,16 +80,20 @@ export async function databaseCorruption(input: IncidentInput<DatabaseCorruption
       );
     }
     if (serviceConnected) {
+      const timeoutMs = input.params.reopenTimeoutMs ?? 120_000;
       await ctx.step(
         'reopen-connections',
-        () => quick.callControlHook({ action: 'reopen-connections', body: { databases } }),
+        () => long.callControlHook({ action: 'reopen-connections', body: { databases }, timeoutMs }),
         () => quick.callControlHook({ action: 'close-connections', body: { databases } }),
+        { keepOnFailure: true },
       );
     }
     await ctx.verify('verify', async () => {
       const file = await long.verifyDatabase({ database });
       if (!serviceConnected) return file;
-      return long.waitForServiceHealth({ databases, timeoutMs: input.params.healthTimeoutMs ?? 10_000 });
+      // Only the databases the service reports are waited for; one it does not expose was checked above.
+      const service = await long.waitForServiceHealth({ databases, timeoutMs: input.params.healthTimeoutMs ?? 10_000 });
+      return { healthyAt: service.healthyAt, ...(service.detail ? { detail: service.detail } : {}) };
     });
   });
 }

@@ -66,8 +66,14 @@ export interface IncidentResult {
 
 /** Stop after the step that is running; keep what is done. */
 export const abortSignal = defineSignal<[reason?: string]>('abort');
-/** Undo the completed steps in reverse order (also what Cancel in the UI does). */
-export const rollbackSignal = defineSignal<[reason?: string]>('rollback');
+/** How a rollback was asked for. */
+export interface RollbackOptions {
+  /** Roll back even what changed since the heal (a database written since); the live state is kept aside first. */
+  readonly force?: boolean;
+}
+
+/** Undo the completed steps in reverse order (also what Cancel in the UI does, unforced). */
+export const rollbackSignal = defineSignal<[reason?: string, options?: RollbackOptions]>('rollback');
 /** A detector saw the failure again: joins a running incident, or opens a new one after a heal. */
 export const findingSignal = defineSignal<[Finding]>('finding');
 /** The incident's live state. */

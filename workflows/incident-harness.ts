@@ -30,6 +30,8 @@ export interface IncidentContext<P> {
   alert(message: string, severity?: Severity): Promise<void>;
   /** True once the operator asked to abort. */
   readonly abortRequested: boolean;
+  /** True when the operator forced the rollback (`guardian rollback --force`). */
+  readonly rollbackForced: boolean;
 }
 
 /**
@@ -124,6 +126,9 @@ function contextFor<P>(
     input,
     get abortRequested() {
       return signals.abortRequested;
+    },
+    get rollbackForced() {
+      return signals.rollbackForced;
     },
     note: (text) => {
       recorder.note(text);

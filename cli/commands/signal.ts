@@ -3,12 +3,22 @@ import { UsageError } from '../../lib/errors.js';
 import { connectClient } from '../../lib/temporal.js';
 import { abortSignal, rollbackSignal } from '../../workflows/definitions.js';
 
-async function send(workflowId: string, which: 'abort' | 'rollback', reason: string | undefined): Promise<number> {
+async function send(
+  workflowId: string,
+  which: 'abort' | 'rollback',
+  reason: string | undefined,
+  force = false,
+): Promise<number> {
   const client = await connectClient();
   try {
     const handle = client.workflow.getHandle(workflowId);
-    await handle.signal(which === 'abort' ? abortSignal : rollbackSignal, reason);
-    process.stdout.write(`Sent ${which} to ${workflowId}. Follow it with: guardian status\n`);
+    if (which === 'abort') await handle.signal(abortSignal, reason);
+    // The options argument only when forced: an older Guardian's workflow reads the reason alone.
+    else if (force) await handle.signal(rollbackSignal, reason, { force: true });
+    else await handle.signal(rollbackSignal, reason);
+    process.stdout.write(
+      `Sent ${which}${force ? ' (forced)' : ''} to ${workflowId}. Follow it with: guardian status\n`,
+    );
     return 0;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
@@ -27,7 +37,11 @@ export async function abort(workflowId: string, options: { reason?: string }): P
   return send(workflowId, 'abort', options.reason);
 }
 
-/** `guardian rollback <id>`: compensations of completed steps run in reverse. */
-export async function rollback(workflowId: string, options: { reason?: string }): Promise<number> {
-  return send(workflowId, 'rollback', options.reason);
+/**
+ * `guardian rollback <id> [--force]`: compensations of completed steps run in reverse. A step
+ * whose data changed since the heal (a database written since) refuses to roll back and says what
+ * would be lost; `--force` rolls it back anyway, keeping the live state aside first.
+ */
+export async function rollback(workflowId: string, options: { reason?: string; force?: boolean }): Promise<number> {
+  return send(workflowId, 'rollback', options.reason, options.force === true);
 }

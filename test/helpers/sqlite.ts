@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { sha256 as sha256Bytes } from '../../lib/hash.js';
 
 /** Creates a database with a table, an index and enough rows to span many pages. */
 export function seedDatabase(path: string, rows = 2000, journalMode: 'wal' | 'delete' = 'wal'): void {
@@ -27,6 +27,7 @@ export function allRows(path: string): unknown[] {
   }
 }
 
+/** SHA-256 of a file's bytes. */
 export function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  return sha256Bytes(readFileSync(path));
 }

@@ -17,6 +17,8 @@ import type { IncidentRecorder } from './recording.js';
 export class IncidentSignals {
   abortRequested = false;
   rollbackRequested = false;
+  /** Set by `guardian rollback --force`: roll back even data changed since the heal. */
+  rollbackForced = false;
   /** A detection after the heal: the next incident. */
   recurrence: Finding | undefined;
   /** The scope the remediation runs in while it runs; a rollback cancels it. */
@@ -37,9 +39,10 @@ export class IncidentSignals {
         this.recurrence = finding;
       else recorder.joined++;
     });
-    setHandler(rollbackSignal, (reason) => {
+    setHandler(rollbackSignal, (reason, options) => {
       this.rollbackRequested = true;
-      recorder.note(`rollback requested${reason ? `: ${reason}` : ''}`);
+      this.rollbackForced ||= options?.force === true;
+      recorder.note(`rollback requested${options?.force ? ' (forced)' : ''}${reason ? `: ${reason}` : ''}`);
       this.remediation?.cancel();
     });
   }

@@ -1,0 +1,126 @@
+import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { rowCounts } from '../lib/backups.js';
+import type { GuardianConfig } from '../lib/config/load.js';
+import { digestIfExists } from '../lib/hash.js';
+import { processesHoldingOpen, shortDescription } from '../lib/proc.js';
+import { databaseFileSet } from '../lib/sqlite-file.js';
+import { readJson, writeJsonDurable } from '../lib/step-state.js';
+
+/** A file of the set copied aside before a remediation touched it. */
+export interface QuarantinedFile {
+  name: string;
+  existed: boolean;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * What a database held at one moment, enough to tell whether anything was written since: the
+ * main file's and the WAL's checksums (an empty WAL counts as none) and the row counts.
+ */
+export interface DatabaseFingerprint {
+  db?: string;
+  wal?: string;
+  rows: Record<string, number | null>;
+  at: number;
+}
+
+/** The path of a database named in guardian.yaml, or a non-retryable failure naming the file to fix. */
+export function databasePathOf(config: Pick<GuardianConfig, 'databases' | 'file'>, name: string): string {
+  const db = config.databases.find((d) => d.name === name);
+  if (!db) throw ApplicationFailure.nonRetryable(`no database named "${name}" in ${config.file}`, 'UnknownDatabase');
+  return db.path;
+}
+
+/** Size of a file, 0 when it does not exist. */
+export async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Other processes that hold any file of the database's set open, each as `pid N (name)`. */
+export function databaseHolders(path: string): string[] {
+  return processesHoldingOpen(databaseFileSet(path)).map(shortDescription);
+}
+
+/**
+ * Refuses (non-retryable) while another process holds a file of the database's set open:
+ * replacing a file under it would send its later writes to an unlinked inode, or mix two files.
+ */
+export function refuseWhileOpen(database: string, path: string, what: string, kept: string): void {
+  const holders = databaseHolders(path);
+  if (holders.length === 0) return;
+  throw ApplicationFailure.nonRetryable(
+    `${database} (${path}) is open in ${holders.join(', ')}; ${what} was not done, since swapping the file ` +
+      `under it would lose what it writes. Close it (or stop that process), then retry. ${kept}`,
+    'DatabaseInUse',
+  );
+}
+
+/** The fingerprint of the live database now. */
+export async function fingerprintOf(path: string, signal?: AbortSignal): Promise<DatabaseFingerprint> {
+  const db = await digestIfExists(path, signal);
+  const wal = await digestIfExists(`${path}-wal`, signal);
+  return {
+    ...(db ? { db: db.sha256 } : {}),
+    ...(wal && wal.size > 0 ? { wal: wal.sha256 } : {}),
+    rows: rowCounts(path),
+    at: Date.now(),
+  };
+}
+
+/** The fingerprint of the file set a quarantine manifest describes (what copy-aside saw). */
+export function fingerprintOfQuarantine(path: string, files: QuarantinedFile[], dir: string): DatabaseFingerprint {
+  const db = files.find((f) => f.name === basename(path) && f.existed);
+  const wal = files.find((f) => f.name === `${basename(path)}-wal` && f.existed && f.size > 0);
+  return {
+    ...(db ? { db: db.sha256 } : {}),
+    ...(wal ? { wal: wal.sha256 } : {}),
+    rows: db ? rowCounts(join(dir, db.name)) : {},
+    at: 0,
+  };
+}
+
+/** True when both fingerprints describe the same bytes. */
+export function sameContent(a: DatabaseFingerprint, b: DatabaseFingerprint): boolean {
+  return a.db === b.db && a.wal === b.wal;
+}
+
+/** Where a quarantine keeps the fingerprint of the healed database (written when a heal step puts data in place). */
+export function healedPath(quarantineDir: string): string {
+  return join(quarantineDir, 'healed.json');
+}
+
+/** Records the fingerprint of the database a heal step just put in place. */
+export async function recordHealed(quarantineDir: string, path: string): Promise<DatabaseFingerprint> {
+  const healed = await fingerprintOf(path);
+  await writeJsonDurable(healedPath(quarantineDir), healed);
+  return healed;
+}
+
+/** The quarantine manifest, or a non-retryable failure saying it is missing (never "nothing to restore"). */
+export async function readQuarantineManifest(dir: string): Promise<QuarantinedFile[]> {
+  const files = await readJson<QuarantinedFile[]>(join(dir, 'manifest.json'));
+  if (!files) {
+    throw ApplicationFailure.nonRetryable(
+      `the quarantine manifest ${join(dir, 'manifest.json')} is missing, so the original files cannot be told ` +
+        `apart or verified; nothing was put back. Compare ${dir} with the live database by hand.`,
+      'ManifestMissing',
+    );
+  }
+  return files;
+}
+
+/** "entities: 2000 → 2003" for each table whose row count differs; a plain note when only contents changed. */
+export function describeRowChanges(before: DatabaseFingerprint['rows'], now: DatabaseFingerprint['rows']): string {
+  const tables = [...new Set([...Object.keys(before), ...Object.keys(now)])];
+  const changed = tables
+    .filter((t) => before[t] !== now[t])
+    .map((t) => `${t}: ${before[t] ?? 'none'} → ${now[t] ?? 'none'} rows`);
+  return changed.length > 0 ? changed.join(', ') : 'row counts unchanged, contents differ';
+}

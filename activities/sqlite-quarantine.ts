@@ -1,0 +1,172 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { digestIfExists } from '../lib/hash.js';
+import { copyFileVerified, replaceFileVerified } from '../lib/files.js';
+import { throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
+import { databaseFileSet } from '../lib/sqlite-file.js';
+import { currentStep, readJson, runDir, runJournaled, StepState } from '../lib/step-state.js';
+import type { ActivityDeps } from './deps.js';
+import {
+  databasePathOf,
+  type DatabaseFingerprint,
+  describeRowChanges,
+  fingerprintOf,
+  fingerprintOfQuarantine,
+  healedPath,
+  type QuarantinedFile,
+  readQuarantineManifest,
+  refuseWhileOpen,
+  sameContent,
+} from './sqlite-files.js';
+
+/** What a rollback of the database did: files put back, and where the live files it replaced are kept. */
+export interface DatabaseRollback {
+  restored: string[];
+  /** The live files as they were just before the rollback, copied and verified; absent when nothing changed. */
+  kept?: string;
+  /** Set when the database had been written since the heal and the rollback was forced: what those writes were. */
+  discarded?: string;
+}
+
+interface RollbackJournal {
+  changed: string[];
+  kept?: string;
+  discarded?: string;
+}
+
+/** Copying a database's file set aside (copy-aside) and putting it back (its rollback). */
+export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 'config'>) {
+  return {
+    /**
+     * Copies the database's file set (db, -wal, -shm, -journal) aside, even if corrupt, each copy
+     * verified against what was read, with a checksum manifest. A second run for the same
+     * incident returns the first copy.
+     */
+    async quarantineDatabaseFiles({
+      database,
+    }: {
+      database: string;
+    }): Promise<{ dir: string; files: QuarantinedFile[] }> {
+      const path = databasePathOf(config, database);
+      const dir = runDir(config.stateDir, 'quarantine', database);
+      const state = new StepState(dir, 'manifest');
+      let copied = '';
+      const files = await withHeartbeat(
+        (signal) =>
+          runJournaled(state, {
+            plan: async () => databaseFileSet(path).map((file) => basename(file)),
+            act: async (names) => {
+              await mkdir(dir, { recursive: true });
+              const out: QuarantinedFile[] = [];
+              for (const name of names) {
+                throwIfCancelled();
+                copied = name;
+                try {
+                  const { size, sha256 } = await copyFileVerified(join(dirname(path), name), join(dir, name), signal);
+                  out.push({ name, existed: true, size, sha256 });
+                } catch (err) {
+                  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+                  out.push({ name, existed: false, size: 0, sha256: '' });
+                }
+              }
+              return out;
+            },
+          }),
+        () => `copying ${copied}`,
+      );
+      return { dir, files };
+    },
+
+    /**
+     * Rollback of copy-aside: puts the quarantined file set back exactly (byte-identical),
+     * removing companions that did not exist. First the live files are copied aside (verified)
+     * and named in the result. Refuses while any process holds the database open, and when the
+     * database was written since the heal, naming what would be lost, unless `force`.
+     */
+    async restoreQuarantinedFiles({
+      database,
+      dir,
+      force = false,
+    }: {
+      database: string;
+      dir: string;
+      force?: boolean;
+    }): Promise<DatabaseRollback> {
+      const path = databasePathOf(config, database);
+      const files = await readQuarantineManifest(dir);
+      const entryOf = (file: string) => files.find((f) => f.name === basename(file));
+      const differs = async (file: string): Promise<boolean> => {
+        const entry = entryOf(file);
+        const now = await digestIfExists(file);
+        return entry?.existed ? now?.sha256 !== entry.sha256 : now !== undefined;
+      };
+      const kept = join(dir, 'live-before-rollback');
+      return withHeartbeat(
+        (signal) =>
+          runJournaled<RollbackJournal, DatabaseRollback>(new StepState(dir, 'rollback'), {
+            async plan() {
+              const changed: string[] = [];
+              for (const file of databaseFileSet(path)) if (await differs(file)) changed.push(file);
+              // Files that are as they were stay as they are: replacing one would swap its inode
+              // under whatever has it open.
+              if (changed.length === 0) return { changed };
+              refuseWhileOpen(database, path, 'the rollback', `The originals are in ${dir}.`);
+              const baseline =
+                (await readJson<DatabaseFingerprint>(healedPath(dir))) ?? fingerprintOfQuarantine(path, files, dir);
+              const now = await fingerprintOf(path, signal);
+              const discarded = sameContent(baseline, now) ? undefined : describeRowChanges(baseline.rows, now.rows);
+              if (discarded !== undefined && !force) {
+                const id = currentStep()?.workflowId ?? '<incident>';
+                throw ApplicationFailure.nonRetryable(
+                  `${database} was written since Guardian healed it (${discarded}); rolling back would lose those ` +
+                    `writes, so nothing was changed. To roll back anyway (the live files are kept aside first): ` +
+                    `guardian rollback ${id} --force`,
+                  'DatabaseChangedSinceHeal',
+                );
+              }
+              await rm(kept, { recursive: true, force: true });
+              await mkdir(kept, { recursive: true });
+              for (const file of databaseFileSet(path)) {
+                throwIfCancelled();
+                await copyFileVerified(file, join(kept, basename(file)), signal).catch((err: unknown) => {
+                  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+                });
+              }
+              return { changed: changed.map((f) => basename(f)), kept, ...(discarded ? { discarded } : {}) };
+            },
+            async act(journal) {
+              if (journal.changed.length === 0) return { restored: [] };
+              refuseWhileOpen(
+                database,
+                path,
+                'the rollback',
+                `The originals are in ${dir}; the live files in ${kept}.`,
+              );
+              const restored: string[] = [];
+              // Companions first, the main file last: a crash in between leaves a WAL whose salt
+              // does not match the main file, which SQLite ignores, and a re-run finishes the job.
+              for (const file of databaseFileSet(path).reverse()) {
+                if (!journal.changed.includes(basename(file)) || !(await differs(file))) continue;
+                const entry = entryOf(file);
+                if (!entry?.existed) {
+                  await rm(file, { force: true });
+                  continue;
+                }
+                const { sha256 } = await replaceFileVerified(join(dir, entry.name), file);
+                if (sha256 !== entry.sha256)
+                  throw new Error(`quarantined ${entry.name} in ${dir} no longer matches its manifest`);
+                restored.push(file);
+              }
+              return {
+                restored,
+                ...(journal.kept ? { kept: journal.kept } : {}),
+                ...(journal.discarded ? { discarded: journal.discarded } : {}),
+              };
+            },
+          }),
+        () => `rolling back ${database}`,
+      );
+    },
+  };
+}

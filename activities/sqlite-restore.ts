@@ -1,0 +1,130 @@
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { listBackups, rowCounts } from '../lib/backups.js';
+import { copyFileVerified, exists, moveFile } from '../lib/files.js';
+import { digestIfExists } from '../lib/hash.js';
+import { isActivityCancellation, throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
+import { fsyncDir, runJournaled, StepState } from '../lib/step-state.js';
+import type { ActivityDeps } from './deps.js';
+import { databasePathOf, recordHealed, refuseWhileOpen } from './sqlite-files.js';
+
+/** What `restoreLastGoodBackup` put in place. */
+export interface BackupRestore {
+  backupTakenAt: number;
+  backupAgeMs: number;
+  rowsBefore: Record<string, number | null>;
+  rowsAfter: Record<string, number | null>;
+}
+
+interface RestoreJournal {
+  backup: string;
+  backupSha256: string;
+  takenAt: number;
+  /** The copy of the backup beside the database, renamed over it at the commit point. */
+  tmp: string;
+  /** Stale companions (-wal, -shm, -journal) of the damaged file: moved here before the rename. */
+  displaced: { from: string; to: string }[];
+  rowsBefore: Record<string, number | null>;
+}
+
+/** Putting the newest verified backup in place of a damaged database (restore-last-good-backup). */
+export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'config'>) {
+  return {
+    /**
+     * Replaces the database with its newest verified backup. Refuses while any process holds a
+     * file of the set open. The copy is made beside the database and verified; the damaged
+     * file's stale -wal/-shm/-journal are moved aside (into the quarantine) before the rename, so
+     * SQLite never replays a damaged WAL over the backup. The rename is the commit point:
+     * cancelled before it, the step undoes what it began and the database is as it was.
+     */
+    async restoreLastGoodBackup({
+      database,
+      quarantineDir,
+    }: {
+      database: string;
+      quarantineDir: string;
+    }): Promise<BackupRestore> {
+      const path = databasePathOf(config, database);
+      const state = new StepState(quarantineDir, 'restore');
+      let phase = 'starting';
+      return withHeartbeat(
+        (signal) =>
+          runJournaled<RestoreJournal, BackupRestore>(state, {
+            async plan() {
+              const [backup] = listBackups(config.stateDir, database);
+              if (!backup) {
+                throw ApplicationFailure.nonRetryable(
+                  `no verified backup of ${database} exists under ${config.stateDir}/backups; the damaged files are kept in ${quarantineDir}`,
+                  'NoBackup',
+                );
+              }
+              refuseWhileOpen(database, path, 'the restore', `The damaged files are kept in ${quarantineDir}.`);
+              const digest = await digestIfExists(backup.path, signal);
+              if (!digest) throw new Error(`the backup ${backup.path} vanished while it was being read; retry`);
+              return {
+                backup: backup.path,
+                backupSha256: digest.sha256,
+                takenAt: backup.takenAt,
+                tmp: `${path}.guardian-restore`,
+                displaced: ['-wal', '-shm', '-journal'].map((suffix) => ({
+                  from: `${path}${suffix}`,
+                  to: join(quarantineDir, 'displaced', `${basename(path)}${suffix}`),
+                })),
+                rowsBefore: rowCounts(join(quarantineDir, basename(path))),
+              };
+            },
+            async act(journal, resumed) {
+              if (resumed && (await digestIfExists(path))?.sha256 === journal.backupSha256) {
+                return finish(journal); // an earlier run got past the rename
+              }
+              refuseWhileOpen(database, path, 'the restore', `The damaged files are kept in ${quarantineDir}.`);
+              phase = 'copying the backup';
+              await rm(journal.tmp, { force: true });
+              const copy = await copyFileVerified(journal.backup, journal.tmp, signal);
+              if (copy.sha256 !== journal.backupSha256) {
+                await rm(journal.tmp, { force: true });
+                throw ApplicationFailure.nonRetryable(
+                  `the backup ${journal.backup} changed since it was chosen; restore it by hand or take a new backup`,
+                  'BackupChanged',
+                );
+              }
+              try {
+                throwIfCancelled();
+                phase = 'moving stale companions aside';
+                await mkdir(join(quarantineDir, 'displaced'), { recursive: true });
+                for (const { from, to } of journal.displaced) if (await exists(from)) await moveFile(from, to);
+                throwIfCancelled();
+              } catch (err) {
+                if (isActivityCancellation(err)) await undoBegun(journal);
+                throw err;
+              }
+              phase = 'renaming';
+              await rename(journal.tmp, path);
+              await fsyncDir(dirname(path));
+              return finish(journal);
+            },
+          }),
+        () => phase,
+      );
+
+      async function finish(journal: RestoreJournal): Promise<BackupRestore> {
+        const healed = await recordHealed(quarantineDir, path);
+        return {
+          backupTakenAt: journal.takenAt,
+          backupAgeMs: Date.now() - journal.takenAt,
+          rowsBefore: journal.rowsBefore,
+          rowsAfter: healed.rows,
+        };
+      }
+    },
+  };
+}
+
+/** Cancelled before the commit point: the copy goes, the companions come back, the database is as it was. */
+async function undoBegun(journal: RestoreJournal): Promise<void> {
+  await rm(journal.tmp, { force: true });
+  for (const { from, to } of journal.displaced) {
+    if ((await exists(to)) && !(await exists(from))) await moveFile(to, from);
+  }
+}
