@@ -153,6 +153,20 @@ describe('incident harness', () => {
     assert.equal(result.steps[1]?.state, 'cancelled');
   });
 
+  it('starts compensating only after a step cancelled by a rollback has stopped', async () => {
+    const r = uniqueName('wait-cancel');
+    const handle = await start(r, [
+      { name: `${r}-a`, durationMs: 10 },
+      { name: `${r}-b`, durationMs: 20_000, cleanupMs: 700 },
+    ]);
+    await waitForPhase(handle, (s) => s.steps.length === 2);
+    await sleep(200);
+    await handle.signal(rollbackSignal, 'operator');
+    const result = (await handle.result()) as IncidentResult;
+    assert.equal(result.outcome, 'rolled-back');
+    assert.deepEqual(journalOf(r), [`start:${r}-a`, `do:${r}-a`, `start:${r}-b`, `stopped:${r}-b`, `undo:${r}-a`]);
+  });
+
   it('compensates and alerts when a step fails after its retries', async () => {
     const r = uniqueName('fail');
     const handle = await start(r, [

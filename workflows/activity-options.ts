@@ -1,16 +1,24 @@
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+
+/**
+ * Steps with side effects: a cancelled step (rollback or Cancel while it runs) is waited for until
+ * it has stopped, so compensation never runs beside it and a late step cannot land after the undo.
+ */
+const waitForCancelledStep = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } as const;
 
 /**
  * Named activity option sets. Every retry policy is bounded: an unbounded one would keep a saga
  * from ever compensating.
  */
 export const quickActivity = {
+  ...waitForCancelledStep,
   startToCloseTimeout: '15s',
   retry: { initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 4 },
 } as const satisfies ActivityOptions;
 
 /** Copying, checking and restoring files: may take a while, heartbeats so cancellation reaches it. */
 export const longActivity = {
+  ...waitForCancelledStep,
   startToCloseTimeout: '5m',
   heartbeatTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
@@ -33,6 +41,7 @@ export const bookkeepingActivity = {
  * that runs a host's workflow tasks is that host's Guardian. They appear as markers in the history.
  */
 export const localQuickActivity = {
+  ...waitForCancelledStep,
   startToCloseTimeout: '15s',
   localRetryThreshold: '10s',
   retry: { initialInterval: '100ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 4 },
@@ -40,6 +49,7 @@ export const localQuickActivity = {
 
 /** Longer host-local steps (scanning thousands of files, waiting for memory to settle). */
 export const localLongActivity = {
+  ...waitForCancelledStep,
   startToCloseTimeout: '2m',
   localRetryThreshold: '10s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
@@ -52,6 +62,7 @@ export const localLongActivity = {
  * finding signalled meanwhile cannot make a retried workflow task start the process again.
  */
 export const restartActivity = {
+  ...waitForCancelledStep,
   startToCloseTimeout: '45s',
   heartbeatTimeout: '5s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '8s', maximumAttempts: 3 },
