@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, cp, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, lstat, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { stringify as toYaml } from 'yaml';
@@ -8,7 +8,7 @@ import { inspectConfigFile, mergeOver, restoreCandidates } from '../lib/config-f
 import { sha256 } from '../lib/hash.js';
 import { ControlHookError } from '../lib/service-control.js';
 import type { ActivityDeps } from './deps.js';
-import { writeFileAtomic } from '../lib/atomic-file.js';
+import { writeFileAtomic, writeTarget } from '../lib/atomic-file.js';
 
 /** What was at a config's path before a remediation touched it; kept under `dir`. */
 export interface PreservedConfig {
@@ -17,6 +17,8 @@ export interface PreservedConfig {
   sha256?: string;
   size?: number;
   mode?: number;
+  /** Set when the path is a symbolic link to this file: Guardian writes through the link, never replaces it. */
+  linkTarget?: string;
 }
 
 /** Where a restored config came from. */
@@ -58,11 +60,20 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
       await mkdir(dir, { recursive: true });
       let preserved: PreservedConfig;
       const st = await lstat(path).catch(() => undefined);
+      // A link to a file is judged, kept and repaired as that file (its target).
+      const target = st?.isSymbolicLink() ? await stat(path).catch(() => undefined) : undefined;
       if (!st) preserved = { dir, kind: 'missing' };
-      else if (st.isFile()) {
+      else if (st.isFile() || target?.isFile()) {
         await copyFile(path, join(dir, 'original'));
         const bytes = await readFile(join(dir, 'original'));
-        preserved = { dir, kind: 'file', sha256: sha256(bytes), size: bytes.length, mode: st.mode & 0o7777 };
+        preserved = {
+          dir,
+          kind: 'file',
+          sha256: sha256(bytes),
+          size: bytes.length,
+          mode: (target ?? st).mode & 0o7777,
+          ...(target ? { linkTarget: await writeTarget(path) } : {}),
+        };
       } else if (st.isDirectory() || st.isSymbolicLink()) {
         await cp(path, join(dir, 'original'), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
         preserved = { dir, kind: st.isDirectory() ? 'directory' : 'symlink', mode: st.mode & 0o7777 };
@@ -108,6 +119,17 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         }
         chosen = { source: 'defaults', from: cfg.defaults, bytes: verdict.bytes };
       }
+      const current = inspectConfigFile(cfg, cfg.path);
+      if (current.state === 'ok' && current.bytes) {
+        const result = { source: chosen.source, from: chosen.from, sha256: sha256(chosen.bytes), skipped };
+        // This step's own write, found by a retry after a crash.
+        if (sha256(current.bytes) === result.sha256) return result;
+        // Someone fixed or saved it since the finding: a valid file (or link target) is never replaced.
+        throw ApplicationFailure.nonRetryable(
+          `${cfg.path} is valid now (saved since it was found ${original.kind}); Guardian leaves it as it is`,
+          'ConfigValidNow',
+        );
+      }
       await clearPath(cfg.path, original);
       await writeFileAtomic(cfg.path, chosen.bytes, original.mode);
       const check = inspectConfigFile(cfg, cfg.path);
@@ -146,7 +168,13 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
           return { restored: 'merged' };
         }
       }
-      await rm(cfg.path, { recursive: true, force: true });
+      // A link to the config stays a link: the original goes back into its target.
+      if (!(
+        original.kind === 'file' &&
+        original.linkTarget &&
+        (await lstat(cfg.path).catch(() => undefined))?.isSymbolicLink()
+      ))
+        await rm(cfg.path, { recursive: true, force: true });
       if (original.kind === 'file') {
         await writeFileAtomic(cfg.path, await readFile(join(original.dir, 'original')), original.mode);
         const now = sha256(await readFile(cfg.path));
@@ -198,6 +226,8 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
 async function clearPath(path: string, original: PreservedConfig): Promise<void> {
   const st = await lstat(path).catch(() => undefined);
   if (!st || st.isFile()) return;
+  // A link to a file (or a dangling one) is written through, never removed.
+  if (st.isSymbolicLink() && (original.kind === 'file' || original.kind === 'missing')) return;
   if (original.kind !== 'directory' && original.kind !== 'symlink') {
     throw new Error(`${path} changed into something else while it was being repaired; run the incident again`);
   }

@@ -175,7 +175,10 @@ export function createCredentialActivities({
     async verifyEndpointDisabled({ endpoint }: { endpoint: string }): Promise<{ healthyAt: number; detail: string }> {
       const settings = known(endpoint);
       const started = Date.now();
-      const res = await fetch(`${proxy().url}/${endpoint}${settings.probePath}`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${proxy().url}/${endpoint}${settings.probePath}`, {
+        headers: proxy().authHeaders,
+        signal: AbortSignal.timeout(5000),
+      });
       await res.arrayBuffer();
       const route = res.headers.get('x-guardian-route');
       if (route !== 'cache' && route !== 'local')

@@ -27,6 +27,7 @@ import {
   listFiles,
   mountOf,
   openFilesUnder,
+  snapshotsBeyondKeep,
 } from '../lib/disk.js';
 import type { ActivityDeps } from './deps.js';
 import { fsyncFile } from '../lib/atomic-file.js';
@@ -241,18 +242,13 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       return { restored };
     },
 
-    /** Removes the oldest snapshots beyond the newest `disk.snapshots.keep` in each snapshot directory. */
+    /**
+     * Removes the oldest snapshots beyond the newest `disk.snapshots.keep` in each snapshot
+     * directory, counting top-level entries (a directory-style snapshot is one snapshot).
+     */
     async removeOldSnapshots({ resource }: { resource: string }): Promise<CleanupResult> {
       const keep = disk().snapshots.keep;
-      return removeFiles(resource, 'snapshots', (files) => {
-        const byDir = new Map<string, typeof files>();
-        for (const f of files) {
-          const list = byDir.get(f.dir);
-          if (list) list.push(f);
-          else byDir.set(f.dir, [f]);
-        }
-        return [...byDir.values()].flatMap((list) => list.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(keep));
-      });
+      return removeFiles(resource, 'snapshots', (files) => snapshotsBeyondKeep(files, keep));
     },
 
     /** Removes temporary files older than `disk.temp.olderThan` (a file being written is open, so never touched). */

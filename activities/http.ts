@@ -72,7 +72,10 @@ export function createHttpActivities({ egress }: Pick<ActivityDeps, 'egress'>) {
       const { circuit } = proxy().route(endpoint);
       if (circuit === 'closed') throw new Error(`the circuit of ${endpoint} is closed`);
       const started = Date.now();
-      const res = await fetch(`${proxy().url}/${endpoint}${settings.probePath}`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${proxy().url}/${endpoint}${settings.probePath}`, {
+        headers: proxy().authHeaders,
+        signal: AbortSignal.timeout(5000),
+      });
       await res.arrayBuffer();
       const ms = Date.now() - started;
       const route = res.headers.get('x-guardian-route') ?? 'unknown';

@@ -71,6 +71,7 @@ export function createNetworkActivities({
       if (endpoint) {
         const started = Date.now();
         const res = await fetch(`${egressProxy.url}/${endpoint.name}${endpoint.probePath}`, {
+          headers: egressProxy.authHeaders,
           signal: AbortSignal.timeout(2000),
         });
         await res.arrayBuffer();

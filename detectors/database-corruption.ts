@@ -2,8 +2,12 @@ import { type FSWatcher, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { excerpt } from '../lib/redact.js';
 import { checkHeader } from '../lib/sqlite-file.js';
+import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
+import { LogFindingLimit } from './log-limit.js';
 import type { LogTail } from './log-tail.js';
+import { confirmCorruption, confirmWriteLocked } from './sqlite-confirm.js';
 import type { Detector, Finding, LogLine, ReportFinding } from './types.js';
 
 /** A guarded database as the detector needs it. */
@@ -25,8 +29,8 @@ const CORRUPT =
 const BUSY = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|database table is locked/i;
 
 /**
- * Classifies one line of the service's log: corruption (act now), lock trouble (act if it
- * persists), or nothing. Finds the database by the `db`/`path` fields, or by a configured name
+ * Classifies one line of the service's log: corruption (to confirm on the file), lock trouble
+ * (to confirm if it persists), or nothing. Finds the database by the `db`/`path` fields, or by a configured name
  * or path appearing in the text.
  */
 export function classifySqliteLine(line: LogLine, databases: readonly WatchedDatabase[]): SqliteLogSignal | undefined {
@@ -39,7 +43,7 @@ export function classifySqliteLine(line: LogLine, databases: readonly WatchedDat
   const code = String(
     json?.code ?? /SQLITE_[A-Z_]+/.exec(message)?.[0] ?? (kind === 'busy' ? 'SQLITE_BUSY' : 'SQLITE_CORRUPT'),
   );
-  return { kind, code, message: message.trim().slice(0, 300), ...(byText ? { database: byText.name } : {}) };
+  return { kind, code, message: excerpt(message, 80), ...(byText ? { database: byText.name } : {}) };
 }
 
 /** Options of {@link createDatabaseCorruptionDetector}. */
@@ -74,13 +78,80 @@ export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDete
   let unsubscribe: (() => void) | undefined;
   let ticking = false;
 
-  const finding = (database: string, evidence: string, observedAt?: number): Finding => ({
+  const limit = new LogFindingLimit();
+  const confirming = new Set<string>();
+
+  const finding = (database: string, evidence: string, observedAt?: number, details?: Evidence): Finding => ({
     mode: 'database-corruption',
     resource: database,
     evidence,
     detectedAt: Date.now(),
     ...(observedAt === undefined ? {} : { observedAt }),
+    ...(details ? { details } : {}),
   });
+
+  /**
+   * A log line is a claim, not damage: it asks for a look at the named database (each one, for a
+   * line that names none). Only what that look confirms is reported; lock trouble must persist
+   * and be seen on the file too. Looks are rate-limited per database.
+   */
+  function onLogLine(line: LogLine, report: ReportFinding): void {
+    const signal = classifySqliteLine(line, options.databases);
+    if (!signal) return;
+    const lineTs = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
+    if (signal.kind === 'busy') {
+      const db = options.databases.find((d) => d.name === signal.database);
+      if (db) onBusyLine(db, signal, line, lineTs, report);
+      return;
+    }
+    const targets = signal.database ? options.databases.filter((d) => d.name === signal.database) : options.databases;
+    for (const db of targets) {
+      if (confirming.has(db.name) || !limit.allow(db.name)) continue;
+      confirming.add(db.name);
+      void confirmCorruption(db.path)
+        .then((damage) => {
+          if (!damage) return;
+          lastGood.delete(db.name);
+          const details = logEvidence(line, { code: signal.code, database: db.name });
+          report(
+            finding(
+              db.name,
+              `${describeEvidence(details)}; confirmed: ${damage.code} ${damage.problem}`,
+              lineTs,
+              details,
+            ),
+          );
+        })
+        .catch(() => undefined)
+        .finally(() => confirming.delete(db.name));
+    }
+  }
+
+  function onBusyLine(
+    db: WatchedDatabase,
+    signal: SqliteLogSignal,
+    line: LogLine,
+    lineTs: number | undefined,
+    report: ReportFinding,
+  ): void {
+    const now = Date.now();
+    const seen = busySince.get(db.name);
+    if (!seen || now - seen.last > 2 * busyPersistMs) {
+      busySince.set(db.name, { first: now, last: now });
+      return;
+    }
+    seen.last = now;
+    if (now - seen.first < busyPersistMs || !confirmWriteLocked(db.path) || !limit.allow(db.name)) return;
+    const details = logEvidence(line, { code: signal.code, database: db.name });
+    report(
+      finding(
+        db.name,
+        `${describeEvidence(details)} for ${Math.round((now - seen.first) / 1000)} s; the write lock is held`,
+        lineTs,
+        details,
+      ),
+    );
+  }
 
   async function checkOne(db: WatchedDatabase, report: ReportFinding): Promise<void> {
     let signature: string;
@@ -110,34 +181,7 @@ export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDete
   return {
     name: 'database-corruption',
     start(report) {
-      unsubscribe = options.log?.onLine((line) => {
-        const signal = classifySqliteLine(line, options.databases);
-        if (!signal) return;
-        const lineTs = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
-        const targets = signal.database ? [signal.database] : options.databases.map((d) => d.name);
-        for (const database of targets) {
-          lastGood.delete(database);
-          if (signal.kind === 'corrupt') {
-            report(finding(database, `service log: ${signal.code} ${signal.message}`, lineTs));
-            continue;
-          }
-          const now = Date.now();
-          const seen = busySince.get(database);
-          if (!seen || now - seen.last > 2 * busyPersistMs) busySince.set(database, { first: now, last: now });
-          else {
-            seen.last = now;
-            if (now - seen.first >= busyPersistMs) {
-              report(
-                finding(
-                  database,
-                  `service log: ${signal.code} for ${Math.round((now - seen.first) / 1000)} s: ${signal.message}`,
-                  lineTs,
-                ),
-              );
-            }
-          }
-        }
-      });
+      unsubscribe = options.log?.onLine((line) => onLogLine(line, report));
       // One watcher per directory: a change names its file, and only that database is checked.
       const byFile = new Map(options.databases.map((db) => [db.path, db]));
       for (const dir of new Set(options.databases.map((db) => dirname(db.path)))) {

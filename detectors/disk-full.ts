@@ -1,6 +1,8 @@
 import { type FSWatcher, watch } from 'node:fs';
 import type { DiskSettings } from '../lib/config/resources.js';
 import { dirsByMount, freeBytes, mountOf } from '../lib/disk.js';
+import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
+import { LogFindingLimit } from './log-limit.js';
 import type { LogTail } from './log-tail.js';
 import type { Detector, Finding, LogLine, ReportFinding } from './types.js';
 
@@ -56,12 +58,14 @@ export function createDiskFullDetector(options: DiskFullDetectorOptions): Detect
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
 
-  const finding = (mount: string, evidence: string, observedAt?: number): Finding => ({
+  const limit = new LogFindingLimit();
+  const finding = (mount: string, evidence: string, observedAt?: number, details?: Evidence): Finding => ({
     mode: 'disk-full',
     resource: mount,
     evidence,
     detectedAt: Date.now(),
     ...(observedAt === undefined ? {} : { observedAt }),
+    ...(details ? { details } : {}),
   });
 
   function check(mount: string): void {
@@ -108,9 +112,10 @@ export function createDiskFullDetector(options: DiskFullDetectorOptions): Detect
         const signal = classifyDiskLine(line);
         if (!signal) return;
         const mount = signal.path ? mountOf(signal.path) : mounts[0]?.[0];
-        if (!mount) return;
+        if (!mount || !limit.allow(mount)) return;
         const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
-        report(finding(mount, `service log: ${signal.code} ${signal.path ?? ''} ${signal.message}`.trim(), ts));
+        const details = logEvidence(line, { code: signal.code });
+        report(finding(mount, describeEvidence(details), ts, details));
       });
       timer = setInterval(() => {
         for (const [mount] of mounts) check(mount);

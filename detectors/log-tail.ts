@@ -9,6 +9,8 @@ import type { LogLine } from './types.js';
  */
 export class LogTail {
   private offset = 0;
+  /** Complete lines before `offset`; undefined when the file was too large to count at start. */
+  private lines: number | undefined = 0;
   private inode = 0;
   private partial = '';
   private watcher: FSWatcher | undefined;
@@ -35,8 +37,10 @@ export class LogTail {
       const s = await stat(this.path);
       this.offset = s.size;
       this.inode = s.ino;
+      this.lines = await countLines(this.path, s.size);
     } catch {
       this.offset = 0;
+      this.lines = 0;
     }
     this.watchFile();
     this.poll = setInterval(() => this.kick(), this.pollMs);
@@ -90,6 +94,7 @@ export class LogTail {
       // Rotated or truncated: start over on the new file.
       this.inode = s.ino;
       this.offset = 0;
+      this.lines = 0;
       this.partial = '';
       this.watcher?.close();
       this.watcher = undefined;
@@ -114,6 +119,7 @@ export class LogTail {
     this.partial = (lines.pop() ?? '').slice(-this.maxLineBytes);
     const readAt = Date.now();
     for (const raw of lines) {
+      if (this.lines !== undefined) this.lines++;
       const text = raw.length > this.maxLineBytes ? raw.slice(0, this.maxLineBytes) : raw;
       if (!text.trim()) continue;
       let json: Record<string, unknown> | undefined;
@@ -124,8 +130,31 @@ export class LogTail {
           json = undefined;
         }
       }
-      const line: LogLine = json ? { text, json, readAt } : { text, readAt };
+      const where = { file: this.path, ...(this.lines === undefined ? {} : { lineNumber: this.lines }) };
+      const line: LogLine = json ? { text, json, readAt, ...where } : { text, readAt, ...where };
       for (const listener of this.listeners) listener(line);
     }
+  }
+}
+
+/** Largest log whose lines are counted at start (to number the lines that follow). */
+const COUNT_LINES_UP_TO = 256 * 1024 * 1024;
+
+/** Newlines in the first `size` bytes of a file; undefined past {@link COUNT_LINES_UP_TO}. */
+async function countLines(path: string, size: number): Promise<number | undefined> {
+  if (size > COUNT_LINES_UP_TO) return undefined;
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(Math.min(size, 1 << 20) || 1);
+    let count = 0;
+    for (let position = 0; position < size;) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
+      if (bytesRead === 0) break;
+      for (let i = buffer.indexOf(10, 0); i !== -1 && i < bytesRead; i = buffer.indexOf(10, i + 1)) count++;
+      position += bytesRead;
+    }
+    return count;
+  } finally {
+    await handle.close();
   }
 }

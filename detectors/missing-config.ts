@@ -1,4 +1,4 @@
-import { type FSWatcher, lstatSync, watch } from 'node:fs';
+import { type FSWatcher, statSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { WatchedConfig } from '../lib/config/resources.js';
 import { type ConfigFileState, inspectConfigFile } from '../lib/config-files.js';
@@ -14,6 +14,12 @@ export interface MissingConfigDetectorOptions {
   intervalMs?: number;
   /** Called with each new valid content seen (Guardian keeps a copy of every valid version). */
   onValid?: (config: WatchedConfig, bytes: Buffer) => void;
+  /**
+   * How long a bad verdict must hold before it is reported: the file is read again after this
+   * delay, and only the same verdict counts (an editor's truncate-then-write save is not damage).
+   * @default 1000
+   */
+  settleMs?: number;
 }
 
 /** A `config.error` line of the service, as the detector reads it. */
@@ -30,10 +36,13 @@ export function classifyConfigLine(line: LogLine): ConfigLogSignal | undefined {
   return { path: json.path, reason: String(json.reason ?? 'invalid'), message: String(json.msg ?? '').slice(0, 300) };
 }
 
-/** Cheap identity of what is at a path: changes when the file is edited, replaced, removed or turned into a directory. */
+/**
+ * Cheap identity of what is at a path (through symbolic links: a linked config is its target):
+ * changes when the file is edited, replaced, removed or turned into a directory.
+ */
 function signatureOf(path: string): string {
   try {
-    const st = lstatSync(path);
+    const st = statSync(path);
     return `${st.isFile() ? 'f' : 'o'}:${st.ino}:${st.size}:${st.mtimeMs}`;
   } catch {
     return 'missing';
@@ -47,7 +56,9 @@ function signatureOf(path: string): string {
  */
 export function createMissingConfigDetector(options: MissingConfigDetectorOptions): Detector {
   const intervalMs = options.intervalMs ?? 1000;
-  const seen = new Map<string, { signature: string; state: ConfigFileState; problem?: string }>();
+  const settleMs = options.settleMs ?? 1000;
+  const seen = new Map<string, { signature: string; state: ConfigFileState; problem?: string; badSince?: number }>();
+  const settling = new Map<string, NodeJS.Timeout>();
   const watchers = new Map<string, FSWatcher>();
   let report: ReportFinding = () => undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -61,24 +72,38 @@ export function createMissingConfigDetector(options: MissingConfigDetectorOption
     ...(observedAt === undefined ? {} : { observedAt }),
   });
 
-  function check(config: WatchedConfig): void {
+  /**
+   * Judges the file; a bad verdict is reported only once it has held for `settleMs` across a
+   * fresh read (`reread` skips the signature shortcut).
+   */
+  function check(config: WatchedConfig, reread = false): void {
     const signature = signatureOf(config.path);
-    const last = seen.get(config.name);
-    if (last?.signature === signature) {
-      if (last.state !== 'ok') report(finding(config, `${last.state}: ${last.problem ?? config.path}`));
+    let entry = seen.get(config.name);
+    if (reread || entry?.signature !== signature) {
+      const verdict = inspectConfigFile(config, config.path);
+      const same = entry !== undefined && entry.state === verdict.state && entry.problem === verdict.problem;
+      entry = {
+        signature,
+        state: verdict.state,
+        ...(verdict.problem ? { problem: verdict.problem } : {}),
+        ...(verdict.state === 'ok' ? {} : { badSince: same ? (entry?.badSince ?? Date.now()) : Date.now() }),
+      };
+      seen.set(config.name, entry);
+      if (verdict.state === 'ok' && verdict.bytes) options.onValid?.(config, verdict.bytes);
+    }
+    if (entry.state === 'ok') return;
+    const held = Date.now() - (entry.badSince ?? Date.now());
+    if (held >= settleMs) {
+      report(finding(config, `${entry.state}: ${entry.problem ?? config.path}`));
       return;
     }
-    const verdict = inspectConfigFile(config, config.path);
-    seen.set(config.name, {
-      signature,
-      state: verdict.state,
-      ...(verdict.problem ? { problem: verdict.problem } : {}),
-    });
-    if (verdict.state === 'ok') {
-      if (verdict.bytes) options.onValid?.(config, verdict.bytes);
-      return;
-    }
-    report(finding(config, `${verdict.state}: ${verdict.problem ?? config.path}`));
+    if (settling.has(config.name)) return;
+    const timer = setTimeout(() => {
+      settling.delete(config.name);
+      check(config, true);
+    }, settleMs - held);
+    timer.unref();
+    settling.set(config.name, timer);
   }
 
   function arm(config: WatchedConfig): void {
@@ -131,6 +156,8 @@ export function createMissingConfigDetector(options: MissingConfigDetectorOption
       if (timer) clearInterval(timer);
       for (const watcher of watchers.values()) watcher.close();
       watchers.clear();
+      for (const timer of settling.values()) clearTimeout(timer);
+      settling.clear();
     },
   };
 }

@@ -1,5 +1,7 @@
 import type { MemorySettings } from '../lib/config/resources.js';
 import { memoryProblems, type MemorySample, sampleMemory } from '../lib/memory.js';
+import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
+import { LogFindingLimit } from './log-limit.js';
 import type { LogTail } from './log-tail.js';
 import type { Detector, Finding, LogLine, ReportFinding } from './types.js';
 
@@ -42,12 +44,14 @@ export function createOutOfMemoryDetector(options: OutOfMemoryDetectorOptions): 
   let unsubscribe: (() => void) | undefined;
   let ticking = false;
 
-  const finding = (evidence: string, observedAt?: number): Finding => ({
+  const limit = new LogFindingLimit();
+  const finding = (evidence: string, observedAt?: number, details?: Evidence): Finding => ({
     mode: 'out-of-memory',
     resource: options.resource,
     evidence,
     detectedAt: Date.now(),
     ...(observedAt === undefined ? {} : { observedAt }),
+    ...(details ? { details } : {}),
   });
 
   async function tick(report: ReportFinding): Promise<void> {
@@ -60,9 +64,10 @@ export function createOutOfMemoryDetector(options: OutOfMemoryDetectorOptions): 
     start(report) {
       unsubscribe = options.log?.onLine((line) => {
         const said = classifyMemoryLine(line);
-        if (said === undefined) return;
+        if (said === undefined || !limit.allow(options.resource)) return;
         const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
-        report(finding(`service log: ${said}`, ts));
+        const details = logEvidence(line, { code: memoryCode(said) });
+        report(finding(describeEvidence(details), ts, details));
       });
       timer = setInterval(() => {
         if (ticking) return;
@@ -80,4 +85,11 @@ export function createOutOfMemoryDetector(options: OutOfMemoryDetectorOptions): 
       if (timer) clearInterval(timer);
     },
   };
+}
+
+/** The error name a memory line carries: MemoryError, ENOMEM or HeapOutOfMemory. */
+function memoryCode(said: string): string {
+  if (/ENOMEM|Cannot allocate memory/i.test(said)) return 'ENOMEM';
+  if (/heap out of memory/i.test(said)) return 'HeapOutOfMemory';
+  return 'MemoryError';
 }

@@ -1,3 +1,5 @@
+import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
+import { LogFindingLimit } from './log-limit.js';
 import type { Detector, Finding, LogLine, ProcessExits } from './types.js';
 
 /** Linux's errno for EADDRINUSE: the exit code of a guarded service that could not bind (docs/contract.md). */
@@ -36,13 +38,15 @@ export function classifyBindLine(line: LogLine): { port?: number; message: strin
  */
 export function createPortInUseDetector(service: string, sources: PortInUseSources): Detector {
   let report: ((finding: Finding) => void) | undefined;
-  const found = (evidence: string, observedAt?: number) =>
+  const limit = new LogFindingLimit();
+  const found = (evidence: string, observedAt?: number, details?: Evidence) =>
     report?.({
       mode: 'port-in-use',
       resource: service,
       evidence,
       detectedAt: Date.now(),
       ...(observedAt === undefined ? {} : { observedAt }),
+      ...(details ? { details } : {}),
     });
   const onBusy = (port: number, at: number) => found(`port ${port} is taken (bind probe before start)`, at);
   const onExit = (code: number | undefined, _signal: string | undefined, expected: boolean) => {
@@ -58,9 +62,10 @@ export function createPortInUseDetector(service: string, sources: PortInUseSourc
       sources.process?.on('exit', onExit);
       unsubscribe = sources.log?.onLine((line) => {
         const bind = classifyBindLine(line);
-        if (!bind) return;
+        if (!bind || !limit.allow(service)) return;
         const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
-        found(`service log: ${bind.message}`, ts);
+        const details = logEvidence(line, { code: 'EADDRINUSE' });
+        found(describeEvidence(details), ts, details);
       });
       // A start before the detector ran (Guardian's own start) may already have found the port taken.
       const blocked = sources.starts?.blockedPort;

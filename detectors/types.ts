@@ -18,6 +18,10 @@ export interface LogLine {
   readonly json?: Record<string, unknown>;
   /** When the tailer read it (epoch ms). */
   readonly readAt: number;
+  /** The log file it came from. */
+  readonly file?: string;
+  /** Its line number in that file (1-based), when known. */
+  readonly lineNumber?: number;
 }
 
 /** A supervised process's exits, as the lifecycle detectors listen to them. */

@@ -8,6 +8,7 @@ import { median, percentile } from '../lib/stats.js';
 import { startGuardian } from '../workers/guardian.js';
 import type { Mode } from '../workflows/definitions.js';
 import { incidentWorkflowId } from '../workflows/definitions.js';
+import { assertDrillPathsInside } from './path-guard.js';
 import type { DrillEnvironment, ModeDrill } from './types.js';
 
 /** One injected run, measured. */
@@ -71,6 +72,8 @@ export async function runDrills(
   selected: readonly ModeDrill[],
   options: DrillOptions,
 ): Promise<DrillReport> {
+  // Drills damage for real: only what lies in the drill's own state directory.
+  assertDrillPathsInside(config);
   const configured: ModeDrill[] = [];
   // One drill at a time per state directory: two would share a task queue and a demo home.
   const release = acquirePidLock(join(config.stateDir, 'drill.lock'));
@@ -79,6 +82,7 @@ export async function runDrills(
       configured.push(drill);
       if (drill.configure) config = await drill.configure(config);
     }
+    assertDrillPathsInside(config);
     return await runConfigured(config, selected, options);
   } finally {
     for (const drill of configured.reverse()) await drill.teardown?.().catch(() => undefined);

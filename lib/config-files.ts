@@ -48,12 +48,13 @@ export function schemaProblems(config: Pick<WatchedConfig, 'schema'>, doc: unkno
 
 /**
  * Reads, parses and validates a file as the watched config `config` (its schema; YAML or JSON
- * by extension). Never throws: the verdict says what is wrong.
+ * by extension). A symbolic link is judged by its target (dotfiles managers link configs). Never
+ * throws: the verdict says what is wrong.
  */
 export function inspectConfigFile(config: Pick<WatchedConfig, 'schema'>, file: string): ConfigInspection {
   let bytes: Buffer;
   try {
-    const st = lstatSync(file);
+    const st = statSync(file);
     if (!st.isFile())
       return { state: 'not-a-file', problem: `${file} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}` };
     bytes = readFileSync(file);
@@ -136,10 +137,10 @@ export function saveVersion(
   const existing = listVersions(stateDir, config.name);
   if (existing[0] && basename(existing[0].path).includes(`-${digest}`)) return undefined;
   const dir = versionsDir(stateDir, config.name);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const savedAt = Math.max(now, (existing[0]?.savedAt ?? 0) + 1);
   const path = join(dir, `${savedAt}-${digest}${extname(config.path)}`);
-  writeFileSync(path, bytes, { flag: 'wx' });
+  writeFileSync(path, bytes, { flag: 'wx', mode: 0o600 });
   for (const old of existing.slice(config.keep - 1)) rmSync(old.path, { force: true });
   return path;
 }

@@ -81,12 +81,20 @@ export interface FoundFile {
 
 /**
  * Regular files under `root`, recursively. Symbolic links are never followed (neither to files
- * nor to directories), so nothing outside `root` is ever listed. Bounded in depth and count.
+ * nor to directories), so nothing outside `root` is ever listed, and the walk stays on the
+ * filesystem of `root` (a directory of another device — a mount point — is not entered). Bounded
+ * in depth and count.
  * Synchronous system calls (far cheaper than one promise per file), yielding to the event loop
  * every thousand entries.
  */
 export async function listFiles(root: string, limits = { depth: 8, files: 1_000_000 }): Promise<FoundFile[]> {
   const found: FoundFile[] = [];
+  let device: number;
+  try {
+    device = lstatSync(root).dev;
+  } catch {
+    return found;
+  }
   const pending: { dir: string; depth: number }[] = [{ dir: root, depth: 0 }];
   let sinceYield = 0;
   while (pending.length > 0 && found.length < limits.files) {
@@ -108,7 +116,9 @@ export async function listFiles(root: string, limits = { depth: 8, files: 1_000_
       }
       if (st.isFile() && found.length < limits.files) {
         found.push({ path, size: st.size, usage: st.blocks * 512, mtimeMs: st.mtimeMs, ino: st.ino });
-      } else if (st.isDirectory() && depth < limits.depth) pending.push({ dir: path, depth: depth + 1 });
+      } else if (st.isDirectory() && depth < limits.depth && st.dev === device) {
+        pending.push({ dir: path, depth: depth + 1 });
+      }
       if (++sinceYield >= 1000) {
         sinceYield = 0;
         await new Promise((resolve) => setImmediate(resolve));
@@ -142,4 +152,33 @@ export async function openFilesUnder(roots: readonly string[]): Promise<Set<stri
     if (prefixes.some((p) => target.startsWith(p))) open.add(target);
   });
   return open;
+}
+
+/**
+ * Snapshot retention: in each snapshot directory, the top-level entries (a snapshot file, or a
+ * snapshot directory with all its files) beyond the newest `keep` — an entry's age is that of its
+ * newest file. Returns the files of the entries to remove; a directory-style snapshot goes whole
+ * or not at all.
+ */
+export function snapshotsBeyondKeep<F extends { path: string; mtimeMs: number; dir: string }>(
+  files: readonly F[],
+  keep: number,
+): F[] {
+  const entries = new Map<string, { newest: number; files: F[] }>();
+  for (const file of files) {
+    const top = file.path.slice(file.dir.length + 1).split(sep)[0] ?? '';
+    const key = join(file.dir, top);
+    const entry = entries.get(key) ?? { newest: 0, files: [] };
+    entry.newest = Math.max(entry.newest, file.mtimeMs);
+    entry.files.push(file);
+    entries.set(key, entry);
+  }
+  const byDir = new Map<string, { newest: number; files: F[] }[]>();
+  for (const [key, entry] of entries) byDir.set(dirname(key), [...(byDir.get(dirname(key)) ?? []), entry]);
+  return [...byDir.values()].flatMap((list) =>
+    list
+      .sort((a, b) => b.newest - a.newest)
+      .slice(keep)
+      .flatMap((e) => e.files),
+  );
 }

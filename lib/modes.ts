@@ -25,6 +25,20 @@ export function isMode(name: string): name is Mode {
   return (MODES as readonly string[]).includes(name);
 }
 
+/**
+ * What a detector read, structured: where (source, file, line number), what (code, database) and
+ * a short redacted excerpt of the outside text — never the raw text.
+ */
+export interface Evidence {
+  /** `service log`, `file watch`, `probe` … */
+  readonly source: string;
+  readonly code?: string;
+  readonly database?: string;
+  readonly file?: string;
+  readonly line?: number;
+  readonly excerpt?: string;
+}
+
 /** What a detector saw: the start of an incident. */
 export interface Finding {
   readonly mode: Mode;
@@ -32,6 +46,8 @@ export interface Finding {
   readonly resource: string;
   /** A short human-readable account of what was seen (never a secret). */
   readonly evidence: string;
+  /** The same, structured, when the detector read it from outside text (a log line). */
+  readonly details?: Evidence;
   /** The detector's clock (epoch ms) when it saw the failure. */
   readonly detectedAt: number;
   /** When the source recorded the failure, if earlier (e.g. a log line's own timestamp). */

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { describeCommand } from './redact.js';
 
 /**
  * What /proc says about one process: enough to tell it apart from a later process that got the
@@ -196,18 +197,10 @@ export function environmentVariable(pid: number, name: string): string | undefin
   }
 }
 
-const SECRET_ARG = /(pass|secret|token|key|credential|auth)/i;
-
 /**
- * The command line as one readable string for alerts and logs: cut to 120 characters, and the
- * value of any argument that looks like it carries a secret (`--token=…`, `--password x`) hidden.
+ * A process as Guardian records it (alerts, logs, activity results): its PID and its command line
+ * through the one describer ({@link describeCommand}: short, secrets removed).
  */
 export function describeProcess(info: Pick<ProcessInfo, 'pid' | 'argv'>): string {
-  const args = info.argv.map((arg, i) => {
-    if (SECRET_ARG.test(arg) && arg.includes('=')) return `${arg.slice(0, arg.indexOf('='))}=***`;
-    const previous = info.argv[i - 1];
-    return previous?.startsWith('-') && SECRET_ARG.test(previous) && !previous.includes('=') ? '***' : arg;
-  });
-  const line = args.join(' ').replace(/\s+/g, ' ');
-  return `pid ${info.pid} (${line.length > 120 ? `${line.slice(0, 117)}…` : line || 'unknown command'})`;
+  return `pid ${info.pid} (${describeCommand(info.argv, 80)})`;
 }

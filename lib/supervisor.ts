@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type Options, type ResultPromise } from 'execa';
+import { childEnvironment } from './child-env.js';
 import type { Logger } from './logger.js';
 import { isAlive, processInfo, sameProcess } from './proc.js';
 import type { ProcessRegistry, RegisteredProcess } from './process-registry.js';
@@ -82,8 +83,9 @@ export class Supervisor extends EventEmitter<{
     try {
       child = execa(this.spec.command, [...this.spec.args], {
         cwd: this.spec.cwd,
-        env: { ...this.spec.env, ...extraEnv },
-        extendEnv: true,
+        // Allow-listed: the configured env, a minimal base and the contract variables, never Guardian's secrets.
+        env: childEnvironment(this.spec.env, extraEnv),
+        extendEnv: false,
         stdin: 'ignore',
         ...toFile(out),
         detached: true,

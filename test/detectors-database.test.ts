@@ -3,6 +3,7 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import { corruptions } from '../drills/database-corruption.js';
 import { classifySqliteLine, createDatabaseCorruptionDetector } from '../detectors/database-corruption.js';
 import { LogTail } from '../detectors/log-tail.js';
@@ -68,22 +69,42 @@ describe('checkHeader', () => {
 });
 
 describe('database-corruption detector', () => {
-  it('reports a corruption line from the service log within moments, naming the database', async () => {
-    const logPath = join(tmp.dir, 'service.log');
-    writeFileSync(logPath, '{"msg":"old line: database disk image is malformed","db":"metrics"}\n');
+  it('reports a corruption line only once a look at the named database confirms it', async () => {
+    const dir = join(tmp.dir, 'confirm');
+    mkdirSync(dir);
+    const own = [
+      { name: 'sound', path: join(dir, 'sound.db') },
+      { name: 'damaged', path: join(dir, 'damaged.db') },
+    ];
+    for (const db of own) seedDatabase(db.path, 400);
+    const logPath = join(dir, 'service.log');
+    writeFileSync(logPath, '{"msg":"old line: database disk image is malformed","db":"damaged"}\n');
     const log = new LogTail(logPath, 200);
     await log.start();
     const findings: Finding[] = [];
-    const detector = createDatabaseCorruptionDetector({ databases, log, intervalMs: 60_000 });
+    const detector = createDatabaseCorruptionDetector({ databases: own, log, intervalMs: 60_000 });
     await detector.start((f) => findings.push(f));
+    const line = (db: string) =>
+      `${JSON.stringify({ ts: Date.now(), event: 'sqlite.error', db, code: 'SQLITE_CORRUPT', msg: 'database disk image is malformed' })}\n`;
     try {
-      appendFileSync(
-        logPath,
-        `${JSON.stringify({ ts: Date.now(), event: 'sqlite.error', db: 'world_model', code: 'SQLITE_CORRUPT', msg: 'database disk image is malformed' })}\n`,
+      appendFileSync(logPath, line('sound'));
+      await sleep(500);
+      assert.equal(findings.length, 0, 'a claim about a sound database is not an incident');
+      await corruptions['overwrite-page'](own[1]?.path ?? '');
+      await sleep(100);
+      assert.equal(findings.length, 0, 'the damage is one only quick_check sees');
+      appendFileSync(logPath, line('damaged'));
+      await until(() => findings.length > 0, 5000);
+      assert.equal(findings[0]?.resource, 'damaged');
+      assert.match(findings[0]?.evidence ?? '', /confirmed: SQLITE_CORRUPT quick_check/);
+      assert.deepEqual(
+        {
+          code: findings[0]?.details?.code,
+          database: findings[0]?.details?.database,
+          line: findings[0]?.details?.line,
+        },
+        { code: 'SQLITE_CORRUPT', database: 'damaged', line: 3 },
       );
-      await until(() => findings.length > 0);
-      assert.equal(findings[0]?.resource, 'world_model');
-      assert.equal(findings[0]?.mode, 'database-corruption');
       assert.equal(findings.length, 1, 'lines written before start are history, not findings');
     } finally {
       await detector.stop();
@@ -91,7 +112,7 @@ describe('database-corruption detector', () => {
     }
   });
 
-  it('reports lock errors only once they persist', async () => {
+  it('reports lock errors only once they persist and the write lock is really held', async () => {
     const logPath = join(tmp.dir, 'busy.log');
     writeFileSync(logPath, '');
     const log = new LogTail(logPath, 100);
@@ -99,17 +120,28 @@ describe('database-corruption detector', () => {
     const findings: Finding[] = [];
     const detector = createDatabaseCorruptionDetector({ databases, log, intervalMs: 60_000, busyPersistMs: 300 });
     await detector.start((f) => findings.push(f));
+    const busyLines = async () => {
+      for (let i = 0; i < 5; i++) {
+        appendFileSync(logPath, '{"db":"metrics","code":"SQLITE_BUSY","msg":"database is locked"}\n');
+        await sleep(120);
+      }
+    };
+    const holder = new Database(databases[1]?.path ?? '');
     try {
       appendFileSync(logPath, '{"db":"metrics","code":"SQLITE_BUSY","msg":"database is locked"}\n');
       await sleep(150);
       assert.equal(findings.length, 0, 'one lock error is not an incident');
-      for (let i = 0; i < 4; i++) {
-        appendFileSync(logPath, '{"db":"metrics","code":"SQLITE_BUSY","msg":"database is locked"}\n');
-        await sleep(120);
-      }
+      await busyLines();
+      await sleep(300);
+      assert.equal(findings.length, 0, 'lines that persist while nobody holds the lock are not an incident');
+      await sleep(700);
+      holder.exec('BEGIN IMMEDIATE');
+      await busyLines();
       await until(() => findings.length > 0);
-      assert.match(findings[0]?.evidence ?? '', /SQLITE_BUSY/);
+      assert.match(findings[0]?.evidence ?? '', /SQLITE_BUSY.*the write lock is held/);
     } finally {
+      if (holder.inTransaction) holder.exec('ROLLBACK');
+      holder.close();
       await detector.stop();
       log.stop();
     }

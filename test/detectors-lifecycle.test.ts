@@ -68,7 +68,7 @@ describe('port-in-use detector', () => {
       [
         ['port-in-use', 'grace', 'port 8000 is taken (bind probe before start)', 1],
         ['port-in-use', 'grace', 'grace exited with code 98 (EADDRINUSE)', undefined],
-        ['port-in-use', 'grace', 'service log: listen EADDRINUSE', 5],
+        ['port-in-use', 'grace', 'service log: EADDRINUSE "listen EADDRINUSE"', 5],
       ],
     );
     void detector.stop();

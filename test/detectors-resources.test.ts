@@ -179,6 +179,7 @@ describe('missing-config detector', () => {
     const detector = createMissingConfigDetector({
       configs: [config],
       intervalMs: 60_000,
+      settleMs: 300,
       onValid: (_c, bytes) => valid.push(bytes),
     });
     await detector.start((f) => findings.push(f));

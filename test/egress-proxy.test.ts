@@ -51,7 +51,10 @@ async function proxyFor(name: string, extra: { jwt?: string } = {}) {
   const events: CallEvent[] = [];
   started.proxy.on('call', (e) => events.push(e));
   const get = async (path: string, init?: RequestInit) => {
-    const res = await fetch(`${started.proxy.url}${path}`, init);
+    const res = await fetch(`${started.proxy.url}${path}`, {
+      ...init,
+      headers: { ...(init?.headers as Record<string, string> | undefined), ...started.proxy.authHeaders },
+    });
     return {
       status: res.status,
       stale: res.headers.get('x-guardian-stale'),
@@ -288,7 +291,7 @@ describe('egress proxy', () => {
         { refreshed: false, reason: 'recently-refreshed' },
       );
       assert.equal(primary.stats.tokenGrants, grants + 1);
-      const res = await fetch(`${p.proxy.url}/api/q`);
+      const res = await fetch(`${p.proxy.url}/api/q`, { headers: p.proxy.authHeaders });
       assert.equal(res.status, 200, 'the refreshed token is accepted');
       const log = readFileSync(logFile, 'utf8');
       for (const secret of [refresh, 'stale-access-token', ...(primary.behaviour.keys ?? [])])

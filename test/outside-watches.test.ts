@@ -173,7 +173,7 @@ describe('long-lived watches', () => {
     proxy.proxy.setOffline(false);
     proxy.proxy.setCircuit('api', 'closed', 100);
     api.set({ delayMs: 0, keys: ['the-new-one'] });
-    const refused = await fetch(`${proxy.proxy.url}/api/x`);
+    const refused = await fetch(`${proxy.proxy.url}/api/x`, { headers: proxy.proxy.authHeaders });
     assert.equal(refused.status, 401);
     proxy.proxy.setDisabled('api', true, 'authentication required');
     const failuresBefore = api.stats.authFailures;

@@ -23,6 +23,7 @@ import type { ModelServer } from '../lib/model-server.js';
 import type { ProcessRegistry } from '../lib/process-registry.js';
 import type { ServiceControl } from '../lib/service-control.js';
 import type { Supervisor } from '../lib/supervisor.js';
+import { secureStateDir } from '../lib/state-db.js';
 import {
   connectClient,
   connectWorker,
@@ -93,6 +94,8 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
   quietSdkLogs(logger);
   const client = await connectClient(settings);
   const connection: NativeConnection = await connectWorker(settings);
+  // Cached authenticated replies, queued bodies, config versions: owner-only from the first file on.
+  secureStateDir(config.stateDir);
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
   const alertDeliverer = new AlertDeliverer(ledger.alerts, config.alerts.webhook, logger);
   alertDeliverer.start();

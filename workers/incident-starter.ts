@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { GuardianConfig } from '../lib/config/load.js';
+import { sanitizeFinding } from '../lib/evidence.js';
 import type { Logger } from '../lib/logger.js';
 import {
   type Finding,
@@ -33,8 +34,12 @@ export class IncidentStarter {
     return this.dropped;
   }
 
-  /** Reports one finding; resolves once Temporal has it (or it was coalesced). Never throws. */
-  report(finding: Finding): Promise<void> {
+  /**
+   * Reports one finding; resolves once Temporal has it (or it was coalesced). Never throws. Its
+   * evidence is redacted first: what follows (workflow input, memo, ledger, logs) holds no secret.
+   */
+  report(detected: Finding): Promise<void> {
+    const finding = sanitizeFinding(detected);
     const workflowId = incidentWorkflowId(finding.mode, this.config.host, finding.resource);
     const now = Date.now();
     const pending = this.inflight.get(workflowId);

@@ -10,7 +10,7 @@ import { createNetworkProber, type NetworkProber } from '../lib/network-probe.js
 export interface Outside {
   /** For activities and detectors. */
   readonly deps: { egress?: EgressProxy; prober?: NetworkProber };
-  /** For the guarded service: GUARDIAN_EGRESS_URL (and OFFLINE_MODE when Guardian starts offline). */
+  /** For the guarded service: GUARDIAN_EGRESS_URL, GUARDIAN_EGRESS_TOKEN (and OFFLINE_MODE when Guardian starts offline). */
   readonly env: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -42,7 +42,11 @@ export async function startOutside(config: GuardianConfig, logger: Logger): Prom
   }
   return {
     deps: { egress, ...(prober ? { prober } : {}) },
-    env: { GUARDIAN_EGRESS_URL: egress.url, ...(egress.offline ? { OFFLINE_MODE: 'true' } : {}) },
+    env: {
+      GUARDIAN_EGRESS_URL: egress.url,
+      GUARDIAN_EGRESS_TOKEN: egress.serviceToken,
+      ...(egress.offline ? { OFFLINE_MODE: 'true' } : {}),
+    },
     async stop() {
       await egress.stop();
       store.close();

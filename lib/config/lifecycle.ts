@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from './units.js';
+import { duration, safeName } from './units.js';
 
 /** `service.boot:` — how long boot and each boot chunk may take, and what to do with a slow chunk. */
 export const bootSchema = z
@@ -22,9 +22,7 @@ export const bootSchema = z
 /** `modelServer:` — the local model server (Ollama) Guardian starts, watches and restarts. */
 export const modelServerSchema = z
   .object({
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, ".", "_" or "-"')
+    name: safeName
       .default('ollama')
       .meta({ description: 'Names the model server in incidents and the process registry' }),
     url: z

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { resolveCredentialPaths } from './outside.js';
+import { safetyProblems } from './safety.js';
 import type { DiskSettings } from './resources.js';
 import { guardianConfigSchema, type GuardianConfigParsed } from './schema.js';
 
@@ -33,8 +34,25 @@ export function loadConfig(file: string = defaultConfigPath()): GuardianConfig {
   return parseConfig(readFileSync(abs, 'utf8'), abs);
 }
 
-/** Validates YAML text as guardian.yaml; `file` names it in errors and anchors relative paths. */
+/** Most aliases a guardian.yaml may expand: more is an alias bomb ("billion laughs"), not a config. */
+const MAX_ALIASES = 100;
+
+/**
+ * Validates YAML text as guardian.yaml; `file` names it in errors and anchors relative paths.
+ * Throws only {@link ConfigError}, whatever the text holds.
+ */
 export function parseConfig(text: string, file: string): GuardianConfig {
+  try {
+    return parseConfigText(text, file);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(file, [
+      { key: '', message: `cannot be read as guardian.yaml (${oneLine(err)}); check its syntax` },
+    ]);
+  }
+}
+
+function parseConfigText(text: string, file: string): GuardianConfig {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -45,12 +63,30 @@ export function parseConfig(text: string, file: string): GuardianConfig {
       })),
     );
   }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (err) {
+    throw new ConfigError(file, [
+      {
+        key: '',
+        message: `${oneLine(err)}: at most ${MAX_ALIASES} alias expansions are allowed; write the values out instead of nesting aliases`,
+      },
+    ]);
+  }
   const problems: ConfigProblem[] = [];
-  const expanded = expandEnv(doc.toJS() ?? {}, '', problems);
+  const expanded = expandEnv(raw ?? {}, '', problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
   const result = guardianConfigSchema.safeParse(expanded);
   if (!result.success) throw new ConfigError(file, result.error.issues.map(toProblem));
-  return resolvePaths(result.data, file);
+  const config = resolvePaths(result.data, file);
+  const unsafe = safetyProblems(config);
+  if (unsafe.length > 0) throw new ConfigError(file, unsafe);
+  return config;
+}
+
+function oneLine(err: unknown): string {
+  return ((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '').slice(0, 200);
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

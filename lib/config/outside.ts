@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, port } from './units.js';
+import { duration, durationOrZero, port, safeName } from './units.js';
 
 const endpointName = z
   .string()
@@ -79,7 +79,7 @@ export const egressSchema = z
 
 /** `credentials[]` — how the proxy authenticates to an endpoint. Values are references only. */
 export const credentialSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use letters, digits, ".", "_" or "-"'),
+  name: safeName,
   header: z.string().default('authorization').meta({ description: 'Request header that carries the credential' }),
   scheme: z
     .string()
@@ -99,7 +99,7 @@ export const credentialSchema = z.object({
   refreshBackoff: duration
     .prefault('5m')
     .meta({ description: 'At most one refresh or re-check of this credential per window' }),
-  expirySkew: duration.prefault('30s').meta({ description: 'A JWT counts as expired this long before its exp' }),
+  expirySkew: durationOrZero.prefault('30s').meta({ description: 'A JWT counts as expired this long before its exp' }),
 });
 
 /** `network:` — the probes that tell "the network is down" from "one API is down". */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, size } from './units.js';
+import { duration, safeName, size } from './units.js';
 
 const percent = z.number().min(1).max(100);
 const dirList = z.array(z.string().min(1)).default([]);
@@ -70,10 +70,7 @@ export const diskSchema = z
 
 /** One entry of `configs:` — a configuration file Guardian restores when it goes missing or bad. */
 export const watchedConfigSchema = z.object({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, ".", "_" or "-"')
-    .meta({ examples: ['governance_policies'] }),
+  name: safeName.meta({ examples: ['governance_policies'] }),
   path: z
     .string()
     .min(1)

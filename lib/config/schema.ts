@@ -3,15 +3,11 @@ import { credentialSchema, egressSchema, networkSchema } from './outside.js';
 import { bootSchema, modelServerSchema } from './lifecycle.js';
 import { metricsSchema } from './operators.js';
 import { diskSchema, memorySchema, watchedConfigSchema } from './resources.js';
-import { duration, port } from './units.js';
+import { duration, durationOrZero, port, safeName } from './units.js';
 
 const serviceSchema = z
   .object({
-    name: z
-      .string()
-      .min(1)
-      .default('service')
-      .meta({ examples: ['grace'] }),
+    name: safeName.default('service').meta({ examples: ['grace'] }),
     command: z
       .string()
       .min(1)
@@ -51,10 +47,7 @@ const serviceSchema = z
   .meta({ description: 'The guarded service, started and supervised by Guardian' });
 
 const databaseSchema = z.object({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, ".", "_" or "-"')
-    .meta({ examples: ['world_model'] }),
+  name: safeName.meta({ examples: ['world_model'] }),
   path: z
     .string()
     .min(1)
@@ -69,7 +62,7 @@ const databaseSchema = z.object({
 
 const incidentsSchema = z
   .object({
-    rollbackWindow: duration.prefault('15m'),
+    rollbackWindow: durationOrZero.prefault('15m'),
     flap: z.object({ limit: z.number().int().min(1).default(5), window: duration.prefault('10m') }).prefault({}),
   })
   .prefault({});

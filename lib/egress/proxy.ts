@@ -1,63 +1,38 @@
-import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EgressEndpointSettings, EgressSettings } from '../config/outside.js';
 import type { Logger } from '../logger.js';
+import { registerSecret } from '../redact.js';
+import { EgressControls } from './controls.js';
 import type { CredentialStore } from './credentials.js';
-import { drainOutbox, type DrainSummary } from './outbox.js';
-import type { CircuitState, EgressStore, RouteState } from './store.js';
-import { callUpstream, classify, describe, joinUrl, type UpstreamResult } from './upstream.js';
+import { decideRoute, type EgressCall, isReadOnly, type RouteDecision, upstreamHeaders } from './routing.js';
+import type { EgressStore } from './store.js';
+import { carriesToken, EGRESS_TOKEN_HEADER, listen, newEgressToken, parseRequest, send } from './transport.js';
+import { callUpstream, classify, describe, type UpstreamResult } from './upstream.js';
 
-/** One call the proxy made (or refused) for the service; what detectors listen to. */
-export interface CallEvent {
-  readonly endpoint: string;
-  readonly at: number;
-  readonly outcome: 'success' | 'failure' | 'auth';
-  /** `timeout after 30000 ms`, `ECONNREFUSED`, `HTTP 503`, `HTTP 401`, `expired` … */
-  readonly detail: string;
-  /** Socket error code, for transport failures. */
-  readonly code?: string;
-  readonly consecutiveFailures: number;
-  readonly threshold: number;
-  readonly credential?: string;
-}
-
-/** Result of a half-open trial or a credential check. */
-export interface TrialResult {
-  ok: boolean;
-  status?: number;
-  detail: string;
-  ms: number;
-}
-
-const MAX_BODY_BYTES = 1 << 20;
+export type { CallEvent, TrialResult } from './controls.js';
 
 /**
  * Guardian's egress proxy: the guarded service calls `<url>/<endpoint>/<path>` instead of the
  * remote URL, and the proxy enforces what the workflows decided — offline mode (cached GETs, other
  * calls queued in the outbox), an open circuit (backup endpoint or cached replies marked stale),
  * a shortened timeout, a disabled endpoint — and injects the credential in use. It emits a
- * `call` event per call; detectors turn those into findings.
+ * `call` event per call; detectors turn those into findings. Only the service may use it: a
+ * request without the service's token ({@link EgressProxy.serviceToken}) gets 403.
  */
-export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
+export class EgressProxy extends EgressControls {
   private server: Server | undefined;
   private port = 0;
-  private readonly failures = new Map<string, number>();
+  private readonly token: string;
+  private refusedAt = 0;
+  private refusedSince = 0;
 
-  constructor(
-    private readonly settings: EgressSettings,
-    readonly credentials: CredentialStore,
-    readonly store: EgressStore,
-    private readonly logger: Logger,
-  ) {
-    super();
-    for (const endpoint of settings.endpoints) {
-      if (endpoint.credential && !credentials.settings(endpoint.credential)) {
-        throw new Error(
-          `egress endpoint ${endpoint.name} names credential "${endpoint.credential}", which credentials does not define`,
-        );
-      }
-    }
+  constructor(settings: EgressSettings, credentials: CredentialStore, store: EgressStore, logger: Logger) {
+    super(settings, credentials, store, logger);
+    // Kept in egress.db (0600): a service that outlives a restart of Guardian still holds it.
+    this.token = store.flag('service-token') ?? newEgressToken();
+    store.setFlag('service-token', this.token);
+    registerSecret(this.token);
   }
 
   /** Base URL the service is given as GUARDIAN_EGRESS_URL. */
@@ -65,8 +40,14 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  get endpoints(): readonly EgressEndpointSettings[] {
-    return this.settings.endpoints;
+  /** The token the service sends in `x-guardian-egress-token`; handed to it as GUARDIAN_EGRESS_TOKEN. */
+  get serviceToken(): string {
+    return this.token;
+  }
+
+  /** Headers that let a call through the proxy (for Guardian's own checks through it). */
+  get authHeaders(): Record<string, string> {
+    return { [EGRESS_TOKEN_HEADER]: this.token };
   }
 
   /**
@@ -91,7 +72,7 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     this.store.setFlag('port', String(this.port));
     // Self-check: the proxy answers on its URL. It also loads the HTTP client now rather than
     // inside the first incident, where it would add to the time to heal.
-    const check = await fetch(`${this.url}/`, { signal: AbortSignal.timeout(5000) });
+    const check = await fetch(`${this.url}/`, { headers: this.authHeaders, signal: AbortSignal.timeout(5000) });
     await check.arrayBuffer();
     if (check.status !== 404)
       throw new Error(`the egress proxy at ${this.url} answered ${check.status} to its self-check`);
@@ -110,134 +91,17 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  endpoint(name: string): EgressEndpointSettings {
-    const found = this.settings.endpoints.find((e) => e.name === name);
-    if (!found) throw new Error(`no egress endpoint named "${name}" in guardian.yaml`);
-    return found;
-  }
-
-  /** The enforced state of an endpoint (defaults: closed, first timeout, enabled). */
-  route(name: string): RouteState & { consecutiveFailures: number } {
-    const endpoint = this.endpoint(name);
-    const saved = this.store.route(name) ?? {
-      circuit: 'closed',
-      timeoutMs: endpoint.timeouts[0] ?? 30_000,
-      disabled: false,
-      disabledReason: null,
-    };
-    return { ...saved, consecutiveFailures: this.failures.get(name) ?? 0 };
-  }
-
-  get offline(): boolean {
-    return this.store.flag('offline') === 'true';
-  }
-
-  /** Switches offline mode for every endpoint; returns the previous value. */
-  setOffline(enabled: boolean): boolean {
-    const previous = this.offline;
-    if (previous !== enabled) {
-      this.store.setFlag('offline', String(enabled));
-      this.logger.info({ offline: enabled }, enabled ? 'egress proxy offline' : 'egress proxy back online');
-    }
-    return previous;
-  }
-
-  /** Sets an endpoint's circuit (and timeout); returns the state before. */
-  setCircuit(name: string, circuit: CircuitState, timeoutMs?: number): RouteState {
-    const { consecutiveFailures: _, ...before } = this.route(name);
-    const next = { ...before, circuit, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
-    this.store.saveRoute(name, next);
-    if (circuit === 'closed') this.failures.set(name, 0);
-    if (before.circuit !== circuit || before.timeoutMs !== next.timeoutMs) {
-      this.logger.info({ endpoint: name, circuit, timeoutMs: next.timeoutMs }, `circuit of ${name} ${circuit}`);
-    }
-    return before;
-  }
-
-  /** Disables or re-enables an endpoint (credentials refused); returns the state before. */
-  setDisabled(name: string, disabled: boolean, reason?: string): RouteState {
-    const { consecutiveFailures: _, ...before } = this.route(name);
-    this.store.saveRoute(name, { ...before, disabled, disabledReason: disabled ? (reason ?? 'disabled') : null });
-    if (before.disabled !== disabled)
-      this.logger.info({ endpoint: name, disabled, reason }, `endpoint ${name} ${disabled ? 'disabled' : 'enabled'}`);
-    return before;
-  }
-
-  /** One call to the primary's probe path with the credential in use (half-open trial, credential check). */
-  async trial(name: string, timeoutMs: number): Promise<TrialResult> {
-    const endpoint = this.endpoint(name);
-    const result = await callUpstream({
-      url: joinUrl(endpoint.url, endpoint.probePath),
-      method: 'GET',
-      headers: { accept: 'application/json', ...this.credentialHeader(endpoint) },
-      timeoutMs,
-    });
-    const outcome = classify(result);
-    if (outcome === 'auth') this.rememberRejected(endpoint);
-    return {
-      ok: outcome === 'success',
-      ...(result.kind === 'reply' ? { status: result.status } : {}),
-      detail: describe(result, timeoutMs),
-      ms: result.ms,
-    };
-  }
-
-  /** Sends the calls queued while offline, oldest first, each at most once. */
-  drainOutbox(limit = 1000): Promise<DrainSummary> {
-    return drainOutbox(this.store, limit, (entry) => {
-      const endpoint = this.settings.endpoints.find((e) => e.name === entry.endpoint);
-      if (!endpoint) return undefined;
-      return {
-        url: joinUrl(endpoint.url, entry.path),
-        method: entry.method,
-        headers: {
-          ...(entry.contentType ? { 'content-type': entry.contentType } : {}),
-          ...this.credentialHeader(endpoint),
-        },
-        body: entry.body ?? undefined,
-        timeoutMs: this.route(endpoint.name).timeoutMs,
-      };
-    });
-  }
-
-  private credentialHeader(endpoint: EgressEndpointSettings): Record<string, string> {
-    if (!endpoint.credential) return {};
-    const header = this.credentials.header(endpoint.credential);
-    return header ? { [header.name]: header.value } : {};
-  }
-
-  private rememberRejected(endpoint: EgressEndpointSettings): void {
-    if (endpoint.credential)
-      this.store.recordRejected(endpoint.credential, this.credentials.fingerprint(endpoint.credential));
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const url = new URL(req.url ?? '/', 'http://egress.local');
-      const [, rawName = '', ...rest] = url.pathname.split('/');
-      const name = decodeURIComponent(rawName);
-      const endpoint = this.settings.endpoints.find((e) => e.name === name);
+      if (!carriesToken(req, this.token)) return this.refuse(req, res);
+      const parsed = await parseRequest(req);
+      if ('tooLarge' in parsed) return send(res, 413, { error: 'request body over 1 MiB' });
+      const endpoint = this.settings.endpoints.find((e) => e.name === parsed.endpoint);
       if (!endpoint)
-        return send(res, 404, { error: `no egress endpoint "${name}"; guardian.yaml egress.endpoints lists them` });
-      const method = (req.method ?? 'GET').toUpperCase();
-      const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req);
-      if (body === null) return send(res, 413, { error: 'request body over 1 MiB' });
-      const path = `/${rest.join('/')}${url.search}`;
-      const offline = this.offline || /^(1|true)$/i.test(String(req.headers['x-guardian-offline'] ?? ''));
-      const authorization = req.headers.authorization;
-      await this.serve(
-        endpoint,
-        {
-          method,
-          path,
-          body,
-          contentType: req.headers['content-type'],
-          accept: req.headers.accept,
-          authorization,
-          offline,
-        },
-        res,
-      );
+        return send(res, 404, {
+          error: `no egress endpoint "${parsed.endpoint}"; guardian.yaml egress.endpoints lists them`,
+        });
+      await this.serve(endpoint, parsed.call, res);
     } catch (err) {
       this.logger.error({ err }, 'egress proxy request failed');
       if (!res.headersSent) send(res, 500, { error: 'egress proxy error' });
@@ -245,86 +109,81 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     }
   }
 
-  private async serve(
+  /** 403 for a request without the service's token, and a log line (at most one a second, with the count). */
+  private refuse(req: IncomingMessage, res: ServerResponse): void {
+    this.refusedSince++;
+    const now = Date.now();
+    if (now - this.refusedAt >= 1000) {
+      this.logger.warn(
+        { method: req.method, from: req.socket.remoteAddress, refused: this.refusedSince },
+        'egress proxy refused a request without the service token',
+      );
+      this.refusedAt = now;
+      this.refusedSince = 0;
+    }
+    req.resume();
+    send(res, 403, {
+      error: `forbidden: send the value of GUARDIAN_EGRESS_TOKEN in the ${EGRESS_TOKEN_HEADER} header`,
+    });
+  }
+
+  private async serve(endpoint: EgressEndpointSettings, call: EgressCall, res: ServerResponse): Promise<void> {
+    const name = endpoint.name;
+    const decision = decideRoute(endpoint, call, {
+      guardianOffline: this.offline,
+      route: this.route(name),
+      credentialExpired: endpoint.credential !== undefined && this.credentials.expired(endpoint.credential),
+    });
+    switch (decision.kind) {
+      case 'cache':
+        return this.sendCached(res, name, call.path, decision.reason, decision.status, decision.fallback);
+      case 'queue': {
+        const id = this.store.enqueue({
+          endpoint: name,
+          method: call.method,
+          path: call.path,
+          contentType: call.contentType ?? null,
+          body: call.body ?? null,
+        });
+        return send(res, 202, { queued: true, offline: true, endpoint: name, id }, { 'x-guardian-queued': String(id) });
+      }
+      case 'reply':
+        if (decision.authEvent) this.record(endpoint, 'auth', decision.authEvent);
+        return send(res, decision.status, decision.body);
+      case 'forward':
+        return this.forward(endpoint, call, decision, res);
+    }
+  }
+
+  private async forward(
     endpoint: EgressEndpointSettings,
-    call: {
-      method: string;
-      path: string;
-      body: Buffer | undefined;
-      contentType: string | undefined;
-      accept: string | undefined;
-      authorization: string | undefined;
-      offline: boolean;
-    },
+    call: EgressCall,
+    decision: Extract<RouteDecision, { kind: 'forward' }>,
     res: ServerResponse,
   ): Promise<void> {
     const name = endpoint.name;
-    const readOnly = call.method === 'GET' || call.method === 'HEAD';
-    if (call.offline) {
-      if (readOnly) return this.sendCached(res, name, call.path, 'offline', 503, { offline: true, endpoint: name });
-      // Only Guardian's own offline mode queues: it is what sends the queue once the network is back.
-      if (!endpoint.queueWrites || !this.offline) return send(res, 503, { offline: true, endpoint: name });
-      const id = this.store.enqueue({
-        endpoint: name,
-        method: call.method,
-        path: call.path,
-        contentType: call.contentType ?? null,
-        body: call.body ?? null,
-      });
-      return send(res, 202, { queued: true, offline: true, endpoint: name, id }, { 'x-guardian-queued': String(id) });
-    }
-    const route = this.route(name);
-    if (route.disabled) {
-      if (readOnly)
-        return this.sendCached(res, name, call.path, 'auth-required', 503, {
-          disabled: true,
-          endpoint: name,
-          reason: route.disabledReason,
-        });
-      return send(res, 503, { disabled: true, endpoint: name, reason: route.disabledReason });
-    }
-    if (endpoint.credential && this.credentials.expired(endpoint.credential)) {
-      this.record(endpoint, 'auth', 'credential expired (JWT exp)');
-      return send(res, 401, { error: 'credential expired', endpoint: name, credential: endpoint.credential });
-    }
-    const headers: Record<string, string> = {
-      accept: call.accept ?? 'application/json',
-      ...(call.contentType ? { 'content-type': call.contentType } : {}),
-      // Without a credential of its own in guardian.yaml, the service's header passes through.
-      ...(call.authorization && !endpoint.credential ? { authorization: call.authorization } : {}),
-      ...this.credentialHeader(endpoint),
-    };
-    if (route.circuit !== 'closed') {
-      const fallback = { circuitOpen: true, endpoint: name };
-      if (!endpoint.backup) return this.sendCached(res, name, call.path, 'circuit-open', 503, fallback);
-      const backupTimeout = endpoint.timeouts[0] ?? route.timeoutMs;
-      const result = await callUpstream({
-        url: joinUrl(endpoint.backup, call.path),
-        method: call.method,
-        headers,
-        body: call.body,
-        timeoutMs: backupTimeout,
-      });
+    const { timeoutMs } = decision;
+    const result = await callUpstream({
+      url: decision.url,
+      method: call.method,
+      headers: upstreamHeaders(endpoint, call, this.credentialHeader(endpoint)),
+      body: call.body,
+      timeoutMs,
+    });
+    if (decision.target === 'backup') {
       if (classify(result) === 'failure' || result.kind !== 'reply')
         return this.sendCached(res, name, call.path, 'circuit-open', 502, {
-          ...fallback,
-          backup: describe(result, backupTimeout),
+          circuitOpen: true,
+          endpoint: name,
+          backup: describe(result, timeoutMs),
         });
       return send(res, result.status, result.body, {
         'content-type': result.contentType,
         'x-guardian-route': 'backup',
       });
     }
-    const result = await callUpstream({
-      url: joinUrl(endpoint.url, call.path),
-      method: call.method,
-      headers,
-      body: call.body,
-      timeoutMs: route.timeoutMs,
-    });
-    this.settle(endpoint, result, route.timeoutMs, readOnly ? call.path : undefined);
-    if (result.kind === 'timeout')
-      return send(res, 504, { error: 'timeout', endpoint: name, timeoutMs: route.timeoutMs });
+    this.settle(endpoint, result, timeoutMs, isReadOnly(call.method) ? call.path : undefined);
+    if (result.kind === 'timeout') return send(res, 504, { error: 'timeout', endpoint: name, timeoutMs });
     if (result.kind === 'error') return send(res, 502, { error: result.code, endpoint: name });
     return send(res, result.status, result.body, { 'content-type': result.contentType, 'x-guardian-route': 'primary' });
   }
@@ -349,27 +208,6 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
     this.record(endpoint, outcome, describe(result, timeoutMs), result.kind === 'error' ? result.code : undefined);
   }
 
-  private record(endpoint: EgressEndpointSettings, outcome: CallEvent['outcome'], detail: string, code?: string): void {
-    // 401/403 say nothing about the endpoint's health: they neither trip nor reset the breaker.
-    const count =
-      outcome === 'failure'
-        ? (this.failures.get(endpoint.name) ?? 0) + 1
-        : outcome === 'success'
-          ? 0
-          : (this.failures.get(endpoint.name) ?? 0);
-    this.failures.set(endpoint.name, count);
-    this.emit('call', {
-      endpoint: endpoint.name,
-      at: Date.now(),
-      outcome,
-      detail,
-      ...(code ? { code } : {}),
-      consecutiveFailures: count,
-      threshold: endpoint.failureThreshold,
-      ...(endpoint.credential ? { credential: endpoint.credential } : {}),
-    });
-  }
-
   private sendCached(
     res: ServerResponse,
     endpoint: string,
@@ -386,39 +224,4 @@ export class EgressProxy extends EventEmitter<{ call: [CallEvent] }> {
       'x-guardian-route': 'cache',
     });
   }
-}
-
-function listen(port: number, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
-  const server = createServer(handler);
-  server.keepAliveTimeout = 2000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host: '127.0.0.1' }, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
-}
-
-function send(
-  res: ServerResponse,
-  status: number,
-  body: Buffer | Record<string, unknown>,
-  headers: Record<string, string> = {},
-): void {
-  const isBuffer = Buffer.isBuffer(body);
-  res.writeHead(status, { 'content-type': isBuffer ? 'application/octet-stream' : 'application/json', ...headers });
-  res.end(isBuffer ? body : JSON.stringify(body));
-}
-
-/** The request body, or null when it is over the limit. */
-async function readBody(req: IncomingMessage): Promise<Buffer | null> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return null;
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts);
 }

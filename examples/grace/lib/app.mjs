@@ -35,6 +35,7 @@ export function createApp(settings, logger, runtime) {
   const ai = createAi({ ollamaHost: settings.ollamaHost, runtime, caches, limiter, config, logger });
   const external = createExternal({
     egressUrl: settings.egressUrl,
+    egressToken: settings.egressToken,
     credentialsFile: settings.credentialsFile,
     runtime,
     config,

@@ -18,11 +18,11 @@ const PROXY_TIMEOUT_MS = 65_000;
  */
 
 /**
- * @param {{ egressUrl?: string, credentialsFile: string, runtime: import('./settings.mjs').Runtime,
+ * @param {{ egressUrl?: string, egressToken?: string, credentialsFile: string, runtime: import('./settings.mjs').Runtime,
  *   config: import('./config.mjs').ConfigStore, limiter: import('./caches.mjs').Limiter,
  *   logger: import('./logger.mjs').Logger }} deps
  */
-export function createExternal({ egressUrl, credentialsFile, runtime, config, limiter, logger }) {
+export function createExternal({ egressUrl, egressToken, credentialsFile, runtime, config, limiter, logger }) {
   /** @type {Map<string, number>} */
   const lastLogged = new Map();
 
@@ -54,6 +54,8 @@ export function createExternal({ egressUrl, credentialsFile, runtime, config, li
     const headers = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (offline) headers['x-guardian-offline'] = 'true';
+    // The proxy serves only the service it was started for: it checks this token.
+    if (egressUrl && egressToken) headers['x-guardian-egress-token'] = egressToken;
     const token = readToken(credentialsFile, endpoint?.credential);
     if (token) headers.authorization = `Bearer ${token}`;
     let res;

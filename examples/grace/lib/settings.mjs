@@ -30,6 +30,7 @@ export const HOME_DIRS = /** @type {const} */ (['databases', 'config', 'logs', '
  * @property {string[]} disabledFeatures
  * @property {string} ollamaHost   base URL without a trailing slash
  * @property {string | undefined} egressUrl
+ * @property {string | undefined} egressToken   sent to the egress proxy in x-guardian-egress-token
  * @property {{ chunk: string, ms: number } | undefined} slowChunk
  * @property {boolean} logToStdout
  */
@@ -107,6 +108,7 @@ export function readSettings(env = process.env) {
     disabledFeatures: parseList(env.GUARDIAN_DISABLED_FEATURES),
     ollamaHost: normaliseBaseUrl(env.OLLAMA_HOST, '127.0.0.1:11434'),
     egressUrl: egress ? egress.replace(/\/+$/, '') : undefined,
+    egressToken: env.GUARDIAN_EGRESS_TOKEN || undefined,
     slowChunk: parseSlowChunk(env.GRACE_SLOW_CHUNK),
     logToStdout: parseBool(env.GRACE_LOG_STDOUT, true),
   };

@@ -1,0 +1,61 @@
+import { realpathSync } from 'node:fs';
+import { basename, dirname, resolve, sep } from 'node:path';
+import type { GuardianConfig } from '../lib/config/load.js';
+
+/** Thrown when a drill would damage a path outside its own state directory; nothing was injected. */
+export class DrillOutsideStateError extends Error {
+  constructor(
+    readonly stateDir: string,
+    readonly outside: readonly { key: string; path: string }[],
+  ) {
+    super(
+      `refusing to drill: it would damage paths outside the drill's state directory ${stateDir}:\n` +
+        outside.map((o) => `  - ${o.key}: ${o.path}`).join('\n') +
+        "\nDrills corrupt databases, delete configs and fill disks for real. Run them with the demo's guardian.yaml, " +
+        'or one whose paths use ${GRACE_HOME} (the drill points it into its state directory).',
+    );
+    this.name = 'DrillOutsideStateError';
+  }
+}
+
+/** Every path a drill injects faults into, or the Guardian it starts may change, by key. */
+export function drillDamagePaths(config: GuardianConfig): { key: string; path: string }[] {
+  const disk = config.disk;
+  return [
+    ...config.databases.map((d, i) => ({ key: `databases[${i}].path`, path: d.path })),
+    ...config.configs.map((c, i) => ({ key: `configs[${i}].path`, path: c.path })),
+    ...(config.service?.log ? [{ key: 'service.log', path: config.service.log }] : []),
+    // The disk-full drill mounts a small filesystem over the demo's home.
+    ...(config.service?.env.GRACE_HOME
+      ? [{ key: 'service.env.GRACE_HOME', path: resolve(config.baseDir, config.service.env.GRACE_HOME) }]
+      : []),
+    ...(config.service?.clientConfigs ?? []).map((c, i) => ({ key: `service.clientConfigs[${i}].path`, path: c.path })),
+    ...(disk
+      ? (['logs', 'snapshots', 'temp', 'artifacts'] as const).flatMap((kind) =>
+          disk[kind].dirs.map((path, i) => ({ key: `disk.${kind}.dirs[${i}]`, path })),
+        )
+      : []),
+    ...(disk?.secondary ? [{ key: 'disk.secondary', path: disk.secondary }] : []),
+  ];
+}
+
+/**
+ * Refuses (throws {@link DrillOutsideStateError}) unless every path the drill would damage lies
+ * under the drill's own state directory, symbolic links resolved.
+ */
+export function assertDrillPathsInside(config: GuardianConfig): void {
+  const root = real(config.stateDir);
+  const outside = drillDamagePaths(config).filter(({ path }) => !real(path).startsWith(root + sep));
+  if (outside.length > 0) throw new DrillOutsideStateError(config.stateDir, outside);
+}
+
+/** The path with symbolic links resolved as far as it exists. */
+function real(path: string): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = dirname(abs);
+    return parent === abs ? abs : resolve(real(parent), basename(abs));
+  }
+}
