@@ -36,7 +36,7 @@ const RULES: readonly { pattern: RegExp; replace: string }[] = [
     replace: `$1${REDACTED}`,
   },
   {
-    pattern: new RegExp(String.raw`(--?[A-Za-z0-9_-]*${SECRET_WORD}[A-Za-z0-9_-]*\s+)(?!-)\S+`, 'gi'),
+    pattern: new RegExp(String.raw`(?<![\w-])(--?[A-Za-z0-9_-]*${SECRET_WORD}[A-Za-z0-9_-]*\s+)(?!-)\S+`, 'gi'),
     replace: `$1${REDACTED}`,
   },
   // Well-known token shapes: JWTs, OpenAI/Stripe-style, GitHub, Slack, AWS access keys, Google API keys.
