@@ -1,77 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { FaultKind, FaultPoint, FaultTraceEntry } from '../../lib/fault-hook.js';
-import { FINAL_OUTCOMES } from '../../workflows/incident-harness.js';
-import { incidentWorkflowId, type Mode, rollbackSignal } from '../../workflows/definitions.js';
+import { incidentWorkflowId, rollbackSignal } from '../../workflows/definitions.js';
 import type { Agent } from './agent-client.js';
-import { alertsFor, alive, type CaseRun, inspectRun, missingFiles, runsSince, serviceUp } from './checks.js';
+import { alertsFor, alive, type CaseRun, inspectRun, missingFiles, runsSince } from './checks.js';
 import type { ModeEnvironment } from './environment.js';
+import { fileHash } from './injections.js';
 import type { InjectedFault } from './protocol.js';
+import type { CaseEvidence, ChaosCase, ChaosFault, ChaosRow, Invariants } from './types.js';
+import { checkFinal, checkServiceUp, FINAL_BOUND_MS, outcomeOf, settle } from './verdict.js';
 
-/** The faults of the matrix; `none` is the baseline run that discovers a mode's steps. */
-export const FAULTS = [
-  'crash-before',
-  'crash-after',
-  'step-fails',
-  'rollback-during',
-  'cancel-during',
-  'alert-down',
-] as const;
-
-/** One fault of the matrix, or the baseline. */
-export type ChaosFault = (typeof FAULTS)[number] | 'none';
-
-/** One case: a fault at a step (the activity call that is the step's side effect). */
-export interface ChaosCase {
-  readonly mode: Mode;
-  /** The drill variant (run index) whose steps these are. */
-  readonly run: number;
-  readonly step: string;
-  readonly fault: ChaosFault;
-  readonly activity?: string;
-  readonly nth?: number;
-}
-
-/** What each invariant concluded; null where it does not apply to the mode. */
-export interface Invariants {
-  final: boolean;
-  noDataLost: boolean | null;
-  noFileLost: boolean | null;
-  serviceUp: boolean;
-  noForeignKill: boolean;
-}
-
-/** One row of the matrix. */
-export interface ChaosRow {
-  readonly mode: Mode;
-  readonly step: string;
-  readonly fault: ChaosFault;
-  readonly outcome: string;
-  readonly invariants: Invariants;
-  readonly pass: boolean;
-  /** Why a check failed (empty when the case passed). */
-  readonly detail: string;
-  readonly ms: number;
-}
-
-/** What a case leaves for step discovery: the hook's trace and the incident's steps. */
-export interface CaseEvidence {
-  readonly row: ChaosRow;
-  /** The hook's trace of the case (every activity call). */
-  readonly trace: FaultTraceEntry[];
-  readonly incident?: CaseRun;
-  readonly resource?: string;
-}
-
-/** Outcomes each fault must end in (any final outcome when absent). */
-const EXPECTED: Partial<Record<ChaosFault, readonly string[]>> = {
-  none: ['healed'],
-  'crash-before': ['healed'],
-  'crash-after': ['healed'],
-  'rollback-during': ['rolled-back'],
-  'cancel-during': ['rolled-back'],
-  'alert-down': ['healed'],
-};
+export { FAULTS, type CaseEvidence, type ChaosCase, type ChaosFault, type ChaosRow, type Invariants } from './types.js';
 
 const HOOK_KIND: Record<ChaosFault, FaultKind | undefined> = {
   none: undefined,
@@ -82,11 +21,6 @@ const HOOK_KIND: Record<ChaosFault, FaultKind | undefined> = {
   'rollback-during': 'pause',
   'cancel-during': 'pause',
 };
-
-/** How long an incident has to reach its outcome and close, restarts included. */
-const FINAL_BOUND_MS = 90_000;
-/** How long the other runs a case started (watches) have to close after the incident did. */
-const SETTLE_MS = 15_000;
 
 /**
  * Runs one case: arms the hook, injects the mode's fault, acts on the fault (restart after a
@@ -103,7 +37,18 @@ export async function runCase(
   const problems: string[] = [];
   const kind = HOOK_KIND[c.fault];
   const host = env.config.host;
-  let agent = await env.ensure({ alertsDown: c.fault === 'alert-down' });
+  // Alerts go down for one case: a Guardian of its own with the refused webhook, and a fresh one after.
+  if (c.fault === 'alert-down') await env.reset();
+  let agent: Agent;
+  try {
+    agent = await env.ensure({ alertsDown: c.fault === 'alert-down' });
+  } catch (err) {
+    await env.reset().catch(() => undefined);
+    return {
+      row: brokenRow(c, started, `Guardian did not start: ${(err as Error).message.split('\n')[0]}`),
+      trace: [],
+    };
+  }
   const pointId = `${c.mode}/${c.step}/${c.fault}/${started}`;
   const workflowId = knownResource ? incidentWorkflowId(c.mode, env.config.host, knownResource) : undefined;
   const point: FaultPoint | undefined =
@@ -134,7 +79,12 @@ export async function runCase(
         break;
       }
       restarts++;
-      agent = await env.recover();
+      try {
+        agent = await env.recover();
+      } catch (err) {
+        problems.push(`Guardian did not start again after the crash: ${(err as Error).message.split('\n')[0]}`);
+        break;
+      }
     }
     if (point && (c.fault === 'rollback-during' || c.fault === 'cancel-during') && !acted) {
       const paused = env.hookLines<{ id: string; stage: string }>('fired').some((f) => f.id === pointId);
@@ -167,12 +117,24 @@ export async function runCase(
   const roots = [env.config.stateDir, ...(env.config.disk?.secondary ? [env.config.disk.secondary] : [])];
   let noDataLost: boolean | null = null;
   let noFileLost: boolean | null = null;
+  let rollbackRestored = true;
   if (Object.keys(kept).length > 0) {
     const missing = missingFiles(kept, roots, { manifestsCount: c.mode === 'disk-full' });
     if (missing.length > 0)
       problems.push(`lost: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` (+${missing.length - 3})` : ''}`);
     if (c.mode === 'disk-full') noFileLost = missing.length === 0;
     else noDataLost = missing.length === 0;
+  }
+  // A rollback claims the state before the incident is back: for data the fault left, the live bytes say.
+  if (outcome === 'rolled-back' && c.mode !== 'disk-full') {
+    const replaced = Object.entries(kept)
+      .slice(0, 1)
+      .filter(([path, hash]) => fileHash(path) !== hash);
+    if (replaced.length > 0)
+      problems.push(
+        `rolled back, but the live ${replaced.map(([p]) => p).join(', ')} is not what it was before the incident`,
+      );
+    if (replaced.length > 0) rollbackRestored = false;
   }
   const alerts = incident ? alertsFor(env.config, incident.info.workflowId, since) : [];
   const up = await checkServiceUp(agent, alerts, problems);
@@ -181,8 +143,14 @@ export async function runCase(
   if (!noForeignKill) problems.push(`a process Guardian did not start was stopped (pids ${foreign.join(', ')})`);
 
   const trace = env.hookLines<FaultTraceEntry>('trace');
-  await tidy(env, agent, client, resource, restarts > 0);
-  const invariants: Invariants = { final: finalOk && settled, noDataLost, noFileLost, serviceUp: up, noForeignKill };
+  await tidy(env, agent, client, resource, restarts > 0 || c.fault === 'alert-down');
+  const invariants: Invariants = {
+    final: finalOk && settled && rollbackRestored,
+    noDataLost,
+    noFileLost,
+    serviceUp: up,
+    noForeignKill,
+  };
   const pass = Object.values(invariants).every((v) => v !== false) && problems.length === 0;
   const row: ChaosRow = {
     mode: c.mode,
@@ -197,99 +165,28 @@ export async function runCase(
   return { row, trace, ...(incident ? { incident } : {}), ...(resource ? { resource } : {}) };
 }
 
+function brokenRow(c: ChaosCase, started: number, detail: string): ChaosRow {
+  const invariants: Invariants = {
+    final: false,
+    noDataLost: null,
+    noFileLost: null,
+    serviceUp: false,
+    noForeignKill: true,
+  };
+  return {
+    mode: c.mode,
+    step: c.step,
+    fault: c.fault,
+    outcome: 'not-run',
+    invariants,
+    pass: false,
+    detail,
+    ms: Date.now() - started,
+  };
+}
+
 /** Processes the runner started that no Guardian may ever signal. */
 export const decoys: number[] = [];
-
-function outcomeOf(incident: CaseRun | undefined): string {
-  if (!incident) return 'timeout';
-  const status = incident.info.status.name;
-  if (status === 'CONTINUED_AS_NEW') return 'healed';
-  if (status !== 'COMPLETED') return status.toLowerCase();
-  return incident.result?.outcome ?? 'unknown';
-}
-
-function checkFinal(
-  env: ModeEnvironment,
-  c: ChaosCase,
-  incident: CaseRun | undefined,
-  outcome: string,
-  problems: string[],
-): boolean {
-  if (!incident) {
-    problems.push(`no incident closed within ${FINAL_BOUND_MS / 1000} s`);
-    return false;
-  }
-  let ok = true;
-  if (!(FINAL_OUTCOMES as readonly string[]).includes(outcome)) {
-    problems.push(`workflow ended ${outcome}`);
-    ok = false;
-  }
-  const expected = EXPECTED[c.fault];
-  if (expected && !expected.includes(outcome)) {
-    problems.push(
-      `outcome ${outcome}, expected ${expected.join(' or ')}${incident.result ? ` (${incident.result.summary})` : ''}`,
-    );
-    ok = false;
-  }
-  if (
-    outcome === 'failed' &&
-    alertsFor(env.config, incident.info.workflowId, 0).every((a) => a.severity !== 'critical')
-  ) {
-    problems.push('failed without a critical alert');
-    ok = false;
-  }
-  if (incident.workflowTaskFailures > 0) {
-    problems.push(`${incident.workflowTaskFailures} workflow-task failure(s) in the history`);
-    ok = false;
-  }
-  return ok;
-}
-
-/** Every run the case started before its incident closed must close too (watches included). */
-async function settle(
-  client: Client,
-  taskQueue: string,
-  since: number,
-  incident: CaseRun | undefined,
-  problems: string[],
-): Promise<boolean> {
-  const closedAt = incident?.info.closeTime?.getTime() ?? Date.now();
-  const deadline = Date.now() + SETTLE_MS;
-  for (;;) {
-    const open: string[] = [];
-    for (const info of await runsSince(client, taskQueue, since)) {
-      if (info.startTime.getTime() > closedAt) continue; // a new detection after the incident: its own incident
-      const run = await inspectRun(client, info);
-      if (!run.closed) open.push(info.workflowId);
-      else if (run.workflowTaskFailures > 0 && info.runId !== incident?.info.runId)
-        problems.push(`${info.workflowId}: ${run.workflowTaskFailures} workflow-task failure(s)`);
-    }
-    if (open.length === 0) return true;
-    if (Date.now() > deadline) {
-      problems.push(`left running: ${open.join(', ')}`);
-      return false;
-    }
-    await sleep(500);
-  }
-}
-
-async function checkServiceUp(
-  agent: Agent,
-  alerts: Parameters<typeof serviceUp>[1],
-  problems: string[],
-): Promise<boolean> {
-  let last: string | undefined;
-  for (let i = 0; i < 20; i++) {
-    const { health, error } = await agent.health();
-    if (serviceUp(health, alerts)) return true;
-    last = health
-      ? `${health.status}${health.config?.error ? ` (${health.config.error})` : ''}`
-      : (error ?? 'no answer');
-    await sleep(250);
-  }
-  problems.push(`service not up: ${last}`);
-  return false;
-}
 
 /** Undoes the injection, lifts holds, closes what is still open; after a crash the mode starts over. */
 async function tidy(

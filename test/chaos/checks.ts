@@ -54,13 +54,22 @@ export async function runsSince(client: Client, taskQueue: string, since: number
   return found.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
 }
 
+/**
+ * WorkflowTaskFailedCause UNHANDLED_COMMAND: the server refused a completion because an event (a
+ * signal, a finding joining) arrived while the task ran, and the worker runs the task again with
+ * it. That is Temporal's normal handling of a race, not a failure of the workflow's code.
+ */
+const UNHANDLED_COMMAND = 1;
+
 /** A run's closing state, its workflow-task failures and (when it completed) its result. */
 export async function inspectRun(client: Client, info: WorkflowExecutionInfo): Promise<CaseRun> {
   const handle = client.workflow.getHandle(info.workflowId, info.runId);
   const described = await handle.describe();
   const closed = described.status.name !== 'RUNNING';
   const history = await handle.fetchHistory();
-  const workflowTaskFailures = (history.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).length;
+  const workflowTaskFailures = (history.events ?? []).filter(
+    (e) => e.workflowTaskFailedEventAttributes && e.workflowTaskFailedEventAttributes.cause !== UNHANDLED_COMMAND,
+  ).length;
   let result: IncidentResult | undefined;
   if (described.status.name === 'COMPLETED')
     result = (await handle.result().catch(() => undefined)) as IncidentResult | undefined;

@@ -73,6 +73,7 @@ export class ModeEnvironment {
   /** A running agent: the current one, or a fresh environment. */
   async ensure(options: { alertsDown?: boolean } = {}): Promise<Agent> {
     if (this.agent && !this.agent.ended) return this.agent;
+    mkdirSync(this.base.stateDir, { recursive: true });
     const base = options.alertsDown ? await withRefusedWebhook(this.base) : this.base;
     const started = await Agent.start(this.mode, base, { faultFile: this.faultFile, fresh: true });
     this.agent = started.agent;

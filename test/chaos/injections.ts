@@ -7,7 +7,6 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  readSync,
   rmSync,
   statSync,
   utimesSync,
@@ -39,19 +38,16 @@ export function fileHash(path: string): string | undefined {
   }
 }
 
-/** Random bytes over the middle b-tree page of the demo database (SQLITE_CORRUPT on read), then its file set hashed. */
+/**
+ * The database's 100-byte header destroyed (SQLITE_NOTADB on open: every reader and the detector's
+ * header check see it at once), then its file set hashed in the same tick.
+ */
 function corruptDatabase(config: GuardianConfig): SyncInjection {
   const db = config.databases.find((d) => d.name === 'world_model') ?? config.databases[0];
   if (!db) throw new Error('the chaos config guards no database (databases: in guardian.yaml)');
   const fd = openSync(db.path, 'r+');
   try {
-    const header = Buffer.alloc(2);
-    readSync(fd, header, 0, 2, 16);
-    const raw = header.readUInt16BE(0);
-    const pageSize = raw === 1 ? 65536 : raw;
-    const pages = Math.floor(statSync(db.path).size / pageSize);
-    const page = Math.max(1, Math.floor(pages / 2));
-    writeSync(fd, randomBytes(pageSize), 0, pageSize, page * pageSize);
+    writeSync(fd, randomBytes(100), 0, 100, 0);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -61,7 +57,7 @@ function corruptDatabase(config: GuardianConfig): SyncInjection {
     const hash = fileHash(path);
     if (hash && statSync(path).size > 0) kept[path] = hash;
   }
-  return { resource: db.name, variant: 'overwrite-page', kept, cleanup: () => undefined };
+  return { resource: db.name, variant: 'destroy-header', kept, cleanup: () => undefined };
 }
 
 /** A YAML syntax error written over the demo's governance policies (what a person mid-edit leaves). */
@@ -122,18 +118,20 @@ function fillDisk(config: GuardianConfig): SyncInjection {
     throw new Error('the chaos disk-full case needs the demo service with GRACE_HOME and disk:');
   const tag = Date.now().toString(36);
   for (const d of ['logs', 'snapshots', 'tmp']) mkdirSync(join(home, d), { recursive: true });
-  for (let i = 0; i < 200; i++) writeAged(join(home, 'tmp', `chaos-${tag}-${i}.partial`), 16 * 1024, DAY);
-  for (let i = 0; i < 150; i++) writeAged(join(home, 'logs', `chaos-${tag}-${i}.log`), 28 * 1024, 8 * DAY);
-  for (let i = 0; i < 30; i++)
-    writeAged(join(home, 'snapshots', `snapshot-chaos-${tag}-${i}.json`), 512 * 1024, (30 - i) * 60_000);
+  for (let i = 0; i < 400; i++) writeAged(join(home, 'tmp', `chaos-${tag}-${i}.partial`), 16 * 1024, DAY);
+  for (let i = 0; i < 300; i++) writeAged(join(home, 'logs', `chaos-${tag}-${i}.log`), 28 * 1024, 8 * DAY);
+  for (let i = 0; i < 40; i++)
+    writeAged(join(home, 'snapshots', `snapshot-chaos-${tag}-${i}.json`), 512 * 1024, (40 - i) * 60_000);
   const ballast = join(home, 'ballast.bin');
   const mounted = readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .some((line) => line.split(' ')[1] === home);
   if (mounted) fillUntilNoSpace(ballast);
   else writeFileSync(ballast, Buffer.alloc(MB));
-  const kept: Record<string, string> = {};
-  for (const dir of guardedDirs(config.disk)) hashTree(dir.path, kept);
+  // What Guardian may remove or move: the files this fault wrote (the service's own live files change by themselves).
+  const all: Record<string, string> = {};
+  for (const dir of guardedDirs(config.disk)) hashTree(dir.path, all);
+  const kept = Object.fromEntries(Object.entries(all).filter(([path]) => path.includes(`chaos-${tag}-`)));
   return {
     resource: mounted ? home : mountOf(home),
     variant: `temp-logs-snapshots${mounted ? '' : ' (real directory)'}, ${Object.keys(kept).length} files`,

@@ -29,6 +29,10 @@ export interface MatrixOptions {
   readonly faults: readonly ChaosFault[];
   /** Each fault kind once per mode (at rotating steps) instead of at every step. */
   readonly quick: boolean;
+  /** Modes run side by side. @default 1 */
+  readonly lanes?: number;
+  /** Where the quick rotation starts among the steps. @default 0 */
+  readonly offset?: number;
   readonly configFile: string;
   readonly root: string;
   readonly onRow?: (row: ChaosRow) => void;
@@ -58,42 +62,78 @@ export async function runMatrix(client: Client, options: MatrixOptions): Promise
     rows.push(row);
     options.onRow?.(row);
   };
-  try {
-    for (const mode of options.modes) {
-      const env = await ModeEnvironment.create(mode, options.root, options.configFile);
-      try {
-        const steps: DiscoveredStep[] = [];
-        const resources = new Map<number, string>();
-        for (const run of RUNS[mode] ?? [0]) {
-          progress(`${mode}: baseline (run ${run})`);
-          const baseline = await runCase(env, client, { mode, run, step: '(baseline)', fault: 'none' });
-          if (!baseline.row.pass) record(baseline.row);
-          if (baseline.resource) resources.set(run, baseline.resource);
-          for (const step of discoverSteps(baseline, run))
-            if (!steps.some((s) => s.step === step.step)) steps.push(step);
-        }
-        if (steps.length === 0) progress(`${mode}: the baseline showed no steps; only alert-down runs`);
-        for (const c of casesFor(mode, steps, options)) {
-          progress(`${mode}: ${c.fault} at ${c.step}`);
-          const evidence = await runCase(env, client, c, resources.get(c.run));
-          record(evidence.row);
-        }
-      } finally {
-        await env.reset().catch(() => undefined);
-      }
+  // Modes run side by side in lanes; the ones sharing the remote-API stand-in's fixed ports share a lane.
+  const groups: Mode[][] = [];
+  const outside = options.modes.filter((m) => SHARED_WORLD.includes(m));
+  for (const mode of options.modes) {
+    if (!SHARED_WORLD.includes(mode)) groups.push([mode]);
+    else if (mode === outside[0]) groups.push(outside);
+  }
+  let creating = Promise.resolve();
+  const runGroup = async (group: Mode[]) => {
+    for (const mode of group) {
+      // One at a time: each picks free ports for its service.
+      const made = creating.then(() => ModeEnvironment.create(mode, options.root, options.configFile));
+      creating = made.then(
+        () => undefined,
+        () => undefined,
+      );
+      await runMode(await made, client, options, record, progress);
     }
+  };
+  try {
+    const queue = [...groups];
+    const lanes = Array.from({ length: Math.max(1, options.lanes ?? 1) }, async () => {
+      for (let group = queue.shift(); group; group = queue.shift()) await runGroup(group);
+    });
+    await Promise.all(lanes);
   } finally {
     decoy.kill('SIGKILL');
   }
+  const order = (r: ChaosRow) => options.modes.indexOf(r.mode);
+  rows.sort((a, b) => order(a) - order(b));
   const passed = rows.filter((r) => r.pass).length;
   return { cases: rows.length, passed, failed: rows.length - passed, ms: Date.now() - started, rows };
+}
+
+/** Modes whose drills run the remote-API stand-in on the fixed ports guardian.yaml names. */
+const SHARED_WORLD: readonly Mode[] = ['network-unreachable', 'api-timeout', 'invalid-credentials'];
+
+/** One mode: baselines that discover its steps, then its cases; its Guardian is stopped at the end. */
+async function runMode(
+  env: ModeEnvironment,
+  client: Client,
+  options: MatrixOptions,
+  record: (row: ChaosRow) => void,
+  progress: (line: string) => void,
+): Promise<void> {
+  const mode = env.mode;
+  try {
+    const steps: DiscoveredStep[] = [];
+    const resources = new Map<number, string>();
+    for (const run of RUNS[mode] ?? [0]) {
+      progress(`${mode}: baseline (run ${run})`);
+      const baseline = await runCase(env, client, { mode, run, step: '(baseline)', fault: 'none' });
+      if (!baseline.row.pass) record(baseline.row);
+      if (baseline.resource) resources.set(run, baseline.resource);
+      for (const step of discoverSteps(baseline, run)) if (!steps.some((s) => s.step === step.step)) steps.push(step);
+    }
+    if (steps.length === 0) progress(`${mode}: the baseline showed no steps; only alert-down runs`);
+    for (const c of casesFor(mode, steps, options)) {
+      progress(`${mode}: ${c.fault} at ${c.step}`);
+      const evidence = await runCase(env, client, c, resources.get(c.run));
+      record(evidence.row);
+    }
+  } finally {
+    await env.reset().catch(() => undefined);
+  }
 }
 
 /** The cases of a mode: each step × each chosen fault (or, quick, each fault once at rotating steps). */
 export function casesFor(
   mode: Mode,
   steps: readonly DiscoveredStep[],
-  options: Pick<MatrixOptions, 'faults' | 'quick'>,
+  options: Pick<MatrixOptions, 'faults' | 'quick' | 'offset'>,
 ): ChaosCase[] {
   const cases: ChaosCase[] = [];
   const perStep = options.faults.filter((f) => f !== 'alert-down' && f !== 'cancel-during' && f !== 'none');
@@ -103,7 +143,7 @@ export function casesFor(
   };
   if (options.quick) {
     perStep.forEach((fault, i) => {
-      const step = steps[i % Math.max(1, steps.length)];
+      const step = steps[(i + (options.offset ?? 0)) % Math.max(1, steps.length)];
       if (step) cases.push(at(step, fault));
     });
   } else {

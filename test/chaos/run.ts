@@ -19,6 +19,7 @@ const program = new Command('chaos')
   .option('--mode <modes>', 'comma-separated modes (default: all)')
   .option('--fault <faults>', `comma-separated faults (default: all): ${ALL_FAULTS.join(', ')}`)
   .option('--quick', 'each fault kind once per mode, at rotating steps')
+  .option('--lanes <n>', 'modes run side by side', '2')
   .option('--report <file>', 'write the failing cases as Markdown to this file')
   .option('--config <file>', 'guardian.yaml to derive each mode’s config from', 'guardian.yaml')
   .parse();
@@ -30,6 +31,7 @@ const opts = program.opts<{
   quick?: boolean;
   report?: string;
   config: string;
+  lanes: string;
 }>();
 const list = (v: string | undefined) =>
   v
@@ -52,6 +54,7 @@ const report = await runMatrix(client, {
   modes,
   faults,
   quick: opts.quick === true,
+  lanes: Number(opts.lanes),
   configFile: opts.config,
   root,
   onProgress: log,
