@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LockHeldError } from './errors.js';
 
 function alive(pid: number): boolean {
@@ -29,4 +29,22 @@ export function acquirePidLock(path: string): () => void {
     }
   }
   throw new Error(`could not take the lock ${path}`);
+}
+
+/**
+ * Takes the one-Guardian-per-state-directory lock (`<stateDir>/guardian.pid`). A second
+ * `guardian up` on the same state directory fails with a {@link LockHeldError} naming the PID of
+ * the one that runs. Returns the release function.
+ */
+export function acquireStateDirLock(stateDir: string): () => void {
+  try {
+    return acquirePidLock(join(stateDir, 'guardian.pid'));
+  } catch (err) {
+    if (err instanceof LockHeldError) {
+      err.message =
+        `Guardian is already running on the state directory ${stateDir} (pid ${err.pid}). ` +
+        `Stop it first (Ctrl-C in its terminal, or kill ${err.pid}), or give this one another stateDir in its guardian.yaml.`;
+    }
+    throw err;
+  }
 }

@@ -1,10 +1,24 @@
 import { loadConfig } from '../../lib/config/load.js';
+import { acquireStateDirLock } from '../../lib/pid-lock.js';
 import { createLogger, logFormat } from '../../lib/logger.js';
 import { startGuardian } from '../../workers/guardian.js';
 
-/** `guardian up`: runs Guardian in the foreground until SIGINT/SIGTERM. */
+/** `guardian up`: runs Guardian in the foreground until SIGINT/SIGTERM; refuses when one already runs on its state directory. */
 export async function up(options: { config: string; service: boolean; logFormat?: string }): Promise<number> {
   const config = loadConfig(options.config);
+  // One Guardian per state directory: two would adopt the same service and share one ledger.
+  const release = acquireStateDirLock(config.stateDir);
+  try {
+    return await runUntilStopped(config, options);
+  } finally {
+    release();
+  }
+}
+
+async function runUntilStopped(
+  config: ReturnType<typeof loadConfig>,
+  options: { service: boolean; logFormat?: string },
+): Promise<number> {
   const logger = createLogger('guardian', logFormat(options.logFormat));
   const runtime = await startGuardian({ config, superviseService: options.service, logger });
   const port = runtime.service?.port ?? config.service?.port.preferred;
