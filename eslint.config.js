@@ -1,5 +1,6 @@
 // ESLint flat config: type-aware rules for the TypeScript sources. Workflows import no Node built-in and
-// no host-side package, and only types from Guardian's other folders (lib/modes.js, pure data, excepted).
+// no host-side package, and only types from Guardian's other folders (lib/modes.js and lib/failures.js,
+// pure data, excepted).
 import { builtinModules } from 'node:module';
 import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
@@ -41,6 +42,14 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.object.name='ApplicationFailure'][callee.property.name=/^(nonRetryable|retryable)$/] > Literal:nth-child(2)",
+          message: 'Name the failure type from FailureType (lib/failures.ts), the one list of failure types.',
+        },
+      ],
     },
   },
   {
@@ -66,9 +75,9 @@ export default tseslint.config(
               message: `${deterministic} Workflows import only types from here (import type …).`,
             },
             {
-              regex: '^\\.\\.?/(.*/)?lib/(?!modes\\.js$)',
+              regex: '^\\.\\.?/(.*/)?lib/(?!(modes|failures)\\.js$)',
               allowTypeImports: true,
-              message: `${deterministic} Workflows import only types from lib/ (import type …); lib/modes.js is the exception.`,
+              message: `${deterministic} Workflows import only types from lib/ (import type …); lib/modes.js and lib/failures.js are pure data and the exceptions.`,
             },
           ],
         },

@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ControlHookError } from '../lib/service-control.js';
 import { beat } from '../lib/heartbeat.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
+import { FailureType } from '../lib/failures.js';
 
 /** A boot chunk as slow-boot sees it. */
 export interface ChunkInspection {
@@ -88,7 +89,7 @@ export function createBootActivities({
         return { effect: reply.effect, state: reply.state };
       } catch (err) {
         if (err instanceof ControlHookError && (err.status === 409 || err.status === 404 || err.status === 400)) {
-          throw ApplicationFailure.nonRetryable(err.message, 'ChunkOverrideRefused');
+          throw ApplicationFailure.nonRetryable(err.message, FailureType.ChunkOverrideRefused);
         }
         throw err;
       }

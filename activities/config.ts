@@ -9,6 +9,7 @@ import { sha256 } from '../lib/hash.js';
 import { ControlHookError } from '../lib/service-control.js';
 import type { ActivityDeps } from './deps.js';
 import { writeFileAtomic, writeTarget } from '../lib/atomic-file.js';
+import { FailureType } from '../lib/failures.js';
 
 /** What was at a config's path before a remediation touched it; kept under `dir`. */
 export interface PreservedConfig {
@@ -37,7 +38,7 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
     if (!found)
       throw ApplicationFailure.nonRetryable(
         `no config named "${name}" under configs: in ${config.file}`,
-        'UnknownConfig',
+        FailureType.UnknownConfig,
       );
     return found;
   };
@@ -80,7 +81,7 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
       } else {
         throw ApplicationFailure.nonRetryable(
           `${path} is a special file (socket, FIFO or device); Guardian will not replace it`,
-          'UnsafeConfigPath',
+          FailureType.UnsafeConfigPath,
         );
       }
       await writeFile(manifest, JSON.stringify(preserved, null, 2));
@@ -107,14 +108,14 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         if (!cfg.defaults) {
           throw ApplicationFailure.nonRetryable(
             `no valid backup of ${cfg.path} and no defaults: file under configs[${name}]; the original is kept in ${original.dir}`,
-            'NoConfigBackup',
+            FailureType.NoConfigBackup,
           );
         }
         const verdict = inspectConfigFile(cfg, cfg.defaults);
         if (verdict.state !== 'ok' || !verdict.bytes) {
           throw ApplicationFailure.nonRetryable(
             `the defaults ${cfg.defaults} fail the schema: ${verdict.problem}`,
-            'InvalidDefaults',
+            FailureType.InvalidDefaults,
           );
         }
         chosen = { source: 'defaults', from: cfg.defaults, bytes: verdict.bytes };
@@ -127,7 +128,7 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         // Someone fixed or saved it since the finding: a valid file (or link target) is never replaced.
         throw ApplicationFailure.nonRetryable(
           `${cfg.path} is valid now (saved since it was found ${original.kind}); Guardian leaves it as it is`,
-          'ConfigValidNow',
+          FailureType.ConfigValidNow,
         );
       }
       await clearPath(cfg.path, original);
@@ -202,7 +203,7 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
         if (err instanceof ControlHookError && err.status === 500) {
           throw ApplicationFailure.nonRetryable(
             `the service rejected the restored config: ${err.message}`,
-            'ServiceRejectedConfig',
+            FailureType.ServiceRejectedConfig,
           );
         }
         return {

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { CredentialSlot, RefreshOutcome } from '../lib/egress/credentials.js';
 import { type ActivityDeps, knownEndpoint, requireEgress } from './deps.js';
 import { oncePerStep } from '../lib/step-state.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Whether an endpoint accepts the credential in use. No value, no fingerprint. */
 export interface CredentialCheck {
@@ -97,7 +98,7 @@ export function createCredentialActivities({
           async () => proxy().credentials.slot(credential),
         );
       } catch (err) {
-        throw ApplicationFailure.nonRetryable((err as Error).message, 'CredentialUnavailable');
+        throw ApplicationFailure.nonRetryable((err as Error).message, FailureType.CredentialUnavailable);
       }
     },
 
@@ -196,7 +197,7 @@ export function createCredentialActivities({
       if (result.status === undefined || result.status === 401 || result.status === 403) {
         throw ApplicationFailure.nonRetryable(
           `${endpoint} still refuses the credential (${result.detail})`,
-          'CredentialRefused',
+          FailureType.CredentialRefused,
         );
       }
       return {

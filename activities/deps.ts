@@ -8,6 +8,7 @@ import type { ModelServer } from '../lib/model-server.js';
 import type { NetworkProber } from '../lib/network-probe.js';
 import type { ProcessRegistry } from '../lib/process-registry.js';
 import type { ServiceControl } from '../lib/service-control.js';
+import { FailureType } from '../lib/failures.js';
 
 /** What activities need from the process they run in. Built once by the worker. */
 export interface ActivityDeps {
@@ -35,14 +36,18 @@ export function requireSupervision({
   registry,
 }: Pick<ActivityDeps, 'config' | 'service' | 'registry'>): { service: GuardedService; registry: ProcessRegistry } {
   if (!service || !registry) {
-    throw ApplicationFailure.nonRetryable(`${config.file} declares no service for Guardian to supervise`, 'NoService');
+    throw ApplicationFailure.nonRetryable(
+      `${config.file} declares no service for Guardian to supervise`,
+      FailureType.NoService,
+    );
   }
   return { service, registry };
 }
 
 /** The egress proxy, or a non-retryable failure: guardian.yaml declares no endpoints. */
 export function requireEgress(egress: EgressProxy | undefined): EgressProxy {
-  if (!egress) throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints', 'NoEgress');
+  if (!egress)
+    throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints', FailureType.NoEgress);
   return egress;
 }
 
@@ -52,6 +57,6 @@ export function knownEndpoint(egress: EgressProxy | undefined, endpoint: string)
   try {
     return proxy.endpoint(endpoint);
   } catch (err) {
-    throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownEndpoint');
+    throw ApplicationFailure.nonRetryable((err as Error).message, FailureType.UnknownEndpoint);
   }
 }

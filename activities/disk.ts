@@ -31,6 +31,7 @@ import {
 } from '../lib/disk.js';
 import type { ActivityDeps } from './deps.js';
 import { fsyncFile } from '../lib/atomic-file.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Free space on a guarded filesystem against its threshold. */
 export interface DiskMeasure {
@@ -78,7 +79,8 @@ interface MovedEntry {
 /** Disk activities for disk-full: measure, compress old logs, remove old snapshots and temp files, move artifacts, verify. */
 export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
   const disk = () => {
-    if (!config.disk) throw ApplicationFailure.nonRetryable(`${config.file} has no disk: section`, 'NoDiskSection');
+    if (!config.disk)
+      throw ApplicationFailure.nonRetryable(`${config.file} has no disk: section`, FailureType.NoDiskSection);
     return config.disk;
   };
   const dirsOn = (resource: string, kind?: GuardedDir['kind']): GuardedDir[] =>
@@ -279,7 +281,7 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
         throw ApplicationFailure.nonRetryable(
           `${lost.length} file(s) were deleted with no trash on secondary storage and cannot be restored ` +
             `(${lost.reduce((n, e) => n + e.size, 0)} bytes; the list is in ${manifest}); ${restored} restored from the trash`,
-          'CannotUndoDeletion',
+          FailureType.CannotUndoDeletion,
         );
       }
       return { restored };
@@ -332,7 +334,7 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
       if (m.short > 0) {
         throw ApplicationFailure.nonRetryable(
           `${resource} has ${m.free} bytes free, ${m.short} short of the ${m.minFree} wanted; free space by hand`,
-          'StillShort',
+          FailureType.StillShort,
         );
       }
       return { healthyAt: Date.now() };

@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { memoryProblems, sampleMemory } from '../lib/memory.js';
 import type { ActivityDeps } from './deps.js';
 import { oncePerStep } from '../lib/step-state.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Memory after a step: healthy or not, and what is still over. */
 export interface MemoryCheck {
@@ -132,7 +133,7 @@ export function createMemoryActivities({
       if (!last.healthy) {
         throw ApplicationFailure.nonRetryable(
           `memory still over its thresholds after ${timeoutMs} ms: ${last.problems.join('; ')}`,
-          'StillShort',
+          FailureType.StillShort,
         );
       }
       return { healthyAt: Date.now() };

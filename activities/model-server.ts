@@ -8,6 +8,7 @@ import {
 import { ControlHookError } from '../lib/service-control.js';
 import { beat } from '../lib/heartbeat.js';
 import type { ActivityDeps } from './deps.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Model-server activities: switch the service's AI feature, start the model server and wait for its API, verify. */
 export function createModelServerActivities({
@@ -19,7 +20,8 @@ export function createModelServerActivities({
 }: Pick<ActivityDeps, 'config' | 'modelServer' | 'control' | 'registry' | 'logger'>) {
   const service = config.service?.name ?? 'service';
   const need = (): ModelServer => {
-    if (!modelServer) throw ApplicationFailure.nonRetryable(`${config.file} declares no modelServer`, 'NoModelServer');
+    if (!modelServer)
+      throw ApplicationFailure.nonRetryable(`${config.file} declares no modelServer`, FailureType.NoModelServer);
     return modelServer;
   };
 
@@ -70,10 +72,10 @@ export function createModelServerActivities({
       } catch (err) {
         if (err instanceof ModelServerMissingError) {
           logger.error({ modelServer: server.name }, err.message);
-          throw ApplicationFailure.nonRetryable(err.message, 'ModelServerMissing');
+          throw ApplicationFailure.nonRetryable(err.message, FailureType.ModelServerMissing);
         }
         if (err instanceof ModelServerPortTakenError)
-          throw ApplicationFailure.nonRetryable(err.message, 'ModelServerPortTaken');
+          throw ApplicationFailure.nonRetryable(err.message, FailureType.ModelServerPortTaken);
         throw err;
       }
       const ctx = Context.current();

@@ -3,6 +3,7 @@ import type { EgressProxy } from '../lib/egress/proxy.js';
 import type { DrainSummary } from '../lib/egress/outbox.js';
 import type { NetworkProber } from '../lib/network-probe.js';
 import type { ActivityDeps } from './deps.js';
+import { FailureType } from '../lib/failures.js';
 
 /** A probe round as workflows see it: plain data, no secrets. */
 export interface NetworkProbeResult {
@@ -26,13 +27,16 @@ export function createNetworkActivities({
     if (!egress)
       throw ApplicationFailure.nonRetryable(
         'guardian.yaml declares no egress endpoints, so there is no proxy to take offline',
-        'NoEgress',
+        FailureType.NoEgress,
       );
     return egress;
   };
   const probes = (): NetworkProber => {
     if (!prober || prober.size === 0)
-      throw ApplicationFailure.nonRetryable('guardian.yaml declares no network probes (network.probes)', 'NoProbes');
+      throw ApplicationFailure.nonRetryable(
+        'guardian.yaml declares no network probes (network.probes)',
+        FailureType.NoProbes,
+      );
     return prober;
   };
   const setServiceOffline = async (enabled: boolean): Promise<boolean | null> => {

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { type ActivityDeps, requireSupervision } from './deps.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Activities that end lasting overrides on operator request (`guardian clear`). */
 export function createOverrideActivities({
@@ -21,7 +22,7 @@ export function createOverrideActivities({
       if (outcome.kept === null) return { port: guarded.port ?? preferred, from: null };
       throw ApplicationFailure.nonRetryable(
         `${guarded.name} stays on port ${outcome.kept}: ${outcome.reason}. Free port ${preferred}, then run the command again.`,
-        'PreferredPortTaken',
+        FailureType.PreferredPortTaken,
       );
     },
   };

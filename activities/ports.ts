@@ -14,6 +14,7 @@ import { describeProcess, portHolders, processInfo } from '../lib/proc.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';
 import { beat } from '../lib/heartbeat.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
+import { FailureType } from '../lib/failures.js';
 
 /** A process listening on the contested port, and whose it is. */
 export interface PortHolder {
@@ -86,7 +87,7 @@ export function createPortActivities({
         if (!entry || entry.name !== service.name || service.supervisor.running?.pid === pid) {
           throw ApplicationFailure.nonRetryable(
             `refusing to signal ${describeProcess(info)}: it is not a stale process Guardian started`,
-            'NotOwnProcess',
+            FailureType.NotOwnProcess,
           );
         }
         beat(pid);
@@ -117,7 +118,7 @@ export function createPortActivities({
       throw ApplicationFailure.nonRetryable(
         `no free port for ${service.name} in ${low}–${high} (port ${from} and all others are taken). ` +
           `Free one, or widen service.port.range in ${config.file}.`,
-        'PortRangeExhausted',
+        FailureType.PortRangeExhausted,
       );
     },
 
@@ -188,7 +189,7 @@ export function createPortActivities({
         if (err instanceof PortBusyError) {
           throw ApplicationFailure.nonRetryable(
             `port ${port} is taken (${describeHolders(port)}); ${service.name} was not started there`,
-            'PortTaken',
+            FailureType.PortTaken,
           );
         }
         throw err;

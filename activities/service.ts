@@ -3,11 +3,13 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { beat, withHeartbeat } from '../lib/heartbeat.js';
 import type { ServiceControl, ServiceHealth } from '../lib/service-control.js';
 import type { ActivityDeps } from './deps.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Activities that talk to the guarded service through its control hooks and health route. */
 export function createServiceActivities({ control }: Pick<ActivityDeps, 'control'>) {
   const need = (): ServiceControl => {
-    if (!control) throw ApplicationFailure.nonRetryable('guardian.yaml declares no service to control', 'NoService');
+    if (!control)
+      throw ApplicationFailure.nonRetryable('guardian.yaml declares no service to control', FailureType.NoService);
     return control;
   };
   return {

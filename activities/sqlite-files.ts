@@ -7,6 +7,7 @@ import { digestIfExists } from '../lib/hash.js';
 import { processesHoldingOpen, shortDescription } from '../lib/proc.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
 import { readJson, writeJsonDurable } from '../lib/step-state.js';
+import { FailureType } from '../lib/failures.js';
 
 /** A file of the set copied aside before a remediation touched it. */
 export interface QuarantinedFile {
@@ -30,7 +31,8 @@ export interface DatabaseFingerprint {
 /** The path of a database named in guardian.yaml, or a non-retryable failure naming the file to fix. */
 export function databasePathOf(config: Pick<GuardianConfig, 'databases' | 'file'>, name: string): string {
   const db = config.databases.find((d) => d.name === name);
-  if (!db) throw ApplicationFailure.nonRetryable(`no database named "${name}" in ${config.file}`, 'UnknownDatabase');
+  if (!db)
+    throw ApplicationFailure.nonRetryable(`no database named "${name}" in ${config.file}`, FailureType.UnknownDatabase);
   return db.path;
 }
 
@@ -58,7 +60,7 @@ export function refuseWhileOpen(database: string, path: string, what: string, ke
   throw ApplicationFailure.nonRetryable(
     `${database} (${path}) is open in ${holders.join(', ')}; ${what} was not done, since swapping the file ` +
       `under it would lose what it writes. Close it (or stop that process), then retry. ${kept}`,
-    'DatabaseInUse',
+    FailureType.DatabaseInUse,
   );
 }
 
@@ -110,7 +112,7 @@ export async function readQuarantineManifest(dir: string): Promise<QuarantinedFi
     throw ApplicationFailure.nonRetryable(
       `the quarantine manifest ${join(dir, 'manifest.json')} is missing, so the original files cannot be told ` +
         `apart or verified; nothing was put back. Compare ${dir} with the live database by hand.`,
-      'ManifestMissing',
+      FailureType.ManifestMissing,
     );
   }
   return files;

@@ -19,6 +19,7 @@ import {
   refuseWhileOpen,
   sameContent,
 } from './sqlite-files.js';
+import { FailureType } from '../lib/failures.js';
 
 /** What a rollback of the database did: files put back, and where the live files it replaced are kept. */
 export interface DatabaseRollback {
@@ -122,7 +123,7 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
                   `${database} was written since Guardian healed it (${discarded}); rolling back would lose those ` +
                     `writes, so nothing was changed. To roll back anyway (the live files are kept aside first): ` +
                     `guardian rollback ${id} --force`,
-                  'DatabaseChangedSinceHeal',
+                  FailureType.DatabaseChangedSinceHeal,
                 );
               }
               await rm(kept, { recursive: true, force: true });

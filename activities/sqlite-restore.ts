@@ -8,6 +8,7 @@ import { isActivityCancellation, throwIfCancelled, withHeartbeat } from '../lib/
 import { fsyncDir, runJournaled, StepState } from '../lib/step-state.js';
 import type { ActivityDeps } from './deps.js';
 import { databasePathOf, recordHealed, refuseWhileOpen } from './sqlite-files.js';
+import { FailureType } from '../lib/failures.js';
 
 /** What `restoreLastGoodBackup` put in place. */
 export interface BackupRestore {
@@ -56,7 +57,7 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
               if (!backup) {
                 throw ApplicationFailure.nonRetryable(
                   `no verified backup of ${database} exists under ${config.stateDir}/backups; the damaged files are kept in ${quarantineDir}`,
-                  'NoBackup',
+                  FailureType.NoBackup,
                 );
               }
               refuseWhileOpen(database, path, 'the restore', `The damaged files are kept in ${quarantineDir}.`);
@@ -86,7 +87,7 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
                 await rm(journal.tmp, { force: true });
                 throw ApplicationFailure.nonRetryable(
                   `the backup ${journal.backup} changed since it was chosen; restore it by hand or take a new backup`,
-                  'BackupChanged',
+                  FailureType.BackupChanged,
                 );
               }
               try {

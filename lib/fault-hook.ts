@@ -2,6 +2,7 @@ import { appendFileSync, closeSync, fsyncSync, openSync, readFileSync, writeSync
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from './failures.js';
 
 /**
  * The environment variable that arms the fault hook: the path of a JSON {@link FaultPlan}. It is
@@ -113,7 +114,7 @@ async function fire(file: string, point: FaultPoint, run: () => Promise<unknown>
       markFired(file, point, 'failed');
       throw ApplicationFailure.nonRetryable(
         `injected fault: ${point.activity} failed for good after its side effect (fault point ${point.id})`,
-        'InjectedFault',
+        FailureType.InjectedFault,
       );
     case 'pause': {
       markFired(file, point, 'paused');

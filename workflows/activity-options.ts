@@ -67,3 +67,31 @@ export const restartActivity = {
   heartbeatTimeout: '5s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '8s', maximumAttempts: 3 },
 } as const satisfies ActivityOptions;
+
+/**
+ * A local step that must not be retried: the OAuth refresh grant, where a retry would be the
+ * excessive retrying the spec forbids.
+ */
+export const localOnceActivity = {
+  startToCloseTimeout: '15s',
+  localRetryThreshold: '10s',
+  retry: { maximumAttempts: 1 },
+} as const satisfies LocalActivityOptions;
+
+/** One round of network probes while offline (each probe has its own short timeout). */
+export const probeActivity = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
+} as const satisfies ActivityOptions;
+
+/** One half-open trial call of an endpoint whose circuit is open (the trial carries its own timeout). */
+export const trialActivity = {
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
+} as const satisfies ActivityOptions;
+
+/** One check of a disabled endpoint's credential: tried twice at most, so a refused value is not resent. */
+export const recheckActivity = {
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 2 },
+} as const satisfies ActivityOptions;

@@ -4,6 +4,7 @@ import { localQuickActivity } from './activity-options.js';
 import { circuitWatch } from './circuit-watch.js';
 import { type IncidentInput, type IncidentResult, incidentWorkflowId } from './definitions.js';
 import { runIncident } from './incident-harness.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Mode parameters of api-timeout (durations are inputs so tests can shorten them). */
 export interface ApiTimeoutParams {
@@ -21,7 +22,7 @@ export interface ApiTimeoutParams {
   hasBackup: boolean;
 }
 
-const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 
 /**
  * Failure mode 7. Opens the endpoint's circuit in the egress proxy (traffic to the backup, or the
@@ -39,11 +40,11 @@ export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promis
   return runIncident(input, async (ctx) => {
     await ctx.step(
       'open-circuit',
-      () => quick.openCircuit({ endpoint, timeoutMs: reduced[0] ?? normalMs }),
-      () => quick.closeCircuit({ endpoint, timeoutMs: normalMs }),
+      () => localQuick.openCircuit({ endpoint, timeoutMs: reduced[0] ?? normalMs }),
+      () => localQuick.closeCircuit({ endpoint, timeoutMs: normalMs }),
       { keepOnFailure: true },
     );
-    await ctx.verify('verify-circuit-open', () => quick.verifyCircuitOpen({ endpoint }));
+    await ctx.verify('verify-circuit-open', () => localQuick.verifyCircuitOpen({ endpoint }));
     await ctx.alert(
       `${endpoint} is failing (${input.evidence}); circuit open: ${hasBackup ? 'traffic goes to the backup endpoint' : 'the last good replies are served, marked stale'}. ` +
         `The primary is tried every ${Math.round(retryIntervalMs / 1000)} s.`,
@@ -60,10 +61,10 @@ export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promis
     if (!watch.recovered) {
       throw ApplicationFailure.nonRetryable(
         `${endpoint} still fails after ${Math.round(watch.openMs / 60_000)} min (${watch.lastTrial}); the circuit stays open. Close it with: guardian clear api-timeout ${endpoint}`,
-        'StillFailing',
+        FailureType.StillFailing,
       );
     }
-    await ctx.step('close-circuit', () => quick.closeCircuit({ endpoint, timeoutMs: normalMs }));
+    await ctx.step('close-circuit', () => localQuick.closeCircuit({ endpoint, timeoutMs: normalMs }));
     ctx.note(
       `primary recovered after ${watch.trials} trial(s) (${watch.lastTrial}); circuit closed, timeout back to ${normalMs} ms`,
     );

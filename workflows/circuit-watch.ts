@@ -1,5 +1,7 @@
-import { continueAsNew, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities, sleep } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
+import { trialActivity } from './activity-options.js';
+import { pollUntil } from './poll-until.js';
 
 /** Input of {@link circuitWatch}; carried over continue-as-new. */
 export interface CircuitWatchInput {
@@ -25,10 +27,7 @@ export interface CircuitWatchResult {
   lastTrial: string;
 }
 
-const trial = proxyActivities<GuardianActivities>({
-  startToCloseTimeout: '2m',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
-});
+const trial = proxyActivities<GuardianActivities>(trialActivity);
 
 /**
  * Child of api-timeout: every `retryIntervalMs`, one half-open trial of the primary with a
@@ -37,16 +36,18 @@ const trial = proxyActivities<GuardianActivities>({
 export async function circuitWatch(input: CircuitWatchInput): Promise<CircuitWatchResult> {
   let trials = input.trials;
   let lastTrial = 'no trial yet';
-  for (let i = 0; i < input.trialsPerRun && !workflowInfo().continueAsNewSuggested; i++) {
-    if (Date.now() + input.retryIntervalMs - input.startedAt > input.maxOpenMs) {
-      return { recovered: false, trials, openMs: Date.now() - input.startedAt, lastTrial };
-    }
-    await sleep(input.retryIntervalMs);
-    const timeoutMs = input.timeoutsMs[Math.min(trials, input.timeoutsMs.length - 1)] ?? 5000;
-    const result = await trial.trialPrimary({ endpoint: input.endpoint, timeoutMs });
-    trials++;
-    lastTrial = `${result.detail} in ${result.ms} ms (timeout ${timeoutMs} ms)`;
-    if (result.ok) return { recovered: true, trials, openMs: Date.now() - input.startedAt, lastTrial };
-  }
-  return continueAsNew<typeof circuitWatch>({ ...input, trials });
+  const end = await pollUntil({
+    rounds: input.trialsPerRun,
+    expired: () => Date.now() + input.retryIntervalMs - input.startedAt > input.maxOpenMs,
+    wait: () => sleep(input.retryIntervalMs),
+    attempt: async () => {
+      const timeoutMs = input.timeoutsMs[Math.min(trials, input.timeoutsMs.length - 1)] ?? 5000;
+      const result = await trial.trialPrimary({ endpoint: input.endpoint, timeoutMs });
+      trials++;
+      lastTrial = `${result.detail} in ${result.ms} ms (timeout ${timeoutMs} ms)`;
+      return result.ok;
+    },
+  });
+  if (end === 'continue') return continueAsNew<typeof circuitWatch>({ ...input, trials });
+  return { recovered: end === 'succeeded', trials, openMs: Date.now() - input.startedAt, lastTrial };
 }

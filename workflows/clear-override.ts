@@ -2,6 +2,7 @@ import { ApplicationFailure, proxyActivities, proxyLocalActivities } from '@temp
 import type { GuardianActivities } from '../activities/index.js';
 import { localQuickActivity, longActivity } from './activity-options.js';
 import type { Mode } from './definitions.js';
+import { FailureType } from '../lib/failures.js';
 
 /** What `guardian clear <mode> <resource>` asks the host's Guardian to end. */
 export interface ClearInput {
@@ -22,8 +23,8 @@ export interface ClearResult {
   readonly done: string[];
 }
 
-const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
-const waiting = proxyActivities<GuardianActivities>(longActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const long = proxyActivities<GuardianActivities>(longActivity);
 
 /**
  * Ends the lasting override a mode's remediation left in force (offline mode, an open circuit, a
@@ -36,52 +37,52 @@ export async function clearOverride(input: ClearInput): Promise<ClearResult> {
   const { mode, resource } = input;
   switch (mode) {
     case 'network-unreachable': {
-      if (input.service) await quick.setServiceOfflineMode({ enabled: false });
-      await quick.exitOfflineMode();
-      const drained = await waiting.drainOutbox();
+      if (input.service) await localQuick.setServiceOfflineMode({ enabled: false });
+      await localQuick.exitOfflineMode();
+      const drained = await long.drainOutbox();
       done.push(`offline mode off; queued calls: ${drained.sent} sent, ${drained.failed + drained.unknown} not sent`);
       break;
     }
     case 'api-timeout':
-      await quick.closeCircuit({ endpoint: resource, timeoutMs: input.normalTimeoutMs ?? 30_000 });
+      await localQuick.closeCircuit({ endpoint: resource, timeoutMs: input.normalTimeoutMs ?? 30_000 });
       done.push(`circuit of ${resource} closed, timeout ${input.normalTimeoutMs ?? 30_000} ms`);
       break;
     case 'invalid-credentials':
-      await quick.setEndpointDisabled({ endpoint: resource, disabled: false });
+      await localQuick.setEndpointDisabled({ endpoint: resource, disabled: false });
       done.push(`${resource} enabled`);
       break;
     case 'slow-boot': {
-      const r = await quick.enableBootChunk({ chunk: resource });
+      const r = await localQuick.enableBootChunk({ chunk: resource });
       done.push(`boot chunk ${resource} enabled for the next boot${r.wasOverridden ? '' : ' (it was not overridden)'}`);
       break;
     }
     case 'out-of-memory':
-      await quick.relieveMemory({ action: 'low-memory-mode', body: { enabled: false }, settleMs: 0 });
+      await localQuick.relieveMemory({ action: 'low-memory-mode', body: { enabled: false }, settleMs: 0 });
       for (const name of input.features ?? []) {
-        await quick.relieveMemory({ action: 'feature', body: { name, enabled: true }, settleMs: 0 });
+        await localQuick.relieveMemory({ action: 'feature', body: { name, enabled: true }, settleMs: 0 });
       }
       done.push(`low-memory mode off; ${(input.features ?? []).join(', ') || 'no feature'} on again`);
       break;
     case 'model-server-down':
-      await quick.setServiceFeature({ name: 'ai', enabled: true });
+      await localQuick.setServiceFeature({ name: 'ai', enabled: true });
       done.push('AI feature on again');
       break;
     case 'port-in-use': {
-      const { port, from } = await quick.reclaimPreferredPort();
+      const { port, from } = await localQuick.reclaimPreferredPort();
       if (from === null) {
         done.push(`${resource} was not moved`);
         break;
       }
-      await quick.updateClientConfigs({ port });
-      await quick.restartServiceOn({ port });
-      await waiting.waitForServiceListening({ port, timeoutMs: 10_000 });
+      await localQuick.updateClientConfigs({ port });
+      await localQuick.restartServiceOn({ port });
+      await long.waitForServiceListening({ port, timeoutMs: 10_000 });
       done.push(`${resource} back on port ${port} (from ${from}); client files updated`);
       break;
     }
     default:
       throw ApplicationFailure.nonRetryable(
         `${mode} leaves no lasting override to clear; roll back its incident instead`,
-        'NothingToClear',
+        FailureType.NothingToClear,
       );
   }
   return { mode, resource, done };

@@ -1,12 +1,7 @@
-import {
-  condition,
-  continueAsNew,
-  defineSignal,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { condition, continueAsNew, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
+import { recheckActivity } from './activity-options.js';
+import { pollUntil } from './poll-until.js';
 
 /** Sent by a person after updating a credential: check it now. No value travels with it. */
 export const credentialsUpdatedSignal = defineSignal('credentials-updated');
@@ -34,10 +29,7 @@ export interface CredentialWatchResult {
   detail: string;
 }
 
-const recheck = proxyActivities<GuardianActivities>({
-  startToCloseTimeout: '2m',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 2 },
-});
+const recheck = proxyActivities<GuardianActivities>(recheckActivity);
 
 /**
  * Child of invalid-credentials: while the endpoint is disabled, checks the credential once per
@@ -51,17 +43,22 @@ export async function credentialWatch(input: CredentialWatchInput): Promise<Cred
   });
   let checks = input.checks;
   let detail = 'not checked yet';
-  for (let i = 0; i < input.checksPerRun && !workflowInfo().continueAsNewSuggested; i++) {
-    if (Date.now() + input.recheckIntervalMs - input.startedAt > input.maxWaitMs && !signalled) {
-      return { valid: false, checks, checkedAt: Date.now(), detail };
-    }
-    await condition(() => signalled, input.recheckIntervalMs);
-    const userUpdated = signalled;
-    signalled = false;
-    const result = await recheck.recheckCredential({ endpoint: input.endpoint, userUpdated });
-    checks++;
-    detail = result.detail;
-    if (result.valid) return { valid: true, checks, checkedAt: result.checkedAt, detail };
-  }
-  return continueAsNew<typeof credentialWatch>({ ...input, checks, signalled });
+  let acceptedAt: number | undefined;
+  const end = await pollUntil({
+    rounds: input.checksPerRun,
+    // A signal that arrived meanwhile is checked even past the deadline.
+    expired: () => Date.now() + input.recheckIntervalMs - input.startedAt > input.maxWaitMs && !signalled,
+    wait: () => condition(() => signalled, input.recheckIntervalMs),
+    attempt: async () => {
+      const userUpdated = signalled;
+      signalled = false;
+      const result = await recheck.recheckCredential({ endpoint: input.endpoint, userUpdated });
+      checks++;
+      detail = result.detail;
+      if (result.valid) acceptedAt = result.checkedAt;
+      return result.valid;
+    },
+  });
+  if (end === 'continue') return continueAsNew<typeof credentialWatch>({ ...input, checks, signalled });
+  return { valid: acceptedAt !== undefined, checks, checkedAt: acceptedAt ?? Date.now(), detail };
 }

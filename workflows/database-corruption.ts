@@ -3,6 +3,7 @@ import type { GuardianActivities } from '../activities/index.js';
 import { longActivity, quickActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { runIncident } from './incident-harness.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Mode parameters of database-corruption. */
 export interface DatabaseCorruptionParams {
@@ -58,7 +59,7 @@ export async function databaseCorruption(input: IncidentInput<DatabaseCorruption
       const who = holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ') || 'an unknown process';
       throw ApplicationFailure.nonRetryable(
         `${database} stays locked by ${who}, which Guardian did not start; it was not touched. Stop it; the next detection then starts a new incident.`,
-        'ForeignLockHolder',
+        FailureType.ForeignLockHolder,
       );
     }
     if (inspection.verdict === 'ok') {

@@ -5,6 +5,7 @@ import { IncidentRecorder, type Severity } from './harness/recording.js';
 import { holdRollbackWindow } from './harness/rollback-window.js';
 import { IncidentSignals } from './harness/signals.js';
 import { messageOf, type StepOptions, StepRunner, StepsStopped } from './harness/steps.js';
+import { FailureType } from '../lib/failures.js';
 
 export type { StepOptions } from './harness/steps.js';
 
@@ -56,7 +57,10 @@ export async function runIncident<P>(
   if (outcome) return recorder.result();
 
   if (status.healedAt === undefined) {
-    throw ApplicationFailure.nonRetryable(`${input.mode} remediation ended without a verify step`, 'HarnessMisuse');
+    throw ApplicationFailure.nonRetryable(
+      `${input.mode} remediation ended without a verify step`,
+      FailureType.HarnessMisuse,
+    );
   }
   status.outcome = 'healed';
   status.phase = 'rollback-window';

@@ -7,11 +7,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
-import { localQuickActivity } from './activity-options.js';
+import { localOnceActivity, localQuickActivity } from './activity-options.js';
 import { credentialsUpdatedSignal, credentialWatch } from './credential-watch.js';
 import type { IncidentContext } from './incident-harness.js';
 import { type IncidentInput, type IncidentResult, incidentWorkflowId } from './definitions.js';
 import { runIncident } from './incident-harness.js';
+import { FailureType } from '../lib/failures.js';
 
 export { credentialsUpdatedSignal } from './credential-watch.js';
 
@@ -33,9 +34,9 @@ export interface InvalidCredentialsParams {
   checksPerRun?: number;
 }
 
-const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 /** The refresh grant runs once: retrying it would be the excessive retrying the spec forbids. */
-const once = proxyLocalActivities<GuardianActivities>({ ...localQuickActivity, retry: { maximumAttempts: 1 } });
+const localOnce = proxyLocalActivities<GuardianActivities>(localOnceActivity);
 
 /**
  * Failure mode 9. Tries, in order, the OAuth2 refresh-token grant and the backup key, checking
@@ -60,27 +61,27 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
 
     await ctx.step(
       'disable-endpoint',
-      () => quick.setEndpointDisabled({ endpoint, disabled: true, reason: 'authentication required' }),
-      () => quick.setEndpointDisabled({ endpoint, disabled: false }),
+      () => localQuick.setEndpointDisabled({ endpoint, disabled: true, reason: 'authentication required' }),
+      () => localQuick.setEndpointDisabled({ endpoint, disabled: false }),
       { keepOnFailure: true },
     );
     if (credential && (input.params.oauth || input.params.backup)) {
       // Later checks use the credential as configured: that is the one the user updates.
       await ctx.step(
         'use-configured-credential',
-        () => quick.useCredentialSlot({ credential, slot: 'primary' }),
-        ({ previous }) => quick.useCredentialSlot({ credential, slot: previous }),
+        () => localQuick.useCredentialSlot({ credential, slot: 'primary' }),
+        ({ previous }) => localQuick.useCredentialSlot({ credential, slot: previous }),
         { keepOnFailure: true },
       );
     }
-    await ctx.step('log-authentication-required', () => quick.logAuthenticationRequired({ endpoint, credential }));
+    await ctx.step('log-authentication-required', () => localQuick.logAuthenticationRequired({ endpoint, credential }));
     await ctx.alert(
       `authentication required: ${endpoint} refuses ${credential ?? 'its credential'} (${input.evidence}) and it could not be renewed. ` +
         `The endpoint is disabled (cached replies only). Update ${credential ?? 'the credential'}, then run: ` +
         `guardian credentials-updated ${endpoint}`,
       'critical',
     );
-    await ctx.verify('verify-endpoint-disabled', () => quick.verifyEndpointDisabled({ endpoint }));
+    await ctx.verify('verify-endpoint-disabled', () => localQuick.verifyEndpointDisabled({ endpoint }));
 
     const result = await ctx.step('await-valid-credentials', async () => {
       const toldAtStart = updatedEarly;
@@ -105,10 +106,10 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
     if (!result.valid) {
       throw ApplicationFailure.nonRetryable(
         `${endpoint} still refuses ${credential ?? 'its credential'} (${result.detail}); it stays disabled. Update the credential, then run: guardian clear invalid-credentials ${endpoint}`,
-        'StillRefused',
+        FailureType.StillRefused,
       );
     }
-    await ctx.step('re-enable-endpoint', () => quick.setEndpointDisabled({ endpoint, disabled: false }));
+    await ctx.step('re-enable-endpoint', () => localQuick.setEndpointDisabled({ endpoint, disabled: false }));
     ctx.note(`credentials valid again after ${result.checks} check(s); ${endpoint} re-enabled`);
   });
 
@@ -118,12 +119,12 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
     if (oauth) {
       const refresh = await ctx.step(
         'refresh-oauth-token',
-        () => once.refreshCredential({ credential }),
-        ({ previousSlot }) => quick.useCredentialSlot({ credential, slot: previousSlot }),
+        () => localOnce.refreshCredential({ credential }),
+        ({ previousSlot }) => localQuick.useCredentialSlot({ credential, slot: previousSlot }),
       );
       if (refresh.refreshed || refresh.reason === 'recently-refreshed') {
         const check = await ctx.step('check-refreshed-token', () =>
-          quick.checkEndpointCredential({ endpoint, force: true }),
+          localQuick.checkEndpointCredential({ endpoint, force: true }),
         );
         if (check.valid) {
           await ctx.verify('verify-credential-accepted', async () => ({
@@ -142,10 +143,12 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
     if (backup) {
       await ctx.step(
         'switch-to-backup-key',
-        () => quick.useCredentialSlot({ credential, slot: 'backup' }),
-        ({ previous }) => quick.useCredentialSlot({ credential, slot: previous }),
+        () => localQuick.useCredentialSlot({ credential, slot: 'backup' }),
+        ({ previous }) => localQuick.useCredentialSlot({ credential, slot: previous }),
       );
-      const check = await ctx.step('check-backup-key', () => quick.checkEndpointCredential({ endpoint, force: true }));
+      const check = await ctx.step('check-backup-key', () =>
+        localQuick.checkEndpointCredential({ endpoint, force: true }),
+      );
       if (check.valid) {
         await ctx.verify('verify-credential-accepted', async () => ({
           healthyAt: check.checkedAt,

@@ -12,7 +12,7 @@ export interface MissingConfigParams {
   reload: boolean;
 }
 
-const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 
 /**
  * Failure mode 8. Keeps whatever is at the path (a corrupt file, a directory), writes the newest
@@ -23,17 +23,17 @@ const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 export async function missingConfig(input: IncidentInput<MissingConfigParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
     const name = input.params.config;
-    const original = await ctx.step('keep-original', () => quick.preserveConfigOriginal({ name }));
+    const original = await ctx.step('keep-original', () => localQuick.preserveConfigOriginal({ name }));
     const restored = await ctx.step(
       'restore-config',
-      () => quick.restoreConfig({ name, original }),
-      () => quick.restoreConfigOriginal({ name, original }),
+      () => localQuick.restoreConfig({ name, original }),
+      () => localQuick.restoreConfigOriginal({ name, original }),
     );
     if (input.params.reload) {
-      const reload = await ctx.step('reload-service', () => quick.reloadServiceConfig());
+      const reload = await ctx.step('reload-service', () => localQuick.reloadServiceConfig());
       if (!reload.reloaded) ctx.note(reload.detail);
     }
-    await ctx.verify('verify', () => quick.verifyConfig({ name }));
+    await ctx.verify('verify', () => localQuick.verifyConfig({ name }));
     const from =
       restored.source === 'defaults'
         ? 'the embedded defaults'

@@ -12,7 +12,7 @@ export interface ModelServerDownParams {
   startTimeoutMs: number;
 }
 
-const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 const restart = proxyActivities<GuardianActivities>(restartActivity);
 
 /**
@@ -27,8 +27,8 @@ export async function modelServerDown(input: IncidentInput<ModelServerDownParams
     const degraded = serviceConnected
       ? await ctx.step(
           'degrade-ai',
-          () => quick.setServiceFeature({ name: 'ai', enabled: false }),
-          (d) => (ours(d) ? quick.setServiceFeature({ name: 'ai', enabled: true }) : Promise.resolve()),
+          () => localQuick.setServiceFeature({ name: 'ai', enabled: false }),
+          (d) => (ours(d) ? localQuick.setServiceFeature({ name: 'ai', enabled: true }) : Promise.resolve()),
           { keepOnFailure: true },
         )
       : undefined;
@@ -39,9 +39,9 @@ export async function modelServerDown(input: IncidentInput<ModelServerDownParams
         : `${input.resource} ${started.action}${started.pid === null ? '' : ` (pid ${started.pid})`}, version ${started.version}`,
     );
     if (degraded && ours(degraded)) {
-      await ctx.step('restore-ai', () => quick.setServiceFeature({ name: 'ai', enabled: true }));
+      await ctx.step('restore-ai', () => localQuick.setServiceFeature({ name: 'ai', enabled: true }));
     }
-    await ctx.verify('verify', () => quick.verifyModelServer({ serviceConnected }));
+    await ctx.verify('verify', () => localQuick.verifyModelServer({ serviceConnected }));
     if (started.action !== 'already-answering') {
       await ctx.alert(
         `model server ${input.resource} was down (${input.evidence}); Guardian ${started.action === 'restarted' ? 'restarted' : 'started'} it` +

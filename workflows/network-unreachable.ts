@@ -10,6 +10,7 @@ import { localQuickActivity, longActivity } from './activity-options.js';
 import { type IncidentInput, type IncidentResult, incidentWorkflowId } from './definitions.js';
 import { runIncident } from './incident-harness.js';
 import { offlineWatch } from './offline-watch.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Mode parameters of network-unreachable (durations are inputs so tests can shorten them). */
 export interface NetworkUnreachableParams {
@@ -23,7 +24,7 @@ export interface NetworkUnreachableParams {
   serviceControlled: boolean;
 }
 
-const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 const long = proxyActivities<GuardianActivities>(longActivity);
 
 /**
@@ -40,9 +41,9 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
   return runIncident(input, async (ctx) => {
     await ctx.step(
       'enter-offline-mode',
-      () => quick.enterOfflineMode(),
+      () => localQuick.enterOfflineMode(),
       async () => {
-        await quick.exitOfflineMode();
+        await localQuick.exitOfflineMode();
         await long.drainOutbox();
       },
       { keepOnFailure: true },
@@ -50,12 +51,12 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
     if (serviceControlled) {
       await ctx.step(
         'service-offline-mode',
-        () => quick.setServiceOfflineMode({ enabled: true }),
-        ({ previous }) => quick.setServiceOfflineMode({ enabled: previous ?? false }),
+        () => localQuick.setServiceOfflineMode({ enabled: true }),
+        ({ previous }) => localQuick.setServiceOfflineMode({ enabled: previous ?? false }),
         { keepOnFailure: true },
       );
     }
-    await ctx.verify('verify-offline', () => quick.verifyOfflineMode());
+    await ctx.verify('verify-offline', () => localQuick.verifyOfflineMode());
     await ctx.alert(
       `network unreachable (${input.evidence}); offline mode is on: cached replies are served and outbound writes are queued`,
       'warning',
@@ -70,11 +71,11 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
     if (!watch.restored) {
       throw ApplicationFailure.nonRetryable(
         `the network is still unreachable after ${Math.round(watch.offlineMs / 60_000)} min (${watch.lastProbe}); offline mode stays on. Leave it with: guardian clear network-unreachable ${input.resource}`,
-        'StillOffline',
+        FailureType.StillOffline,
       );
     }
-    if (serviceControlled) await ctx.step('service-online', () => quick.setServiceOfflineMode({ enabled: false }));
-    await ctx.step('exit-offline-mode', () => quick.exitOfflineMode());
+    if (serviceControlled) await ctx.step('service-online', () => localQuick.setServiceOfflineMode({ enabled: false }));
+    await ctx.step('exit-offline-mode', () => localQuick.exitOfflineMode());
     const drained = await ctx.step('retry-queued-operations', () => long.drainOutbox());
     ctx.note(
       `network back after ${Math.round(watch.offlineMs / 1000)} s (${watch.probes} probe(s)); queued calls: ${drained.sent} sent, ${drained.failed} refused, ${drained.unknown} unknown, ${drained.pending} still queued`,

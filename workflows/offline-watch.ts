@@ -1,5 +1,7 @@
-import { continueAsNew, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities, sleep } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
+import { probeActivity } from './activity-options.js';
+import { pollUntil } from './poll-until.js';
 
 /** Input of {@link offlineWatch}; carried over continue-as-new. */
 export interface OfflineWatchInput {
@@ -23,10 +25,7 @@ export interface OfflineWatchResult {
   lastProbe: string;
 }
 
-const probe = proxyActivities<GuardianActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
-});
+const probe = proxyActivities<GuardianActivities>(probeActivity);
 
 /**
  * Child of network-unreachable: a durable timer loop that probes the network with backoff while
@@ -36,16 +35,18 @@ const probe = proxyActivities<GuardianActivities>({
 export async function offlineWatch(input: OfflineWatchInput): Promise<OfflineWatchResult> {
   let probes = input.probes;
   let lastProbe = 'no probe yet';
-  for (let i = 0; i < input.probesPerRun && !workflowInfo().continueAsNewSuggested; i++) {
-    const wait = input.backoffMs[Math.min(probes, input.backoffMs.length - 1)] ?? 60_000;
-    if (Date.now() + wait - input.startedAt > input.maxOfflineMs) {
-      return { restored: false, probes, offlineMs: Date.now() - input.startedAt, lastProbe };
-    }
-    await sleep(wait);
-    const round = await probe.probeNetwork({ holdOffline: true });
-    probes++;
-    lastProbe = round.detail;
-    if (round.up) return { restored: true, probes, offlineMs: Date.now() - input.startedAt, lastProbe };
-  }
-  return continueAsNew<typeof offlineWatch>({ ...input, probes });
+  const waitMs = () => input.backoffMs[Math.min(probes, input.backoffMs.length - 1)] ?? 60_000;
+  const end = await pollUntil({
+    rounds: input.probesPerRun,
+    expired: () => Date.now() + waitMs() - input.startedAt > input.maxOfflineMs,
+    wait: () => sleep(waitMs()),
+    attempt: async () => {
+      const round = await probe.probeNetwork({ holdOffline: true });
+      probes++;
+      lastProbe = round.detail;
+      return round.up;
+    },
+  });
+  if (end === 'continue') return continueAsNew<typeof offlineWatch>({ ...input, probes });
+  return { restored: end === 'succeeded', probes, offlineMs: Date.now() - input.startedAt, lastProbe };
 }

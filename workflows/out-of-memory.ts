@@ -17,7 +17,7 @@ export interface OutOfMemoryParams {
   settleMs: number;
 }
 
-const local = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 // Waiting for memory to settle can take seconds: a regular activity, so signals are not held up behind it.
 const long = proxyActivities<GuardianActivities>(longActivity);
 
@@ -31,25 +31,25 @@ const long = proxyActivities<GuardianActivities>(longActivity);
 export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
     const { service, concurrency, disableFeatures, settleMs } = input.params;
-    let last: ReliefResult = await ctx.step('measure', () => local.checkMemory());
+    let last: ReliefResult = await ctx.step('measure', () => localQuick.checkMemory());
     const relieve =
       (action: string, body: Record<string, unknown> = {}) =>
       () =>
-        local.relieveMemory({ action, body });
+        localQuick.relieveMemory({ action, body });
     const done = () => last.healthy;
     // The service's own MemoryError means trouble even when the numbers look fine: free its caches.
     const reported = input.evidence.startsWith('service log:');
 
     if (service && (!done() || reported)) {
       // Cleared buffers leave RSS only once collected: measure at once, the collection step waits.
-      last = await ctx.step('clear-caches', () => local.relieveMemory({ action: 'clear-caches', settleMs: 0 }));
+      last = await ctx.step('clear-caches', () => localQuick.relieveMemory({ action: 'clear-caches', settleMs: 0 }));
       if (!done() || reported) last = await ctx.step('collect-garbage', relieve('release-memory'));
       if (!done()) {
         last = await ctx.step(
           'limit-concurrency',
           relieve('set-concurrency', { limit: concurrency }),
           (r) =>
-            local.relieveMemory({
+            localQuick.relieveMemory({
               action: 'set-concurrency',
               body: { limit: r.reply?.previous ?? concurrency },
               settleMs: 0,
@@ -62,8 +62,8 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
     if (!done()) {
       const unloaded = await ctx.step(
         'unload-models',
-        () => local.unloadModels({}),
-        (r) => local.reloadModels({ models: r.models }),
+        () => localQuick.unloadModels({}),
+        (r) => localQuick.reloadModels({ models: r.models }),
         { keepOnFailure: true },
       );
       if (unloaded.models.length > 0) ctx.note(`unloaded ${unloaded.models.join(', ')}`);
@@ -74,7 +74,7 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
         'low-memory-mode',
         relieve('low-memory-mode', { enabled: true }),
         (r) =>
-          local.relieveMemory({
+          localQuick.relieveMemory({
             action: 'low-memory-mode',
             body: { enabled: r.reply?.previous ?? false },
             settleMs: 0,
@@ -86,7 +86,11 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
           `disable-${name}`,
           relieve('feature', { name, enabled: false }),
           (r) =>
-            local.relieveMemory({ action: 'feature', body: { name, enabled: r.reply?.previous ?? true }, settleMs: 0 }),
+            localQuick.relieveMemory({
+              action: 'feature',
+              body: { name, enabled: r.reply?.previous ?? true },
+              settleMs: 0,
+            }),
           { keepOnFailure: true },
         );
       }
@@ -97,7 +101,7 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
       );
     }
     await ctx.verify('verify', () =>
-      last.healthy ? local.waitForMemory({ timeoutMs: 0 }) : long.waitForMemory({ timeoutMs: settleMs }),
+      last.healthy ? localQuick.waitForMemory({ timeoutMs: 0 }) : long.waitForMemory({ timeoutMs: settleMs }),
     );
   });
 }

@@ -3,6 +3,7 @@ import type { GuardianActivities } from '../activities/index.js';
 import { localQuickActivity, longActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { runIncident } from './incident-harness.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Mode parameters of slow-boot. The incident's resource is the slow chunk (`boot`: whichever runs). */
 export interface SlowBootParams {
@@ -14,9 +15,9 @@ export interface SlowBootParams {
   bootTimeoutMs?: number;
 }
 
-const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 /** Waiting for boot to finish is a regular activity: see restartActivity. */
-const waiting = proxyActivities<GuardianActivities>(longActivity);
+const long = proxyActivities<GuardianActivities>(longActivity);
 
 /**
  * Failure mode 3. A boot chunk ran past its budget (or the whole boot past its own): the chunk
@@ -26,7 +27,7 @@ const waiting = proxyActivities<GuardianActivities>(longActivity);
  */
 export async function slowBoot(input: IncidentInput<SlowBootParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
-    const chunk = await ctx.step('inspect-boot', () => quick.inspectBootChunk({ chunk: input.resource }));
+    const chunk = await ctx.step('inspect-boot', () => localQuick.inspectBootChunk({ chunk: input.resource }));
     const ran = `${chunk.ranForMs} ms (budget ${chunk.budgetMs} ms)`;
     let action = 'none';
     if (chunk.state === 'running') {
@@ -34,21 +35,21 @@ export async function slowBoot(input: IncidentInput<SlowBootParams>): Promise<In
         throw ApplicationFailure.nonRetryable(
           `boot chunk ${chunk.chunk} is critical and has run ${ran}; Guardian never skips a critical chunk. ` +
             'Investigate why it is slow (network calls during boot, heavy migrations, a model server that is not ready).',
-          'CriticalChunkSlow',
+          FailureType.CriticalChunkSlow,
         );
       }
       const kind = chunk.deferrable && input.params.onSlow === 'defer' ? 'defer' : 'skip';
       const done = await ctx.step(
         `${kind}-chunk`,
-        () => quick.overrideBootChunk({ chunk: chunk.chunk, kind }),
-        () => quick.enableBootChunk({ chunk: chunk.chunk }),
+        () => localQuick.overrideBootChunk({ chunk: chunk.chunk, kind }),
+        () => localQuick.enableBootChunk({ chunk: chunk.chunk }),
       );
       action = kind === 'skip' ? 'skipped (degraded)' : 'deferred to the background';
       ctx.note(`${chunk.chunk} ${action} after running ${ran}: ${done.effect}`);
     } else {
       ctx.note(`${chunk.chunk} was ${chunk.state} when inspected (${ran}); nothing to skip`);
     }
-    await ctx.verify('verify', () => waiting.waitForBootDone({ timeoutMs: input.params.bootTimeoutMs ?? 10_000 }));
+    await ctx.verify('verify', () => long.waitForBootDone({ timeoutMs: input.params.bootTimeoutMs ?? 10_000 }));
     if (action !== 'none') {
       await ctx.alert(
         `boot of ${input.params.service} was slow: chunk ${chunk.chunk} ran ${ran} and was ${action}; ` +

@@ -1,0 +1,86 @@
+/**
+ * The failure types Guardian's activities and workflows throw: the second argument of
+ * `ApplicationFailure.nonRetryable`, and what tests and the history show as the failure's type.
+ * Each is a fault retries cannot fix. Pure data, so workflows may import it.
+ */
+export const FailureType = {
+  /** guardian.yaml declares no supervised service, yet a step needs one. */
+  NoService: 'NoService',
+  /** guardian.yaml declares no egress endpoints, yet a step needs the proxy. */
+  NoEgress: 'NoEgress',
+  /** guardian.yaml declares no model server, yet a step needs one. */
+  NoModelServer: 'NoModelServer',
+  /** guardian.yaml declares no network probes, yet a step probes. */
+  NoProbes: 'NoProbes',
+  /** guardian.yaml has no `disk:` section, yet a disk step runs. */
+  NoDiskSection: 'NoDiskSection',
+  /** A step names a database guardian.yaml does not declare. */
+  UnknownDatabase: 'UnknownDatabase',
+  /** A step names a config guardian.yaml does not declare. */
+  UnknownConfig: 'UnknownConfig',
+  /** A step names an egress endpoint guardian.yaml does not declare. */
+  UnknownEndpoint: 'UnknownEndpoint',
+  /** A database file is open in another process, so it is not replaced. */
+  DatabaseInUse: 'DatabaseInUse',
+  /** A database stays locked by a process Guardian did not start. */
+  ForeignLockHolder: 'ForeignLockHolder',
+  /** No verified backup of a database exists. */
+  NoBackup: 'NoBackup',
+  /** A backup changed between being chosen and being restored. */
+  BackupChanged: 'BackupChanged',
+  /** A quarantine manifest is missing, so the originals cannot be verified. */
+  ManifestMissing: 'ManifestMissing',
+  /** A database was written since the heal; a rollback would lose those writes (unless forced). */
+  DatabaseChangedSinceHeal: 'DatabaseChangedSinceHeal',
+  /** No valid saved version and no defaults of a config exist. */
+  NoConfigBackup: 'NoConfigBackup',
+  /** A config's declared defaults fail its schema. */
+  InvalidDefaults: 'InvalidDefaults',
+  /** A config path is a socket, FIFO or device. */
+  UnsafeConfigPath: 'UnsafeConfigPath',
+  /** A config became valid (someone saved it) after it was found broken; it is left as it is. */
+  ConfigValidNow: 'ConfigValidNow',
+  /** The service answered its reload hook with an error for the restored config. */
+  ServiceRejectedConfig: 'ServiceRejectedConfig',
+  /** The service refused to skip or defer a boot chunk. */
+  ChunkOverrideRefused: 'ChunkOverrideRefused',
+  /** A critical boot chunk is slow; Guardian never skips one. */
+  CriticalChunkSlow: 'CriticalChunkSlow',
+  /** A process holding a port is not a stale one Guardian started. */
+  NotOwnProcess: 'NotOwnProcess',
+  /** A port is taken by another process. */
+  PortTaken: 'PortTaken',
+  /** Every port of the service's range is taken. */
+  PortRangeExhausted: 'PortRangeExhausted',
+  /** A mode leaves no lasting override to clear. */
+  NothingToClear: 'NothingToClear',
+  /** The service's preferred port is still taken, so its override stays. */
+  PreferredPortTaken: 'PreferredPortTaken',
+  /** The model server's command is not installed. */
+  ModelServerMissing: 'ModelServerMissing',
+  /** The model server's port is held by a process that is not the model server. */
+  ModelServerPortTaken: 'ModelServerPortTaken',
+  /** Memory or disk is still short after every step. */
+  StillShort: 'StillShort',
+  /** Files deleted without a trash copy cannot be restored by a rollback. */
+  CannotUndoDeletion: 'CannotUndoDeletion',
+  /** The network stayed unreachable for the whole watch. */
+  StillOffline: 'StillOffline',
+  /** An endpoint kept failing for the whole circuit watch. */
+  StillFailing: 'StillFailing',
+  /** An endpoint still refuses its credential after renewal. */
+  StillRefused: 'StillRefused',
+  /** A credential's value cannot be read. */
+  CredentialUnavailable: 'CredentialUnavailable',
+  /** An endpoint refuses the credential on a test call. */
+  CredentialRefused: 'CredentialRefused',
+  /** A remediation ended without a verify step (a bug in the workflow). */
+  HarnessMisuse: 'HarnessMisuse',
+  /** A fault the fault matrix injected on purpose. */
+  InjectedFault: 'InjectedFault',
+  /** A step the test fixtures' scripted activities fail on purpose. */
+  ScriptedFailure: 'ScriptedFailure',
+} as const;
+
+/** One failure type name. */
+export type FailureType = (typeof FailureType)[keyof typeof FailureType];
