@@ -12,6 +12,7 @@ import { createNetworkActivities } from './network.js';
 import { createOverrideActivities } from './overrides.js';
 import { createPortActivities } from './ports.js';
 import { createServiceActivities } from './service.js';
+import { createServiceDownActivities } from './service-down.js';
 import { createSqliteActivities } from './sqlite.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBootActivities(deps),
     ...createModelServerActivities(deps),
     ...createOverrideActivities(deps),
+    ...createServiceDownActivities(deps),
   };
 }
 

@@ -8,6 +8,7 @@ import { modelServerDownDrill } from './model-server-down.js';
 import { networkUnreachableDrill } from './network-unreachable.js';
 import { outOfMemoryDrill } from './out-of-memory.js';
 import { portInUseDrill } from './port-in-use.js';
+import { serviceDownDrill } from './service-down.js';
 import { slowBootDrill } from './slow-boot.js';
 import type { ModeDrill } from './types.js';
 
@@ -23,4 +24,5 @@ export const drills: Record<Mode, ModeDrill> = {
   'network-unreachable': networkUnreachableDrill,
   'api-timeout': apiTimeoutDrill,
   'invalid-credentials': invalidCredentialsDrill,
+  'service-down': serviceDownDrill,
 };

@@ -2,11 +2,15 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GuardianConfig } from './config/load.js';
+import type { BootReport } from './boot-report.js';
+import { OomWatch } from './exit-evidence.js';
 import type { Logger } from './logger.js';
 import { setConfigKey } from './client-configs.js';
+import { confineMemory } from './memory-cgroup.js';
 import { isPortFree } from './ports.js';
 import { environmentVariable } from './proc.js';
 import type { ProcessRegistry, RegisteredProcess } from './process-registry.js';
+import { type RestartLimits, RestartBudget } from './restart-budget.js';
 import { ServiceControl } from './service-control.js';
 import { type ProcessIdentity, stopVerifiedProcess, Supervisor } from './supervisor.js';
 
@@ -18,27 +22,10 @@ export class PortBusyError extends Error {
   }
 }
 
-/** The guarded service's `/guardian/boot` reply (docs/contract.md, section 4). */
-export interface BootReport {
-  status: 'booting' | 'done';
-  startedAt: number;
-  durationMs: number | null;
-  skipList: string[];
-  deferList: string[];
-  chunks: {
-    name: string;
-    critical: boolean;
-    deferrable: boolean;
-    budgetMs: number;
-    state: 'pending' | 'running' | 'done' | 'skipped' | 'deferred' | 'failed';
-    background: boolean;
-    startedAt?: number;
-    durationMs?: number;
-  }[];
-}
+export type { BootReport } from './boot-report.js';
 
 /** How {@link GuardedService.up} found or started the service. */
-export type UpOutcome = 'adopted' | 'started' | 'port-busy';
+export type UpOutcome = 'adopted' | 'started' | 'port-busy' | 'held';
 
 type ServiceSettings = NonNullable<GuardianConfig['service']>;
 
@@ -52,6 +39,11 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
   readonly supervisor: Supervisor;
   readonly control: ServiceControl;
   readonly settings: ServiceSettings;
+  /** Restarts after crashes and the hold after a crash loop (supervision.db, so they survive a restart). */
+  readonly restarts: RestartBudget;
+  /** Tells an OOM kill from any other end of the process. */
+  readonly oom = new OomWatch();
+  private wantedUp = false;
   private livePort: number | undefined;
   private attemptedPort: number | undefined;
   private busy: { port: number; at: number } | undefined;
@@ -65,6 +57,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
   ) {
     super();
     this.settings = config.service;
+    this.restarts = new RestartBudget(registry.db);
     this.supervisor = new Supervisor(
       {
         name: this.settings.name,
@@ -100,6 +93,17 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
   /** The port the service listens on now (or last did). Control hooks follow it. */
   get port(): number | undefined {
     return this.livePort;
+  }
+
+  /** True while Guardian means the service to run: after a start, until {@link stop}. */
+  get wanted(): boolean {
+    return this.wantedUp;
+  }
+
+  /** guardian.yaml's `service.restart`, as the restart budget reads it. */
+  get restartLimits(): RestartLimits {
+    const { burst, interval, backoff, maxBackoff } = this.settings.restart;
+    return { burst, intervalMs: interval, backoffMs: backoff, maxBackoffMs: maxBackoff };
   }
 
   /** The port the last start tried to bind. */
@@ -168,6 +172,15 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
         this.registry.recordEnd(entry.id);
       }
     }
+    const held = this.restarts.held(this.name);
+    if (held) {
+      this.wantedUp = true; // once resumed, the service-down detector brings it up
+      this.logger.warn(
+        { service: this.name, since: held.since, reason: held.reason },
+        `not starting ${this.name}: its restarts are held after a crash loop; run: guardian resume service-down ${this.name}`,
+      );
+      return 'held';
+    }
     try {
       await this.reclaimPreferredPort();
       await this.startOn(this.intendedPort());
@@ -186,6 +199,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
     const running = this.supervisor.running;
     if (running && this.livePort === port) return running;
     if (running) await this.supervisor.stop();
+    this.wantedUp = true;
     this.attemptedPort = port;
     if (options.probe !== false && !(await isPortFree(port, this.settings.env.HOST ?? '127.0.0.1'))) {
       const at = Date.now();
@@ -196,7 +210,9 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
     }
     this.busy = undefined;
     this.livePort = port;
-    return this.supervisor.start(this.startEnv(port), { port });
+    const identity = this.supervisor.start(this.startEnv(port), { port });
+    this.confine(identity.pid);
+    return identity;
   }
 
   /** Stops the service (if running) and starts it on `port`. */
@@ -205,8 +221,22 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
     return this.startOn(port);
   }
 
+  /** Stops the service; it stays down until the next start. */
   async stop(): Promise<void> {
+    this.wantedUp = false;
     await this.supervisor.stop();
+  }
+
+  /** Applies `service.memoryLimit` (a cgroup of the service's own) and notes the OOM-kill count to compare at exit. */
+  private confine(pid: number): void {
+    const limit = this.settings.memoryLimit;
+    if (limit === undefined) return this.oom.track(pid);
+    const confined = confineMemory(pid, this.name, limit);
+    if ('reason' in confined) {
+      this.logger.warn({ service: this.name, limit }, `service.memoryLimit not applied: ${confined.reason}`);
+      return this.oom.track(pid);
+    }
+    this.oom.track(pid, confined.cgroup);
   }
 
   /** GET /guardian/boot: the boot chunks and their states. */

@@ -15,6 +15,7 @@ export const MODES = [
   'missing-config',
   'invalid-credentials',
   'model-server-down',
+  'service-down',
 ] as const;
 
 /** One failure mode id. */

@@ -33,6 +33,16 @@ export interface ProcessIdentity {
   argv: readonly string[];
 }
 
+/** How the last process of a supervisor ended. */
+export interface ProcessExit extends ProcessIdentity {
+  readonly code: number | undefined;
+  readonly signal: string | undefined;
+  /** Epoch ms when Guardian saw the end. */
+  readonly at: number;
+  /** True when Guardian had asked it to stop. */
+  readonly expected: boolean;
+}
+
 /** Options of {@link Supervisor}. */
 export interface SupervisorOptions {
   /** Records every start and end; without one, nothing survives a restart of Guardian. */
@@ -55,6 +65,7 @@ export class Supervisor extends EventEmitter<{
   private entry: RegisteredProcess | undefined;
   private adoptedPoll: NodeJS.Timeout | undefined;
   private stopping = false;
+  private exit: ProcessExit | undefined;
 
   constructor(
     readonly spec: ProcessSpec,
@@ -67,6 +78,11 @@ export class Supervisor extends EventEmitter<{
   /** The running process, if any. */
   get running(): ProcessIdentity | undefined {
     return this.identity;
+  }
+
+  /** How the previous process ended, if one did while this supervisor watched it. */
+  get lastExit(): ProcessExit | undefined {
+    return this.exit;
   }
 
   /** True when the running process was adopted from an earlier Guardian rather than started by this one. */
@@ -166,6 +182,8 @@ export class Supervisor extends EventEmitter<{
     // processes it started too (a model server's runners, say), and nothing outside it.
     const group = -identity.pid;
     signalGroup(group, 'SIGTERM', () => child.kill('SIGTERM'));
+    // A stopped (SIGSTOP) process acts on SIGTERM only once continued, as systemd does it.
+    signalGroup(group, 'SIGCONT', () => child.kill('SIGCONT'));
     const exited = await Promise.race([child.then(() => true), sleep(this.spec.stopTimeoutMs).then(() => false)]);
     if (!exited) {
       signalGroup(group, 'SIGKILL', () => child.kill('SIGKILL'));
@@ -179,6 +197,7 @@ export class Supervisor extends EventEmitter<{
     const identity = this.identity;
     if (!identity) return;
     const expected = this.stopping;
+    this.exit = { ...identity, code, signal, at: Date.now(), expected };
     this.child = undefined;
     this.identity = undefined;
     if (this.adoptedPoll) clearInterval(this.adoptedPoll);
@@ -221,6 +240,8 @@ export async function stopVerifiedProcess(
 ): Promise<StopOutcome> {
   const alive = () => sameProcess(processInfo(expected.pid), expected);
   if (!alive() || !send(expected.pid, 'SIGTERM')) return 'not-running';
+  // A stopped (SIGSTOP) process acts on SIGTERM only once continued, as systemd does it.
+  if (alive()) send(expected.pid, 'SIGCONT');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
     await sleep(pollMs);

@@ -7,6 +7,7 @@ import { createModelServerDownDetector } from '../detectors/model-server-down.js
 import { createNetworkUnreachableDetector } from '../detectors/network-unreachable.js';
 import { createOutOfMemoryDetector } from '../detectors/out-of-memory.js';
 import { createPortInUseDetector } from '../detectors/port-in-use.js';
+import { createServiceDownDetector } from '../detectors/service-down.js';
 import { createSlowBootDetector } from '../detectors/slow-boot.js';
 import type { Detector } from '../detectors/types.js';
 import type { GuardianConfig } from '../lib/config/load.js';
@@ -21,6 +22,7 @@ import {
   networkUnreachable,
   outOfMemory,
   portInUse,
+  serviceDown,
   slowBoot,
 } from '../workflows/index.js';
 import type { IncidentInput, IncidentResult, IncidentSettings } from '../workflows/definitions.js';
@@ -32,6 +34,7 @@ import {
   networkHints,
   servicePids,
 } from './detector-context.js';
+import { serviceDownParams, serviceDownSources } from './service-down-wiring.js';
 
 /**
  * Everything Guardian needs to run one failure mode: its incident workflow (started by
@@ -219,6 +222,11 @@ export const modes = {
             ...(log ? { log } : {}),
           })
         : undefined,
+  }),
+  'service-down': wire({
+    workflow: serviceDown,
+    params: (_resource, config) => serviceDownParams(config),
+    detector: ({ service }) => (service ? createServiceDownDetector(serviceDownSources(service)) : undefined),
   }),
 } satisfies Record<Mode, ModeWiring>;
 

@@ -23,7 +23,7 @@ export interface IncidentInput<P = Record<string, unknown>> extends Finding {
 }
 
 /** How an incident ended (or `healing` while it runs). */
-export type Outcome = 'healing' | 'healed' | 'aborted' | 'rolled-back' | 'failed' | 'flapping';
+export type Outcome = 'healing' | 'healed' | 'aborted' | 'rolled-back' | 'failed' | 'flapping' | 'escalated';
 
 /** Where an incident is in its life. */
 export type Phase = 'starting' | 'remediating' | 'rollback-window' | 'compensating' | 'closed';

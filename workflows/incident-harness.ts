@@ -29,11 +29,20 @@ export interface IncidentContext<P> {
   note(text: string): void;
   /** Alerts the user now (ledger, alert log, webhook). */
   alert(message: string, severity?: Severity): Promise<void>;
+  /**
+   * Ends the remediation with outcome `escalated`: no further step runs, what is done is kept,
+   * and `message` goes out as a critical alert. For a failure that more of the same cannot fix
+   * (a crash loop past its restart budget).
+   */
+  escalate(message: string): Promise<never>;
   /** True once the operator asked to abort. */
   readonly abortRequested: boolean;
   /** True when the operator forced the rollback (`guardian rollback --force`). */
   readonly rollbackForced: boolean;
 }
+
+/** Thrown by {@link IncidentContext.escalate}: the remediation ends, escalated to a person. */
+class Escalated extends Error {}
 
 /**
  * Runs one incident: the flap gate, the remediation's steps with their compensations, the
@@ -98,6 +107,13 @@ async function remediateInScope<P>(
       await recorder.record();
       return status.outcome;
     }
+    if (err instanceof Escalated && !signals.rollbackRequested) {
+      status.outcome = 'escalated';
+      status.phase = 'closed';
+      await recorder.record();
+      await recorder.alert(err.message, 'critical');
+      return status.outcome;
+    }
     if (signals.rollbackRequested || isCancellation(err)) {
       await steps.compensate();
       status.outcome = 'rolled-back';
@@ -139,6 +155,10 @@ function contextFor<P>(
       recorder.summarize();
     },
     alert: (message, severity) => recorder.alert(message, severity),
+    async escalate(message) {
+      recorder.note('escalated');
+      throw new Escalated(message);
+    },
     step: (name, run, undo, options) => steps.run(name, run, undo, options),
     async verify(name, run) {
       const { healthyAt, detail } = await ctx.step(name, run);
@@ -151,4 +171,4 @@ function contextFor<P>(
 }
 
 /** The outcomes that end an incident. */
-export const FINAL_OUTCOMES: readonly Outcome[] = ['healed', 'aborted', 'rolled-back', 'failed', 'flapping'];
+export const FINAL_OUTCOMES: readonly Outcome[] = ['healed', 'aborted', 'rolled-back', 'failed', 'flapping', 'escalated'];

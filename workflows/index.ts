@@ -14,3 +14,4 @@ export { invalidCredentials } from './invalid-credentials.js';
 export { credentialWatch } from './credential-watch.js';
 export { guardianWarmUp } from './warm-up.js';
 export { clearOverride } from './clear-override.js';
+export { serviceDown } from './service-down.js';

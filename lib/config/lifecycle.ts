@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, safeName } from './units.js';
+import { duration, safeName, size } from './units.js';
 
 /** `service.boot:` — how long boot and each boot chunk may take, and what to do with a slow chunk. */
 export const bootSchema = z
@@ -18,6 +18,40 @@ export const bootSchema = z
     }),
   })
   .meta({ description: 'Boot budgets of the guarded service (slow-boot)' });
+
+/** `service.liveness:` — the health probe that tells a hung service from a live one (service-down). */
+export const livenessSchema = z
+  .object({
+    period: duration.default(1000).meta({ description: 'How often the health route is probed while the process runs' }),
+    timeout: duration.default(1000).meta({ description: 'How long one probe may take' }),
+    threshold: z
+      .number()
+      .int()
+      .min(1)
+      .default(3)
+      .meta({ description: 'Failed probes in a row, the process still alive, that make a hang' }),
+  })
+  .meta({
+    description: 'Liveness of the guarded service (service-down)',
+    examples: [{ period: '1s', timeout: '1s', threshold: 3 }],
+  });
+
+/** `service.restart:` / `modelServer.restart:` — backoff between restarts and the start limit (service-down). */
+export const restartSchema = z
+  .object({
+    burst: z
+      .number()
+      .int()
+      .min(1)
+      .default(5)
+      .meta({ description: 'Restarts allowed within interval; one more is a crash loop, escalated and held' }),
+    interval: duration.default(600_000).meta({ description: 'The window restarts are counted in' }),
+    backoff: duration
+      .default(1000)
+      .meta({ description: 'Pause before the second restart in the window (the first is at once); doubles each time' }),
+    maxBackoff: duration.default(30_000).meta({ description: 'The longest pause between two restarts' }),
+  })
+  .meta({ description: 'Restart budget (like systemd StartLimitBurst / StartLimitIntervalSec)' });
 
 /** `modelServer:` — the local model server (Ollama) Guardian starts, watches and restarts. */
 export const modelServerSchema = z
@@ -61,6 +95,16 @@ export const modelServerSchema = z
   })
   .meta({ description: 'The local model server (model-server-down)' });
 
+/** `service.liveness:` after validation. */
+export type LivenessSettings = z.output<typeof livenessSchema>;
+/** `service.restart:` after validation. */
+export type RestartSettings = z.output<typeof restartSchema>;
+/** A memory limit Guardian sets on the service (a cgroup of its own), in bytes. */
+export const memoryLimitSchema = size.optional().meta({
+  description:
+    'Memory limit Guardian sets on the service through a cgroup of its own; past it the kernel kills the service (service-down names the OOM kill)',
+  examples: ['512MB'],
+});
 /** `modelServer:` after validation. */
 export type ModelServerSettings = z.output<typeof modelServerSchema>;
 /** `service.boot:` after validation. */

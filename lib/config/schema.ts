@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { credentialSchema, egressSchema, networkSchema } from './outside.js';
-import { bootSchema, modelServerSchema } from './lifecycle.js';
+import { bootSchema, livenessSchema, memoryLimitSchema, modelServerSchema, restartSchema } from './lifecycle.js';
 import { metricsSchema } from './operators.js';
 import { diskSchema, memorySchema, watchedConfigSchema } from './resources.js';
 import { duration, durationOrZero, port, safeName } from './units.js';
@@ -43,6 +43,9 @@ const serviceSchema = z
       .default([])
       .meta({ description: 'YAML/JSON files whose key holds the service port; kept in step when the port moves' }),
     boot: bootSchema.prefault({}),
+    liveness: livenessSchema.prefault({}),
+    restart: restartSchema.prefault({}),
+    memoryLimit: memoryLimitSchema,
   })
   .meta({ description: 'The guarded service, started and supervised by Guardian' });
 

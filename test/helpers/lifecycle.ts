@@ -34,6 +34,8 @@ export interface LifecycleConfigOptions {
     recheckAfter?: string;
   };
   incidents?: GuardianConfigInput['incidents'];
+  /** More of the service's settings (liveness, restart budget, memory limit …). */
+  service?: Partial<NonNullable<GuardianConfigInput['service']>>;
 }
 
 /** guardian.yaml for the demo service (and optionally the model server stand-in) under `dir`. */
@@ -51,6 +53,7 @@ export function lifecycleConfig(dir: string, options: LifecycleConfigOptions) {
       stopTimeout: '2s',
       ...(options.boot ? { boot: options.boot } : {}),
       ...(options.clientConfigs ? { clientConfigs: options.clientConfigs } : {}),
+      ...options.service,
     },
     ...(modelServer
       ? {

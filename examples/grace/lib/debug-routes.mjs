@@ -1,5 +1,5 @@
 // Routes that let a drill push Grace into trouble on purpose: hold memory, write
-// snapshots (disk use), and report memory.
+// snapshots (disk use), exit or throw, and report memory.
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HttpError } from './errors.mjs';
@@ -52,6 +52,21 @@ export function addDebugRoutes(router, app) {
     return {
       body: { ok: true, allocatedMb: mb, ballastBytes: caches.ballastBytes(), rssBytes: process.memoryUsage.rss() },
     };
+  });
+
+  // Crashes on purpose, after the reply is out: the service-down drill's exit and exception variants.
+  router.add('POST', '/debug/exit', async ({ json }) => {
+    const { code = 1 } = await json();
+    if (!Number.isInteger(code) || code < 0 || code > 255) throw new HttpError(400, '"code" must be an integer 0..255');
+    setTimeout(() => process.exit(code), 5);
+    return { status: 202, body: { ok: true, exiting: code } };
+  });
+
+  router.add('POST', '/debug/throw', () => {
+    setTimeout(() => {
+      throw new Error('debug: an uncaught exception thrown on purpose');
+    }, 5);
+    return { status: 202, body: { ok: true, throwing: true } };
   });
 
   router.add('GET', '/debug/memory', () => {

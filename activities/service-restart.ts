@@ -1,0 +1,164 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { describeExit } from '../detectors/service-down.js';
+import { type GuardedService, PortBusyError } from '../lib/guarded-service.js';
+import { beat } from '../lib/heartbeat.js';
+import type { RestartPlan } from '../lib/restart-budget.js';
+import { oncePerStep } from '../lib/step-state.js';
+import { ControlHookError } from '../lib/service-control.js';
+import { type ActivityDeps, requireSupervision } from './deps.js';
+
+/** The environment variable that starts the service in its low-memory mode (docs/contract.md). */
+export const LOW_MEMORY_ENV = 'GUARDIAN_LOW_MEMORY';
+
+/** What the restart budget allows now, with the causes of the latest restarts for an escalation. */
+export type ServiceRestartPlan = RestartPlan & { burst: number; intervalMs: number; recentCauses: string[] };
+
+/**
+ * Restart activities shared by service-down's steps: the budget (backoff and start limit, kept
+ * in supervision.db), the restart itself, readiness and verification, the hold after a crash loop.
+ */
+export function createServiceRestartActivities(deps: Pick<ActivityDeps, 'config' | 'service' | 'registry' | 'logger'>) {
+  return {
+    /** Whether the budget allows another restart, and after what pause (first at once, then doubling). */
+    async planServiceRestart(): Promise<ServiceRestartPlan> {
+      const { service } = requireSupervision(deps);
+      const limits = service.restartLimits;
+      return {
+        ...service.restarts.plan(service.name, limits),
+        burst: limits.burst,
+        intervalMs: limits.intervalMs,
+        recentCauses: service.restarts.recentCauses(service.name),
+      };
+    },
+
+    /**
+     * Starts the service again on its port, counted once per `key` in the restart budget. With
+     * `lowMemory`, it starts in low-memory mode (GUARDIAN_LOW_MEMORY=true) and stays so for later
+     * starts until a rollback ends it. A no-op when it already runs (a re-run of the step).
+     */
+    async restartService({
+      key,
+      cause,
+      lowMemory,
+    }: {
+      key: string;
+      cause: string;
+      lowMemory: boolean;
+    }): Promise<{ pid: number; port: number; startedAt: number; lowMemory: boolean; action: 'started' | 'running' }> {
+      const { service } = requireSupervision(deps);
+      // A re-run (a retried workflow task runs local activities again) returns the first start,
+      // even when that process has died since: wait-ready then sees it gone and the budget decides.
+      return oncePerStep(deps.config.stateDir, () => startCounted(service, { key, cause, lowMemory }));
+    },
+
+    /**
+     * Waits until the restarted process (`pid`) answers its health route with a status other than
+     * `booting`. Fails at once when that process exits first, naming how it ended.
+     */
+    async waitForServiceReady({
+      pid,
+      timeoutMs,
+      intervalMs = 20,
+    }: {
+      pid: number;
+      timeoutMs: number;
+      intervalMs?: number;
+    }): Promise<{ readyAt: number; status: string }> {
+      const { service } = requireSupervision(deps);
+      const deadline = Date.now() + timeoutMs;
+      let last = 'no answer yet';
+      while (Date.now() < deadline) {
+        if (service.supervisor.running?.pid !== pid) {
+          const exit = service.supervisor.lastExit;
+          const how =
+            exit?.pid === pid ? describeExit(service.name, exit.code, exit.signal) : `${service.name} was replaced`;
+          throw ApplicationFailure.nonRetryable(`${how} before it was ready (${last})`, 'ExitedWhileStarting');
+        }
+        try {
+          const health = await service.control.health(Math.max(100, Math.min(1000, deadline - Date.now())));
+          if (health.pid === pid && health.status !== 'booting') return { readyAt: Date.now(), status: health.status };
+          last = `status ${health.status}${health.pid === pid ? '' : ` from pid ${health.pid}`}`;
+        } catch (err) {
+          last = (err as Error).message;
+        }
+        beat(last);
+        await sleep(intervalMs, undefined, { signal: Context.current().cancellationSignal });
+      }
+      throw ApplicationFailure.nonRetryable(
+        `${service.name} (pid ${pid}) was not ready within ${timeoutMs} ms: ${last}`,
+        'NotReady',
+      );
+    },
+
+    /** Confirms the restarted process is the one supervised and answers; its `healthyAt` is healedAt. */
+    async verifyServiceUp({ pid }: { pid: number }): Promise<{ healthyAt: number; detail: string }> {
+      const { service } = requireSupervision(deps);
+      const running = service.supervisor.running;
+      if (running?.pid !== pid) throw new Error(`${service.name} pid ${pid} is no longer the supervised process`);
+      const health = await service.control.health();
+      if (health.pid !== pid || health.status === 'booting') {
+        throw new Error(`${service.name} answered as pid ${health.pid} with status ${health.status}`);
+      }
+      return { healthyAt: Date.now(), detail: `${service.name} runs again as pid ${pid} (${health.status})` };
+    },
+
+    /** Holds further restarts after a crash loop, until `guardian resume service-down <service>`. */
+    async holdServiceRestarts({ reason }: { reason: string }): Promise<{ since: number }> {
+      const { service } = requireSupervision(deps);
+      const hold = service.restarts.hold(service.name, reason);
+      deps.logger.error({ service: service.name, reason }, 'crash loop: restarts held until guardian resume');
+      return { since: hold.since };
+    },
+
+    /**
+     * Rollback of a restart in low-memory mode: later starts go without GUARDIAN_LOW_MEMORY, and the
+     * running service leaves low-memory mode through its control hook. The restart itself stays.
+     */
+    async endLowMemoryMode(): Promise<{ ended: boolean }> {
+      const { service } = requireSupervision(deps);
+      service.setEnv({ [LOW_MEMORY_ENV]: undefined });
+      if (!service.supervisor.running) return { ended: false };
+      try {
+        await service.control.call('low-memory-mode', { enabled: false });
+        return { ended: true };
+      } catch (err) {
+        if (err instanceof ControlHookError && err.status === undefined) return { ended: false };
+        throw err;
+      }
+    },
+  };
+}
+
+/** Starts the service unless it runs, after checking the budget; counts the restart once per key. */
+async function startCounted(
+  service: GuardedService,
+  { key, cause, lowMemory }: { key: string; cause: string; lowMemory: boolean },
+): Promise<{ pid: number; port: number; startedAt: number; lowMemory: boolean; action: 'started' | 'running' }> {
+  const running = service.supervisor.running;
+  if (running)
+    return { pid: running.pid, port: service.port ?? 0, startedAt: running.startedAt, lowMemory, action: 'running' };
+  const plan = service.restarts.plan(service.name, service.restartLimits);
+  // A re-run of this step was counted already: it may go ahead even at the limit.
+  if (!plan.allowed && !service.restarts.counted(service.name, key)) {
+    throw ApplicationFailure.nonRetryable(
+      `restart of ${service.name} refused: ${plan.reason}`,
+      'RestartBudgetExhausted',
+    );
+  }
+  service.restarts.record(service.name, key, cause);
+  if (lowMemory) service.setEnv({ [LOW_MEMORY_ENV]: 'true' });
+  const port = service.port ?? service.intendedPort();
+  try {
+    const started = await service.startOn(port);
+    return { pid: started.pid, port, startedAt: started.startedAt, lowMemory, action: 'started' };
+  } catch (err) {
+    if (err instanceof PortBusyError) {
+      throw ApplicationFailure.nonRetryable(
+        `${service.name} could not restart: port ${port} is taken (port-in-use takes it from here)`,
+        'PortBusy',
+      );
+    }
+    throw err;
+  }
+}
