@@ -171,4 +171,11 @@ function contextFor<P>(
 }
 
 /** The outcomes that end an incident. */
-export const FINAL_OUTCOMES: readonly Outcome[] = ['healed', 'aborted', 'rolled-back', 'failed', 'flapping', 'escalated'];
+export const FINAL_OUTCOMES: readonly Outcome[] = [
+  'healed',
+  'aborted',
+  'rolled-back',
+  'failed',
+  'flapping',
+  'escalated',
+];
