@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { excerpt } from './redact.js';
 import { kernelOomLine, type MemoryCgroup, memoryCgroupOf, oomKillCount } from './memory-cgroup.js';
 
 /** Why a process died of memory, when the evidence says so. */
@@ -45,16 +46,7 @@ export class OomWatch {
 const RUNTIME_OOM =
   /JavaScript heap out of memory|Fatal process out of memory|MemoryError|fatal error: runtime: out of memory|Cannot allocate memory/i;
 
-const SECRET =
-  /((?:token|secret|password|passwd|api[_-]?key|authorization|bearer|credential)s?["']?\s*[:=]\s*["']?(?:Bearer\s+)?|Bearer\s+)[^\s"',}]+/gi;
-
-/** Hides what looks like a secret's value in a log line and cuts it to `max` characters. */
-export function redactLine(line: string, max = 200): string {
-  const hidden = line.replace(SECRET, '$1***');
-  return hidden.length > max ? `${hidden.slice(0, max - 1)}…` : hidden;
-}
-
-/** The last `count` non-empty lines of a file (read from its end, at most `maxBytes`), redacted and cut short. */
+/** The last `count` non-empty lines of a file (read from its end, at most `maxBytes`), redacted and cut short ({@link excerpt}). */
 export function lastLines(file: string, count = 8, maxBytes = 16_384): string[] {
   let fd: number;
   try {
@@ -73,7 +65,7 @@ export function lastLines(file: string, count = 8, maxBytes = 16_384): string[] 
       .map((l) => l.trim())
       .filter(Boolean)
       .slice(-count)
-      .map((l) => redactLine(l));
+      .map((l) => excerpt(l, 200));
   } finally {
     closeSync(fd);
   }
