@@ -114,6 +114,7 @@ export const COMMANDS: CommandSpec[] = [
       new Option('--repeat <n>', 'runs per mode').default('1'),
       new Option('--report <dir>', 'write JSON, markdown and a chart to this directory'),
       logFormat(),
+      new Option('--db-size <size>', "database-corruption: grow the demo's world_model to this size first (1GB, 3GB)"),
     ],
     run: async () => (await import('./commands/drill.js')).drill,
   },

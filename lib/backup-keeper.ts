@@ -1,4 +1,4 @@
-import { listBackups, takeBackup } from './backups.js';
+import { listBackups, removePartialBackups, takeBackup } from './backups.js';
 import type { Logger } from './logger.js';
 
 /** A database the keeper backs up. */
@@ -24,8 +24,11 @@ export class BackupKeeper {
     private readonly onFailure: (database: string, error: Error) => void = () => undefined,
   ) {}
 
+  /** Removes what an interrupted earlier run left half-written, then schedules every database. */
   start(): void {
     for (const db of this.databases) {
+      const removed = removePartialBackups(this.stateDir, db.name);
+      if (removed.length > 0) this.logger.info({ database: db.name, removed }, 'removed an interrupted backup');
       const newest = listBackups(this.stateDir, db.name)[0];
       const due = newest ? Math.max(0, newest.takenAt + db.backups.every - Date.now()) : 0;
       const first = setTimeout(() => {
@@ -39,6 +42,7 @@ export class BackupKeeper {
     }
   }
 
+  /** Stops scheduling backups (one in flight completes). */
   stop(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.length = 0;
@@ -50,7 +54,10 @@ export class BackupKeeper {
     this.busy.add(db.name);
     try {
       const info = await takeBackup(db, this.stateDir, db.backups.keep);
-      this.logger.debug({ database: db.name, path: info.path, size: info.size }, 'backup taken and verified');
+      this.logger.debug(
+        { database: db.name, path: info.path, size: info.size, slices: info.copy.slices, restarts: info.copy.restarts },
+        'backup taken and verified',
+      );
     } catch (err) {
       this.logger.warn({ database: db.name, err }, 'backup failed; the previous good backup is kept');
       this.onFailure(db.name, err as Error);

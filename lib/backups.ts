@@ -1,6 +1,8 @@
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { BackupOutcome } from './sqlite-ops.js';
+import { backupOffThread, sqliteThreads } from './sqlite-offload.js';
 
 /** A verified backup of one database. Only verified backups exist under their final name. */
 export interface BackupInfo {
@@ -45,40 +47,81 @@ export function quickCheck(path: string, limit = 10): string[] {
   }
 }
 
+/** Leftovers of an interrupted backup: the `.partial` file and the companions SQLite made beside it. */
+const PARTIAL = /\.partial(-wal|-shm|-journal)?$/;
+
 /**
- * Takes a backup with SQLite's online backup API, verifies it with quick_check, and only then
- * gives it its final name; keeps the newest `keep`. Throws when the source cannot be read
- * (a corrupt source never produces a "good" backup).
+ * Removes what a backup interrupted by a crash or a kill left in a database's backup directory
+ * (a full-size `.partial` and its `-wal`/`-shm`). Called before the first backup of a run, when
+ * no backup of this Guardian can be in flight; returns the paths removed.
+ */
+export function removePartialBackups(stateDir: string, database: string): string[] {
+  const dir = backupDir(stateDir, database);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed = names.filter((name) => PARTIAL.test(name)).map((name) => join(dir, name));
+  for (const path of removed) rmSync(path, { force: true });
+  return removed;
+}
+
+/** Options of {@link takeBackup}. */
+export interface BackupOptions {
+  /** Longest a slice of the copy may hold the source's read lock (ms). @default 20 */
+  sliceMs?: number;
+  /** Progress of the copy, in pages. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Takes a backup with SQLite's online backup API on the SQLite thread, in slices of pages that
+ * never hold the service's writers off for long, verifies it with quick_check, and only then
+ * gives it its final name; keeps the newest `keep`. Nothing is left beside it (no `-wal`/`-shm`).
+ * Throws when the source cannot be read (a corrupt source never produces a "good" backup).
  */
 export async function takeBackup(
   source: { name: string; path: string },
   stateDir: string,
   keep: number,
   now = Date.now(),
-): Promise<BackupInfo> {
+  options: BackupOptions = {},
+): Promise<BackupInfo & { copy: BackupOutcome }> {
   const dir = backupDir(stateDir, source.name);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `${now}.db.partial`);
-  // Read-only: closing a read-write handle could fold the WAL into a file not yet copied aside.
-  const db = new Database(source.path, { readonly: true, fileMustExist: true });
+  let copy: BackupOutcome;
   try {
-    db.pragma('busy_timeout = 2000');
-    await db.backup(tmp);
+    copy = (
+      await backupOffThread(source.path, tmp, {
+        ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      })
+    ).result;
+    const { result: problems } = await sqliteThreads.background.run<string[]>({
+      op: 'check',
+      path: tmp,
+      kind: 'quick',
+      limit: 10,
+    });
+    if (problems.length > 0) throw new Error(`backup of ${source.name} failed verification: ${problems.join('; ')}`);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    removeCompanions(tmp, true);
     throw err;
-  } finally {
-    db.close();
   }
-  const problems = quickCheck(tmp);
-  if (problems.length > 0) {
-    rmSync(tmp, { force: true });
-    throw new Error(`backup of ${source.name} failed verification: ${problems.join('; ')}`);
-  }
+  // The copy's header keeps the source's WAL mode, so opening it to check made a -wal and -shm.
+  removeCompanions(tmp, false);
   const path = join(dir, `${now}.db`);
   renameSync(tmp, path);
   for (const old of listBackups(stateDir, source.name).slice(keep)) rmSync(old.path, { force: true });
-  return { database: source.name, path, takenAt: now, size: statSync(path).size };
+  return { database: source.name, path, takenAt: now, size: statSync(path).size, copy };
+}
+
+function removeCompanions(path: string, andFile: boolean): void {
+  for (const suffix of ['-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
+  if (andFile) rmSync(path, { force: true });
 }
 
 /** Row counts per table, or undefined for tables that cannot be read. */

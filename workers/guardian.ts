@@ -3,8 +3,8 @@ import type { Client } from '@temporalio/client';
 import { type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { LogTail } from '../detectors/log-tail.js';
-import type { Detector } from '../detectors/types.js';
 import { AlertDeliverer } from '../lib/alert-deliverer.js';
+import type { Detector } from '../detectors/types.js';
 import { BackupKeeper } from '../lib/backup-keeper.js';
 import type { GuardianConfig } from '../lib/config/load.js';
 import { isListening, startDevServer } from '../lib/dev-server.js';
@@ -14,6 +14,8 @@ import { Ledger } from '../lib/ledger.js';
 import { GuardianMetrics } from '../lib/metrics.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from '../lib/metrics-server.js';
 import { listOverrides } from '../lib/overrides.js';
+import type { RetentionKeeper } from '../lib/retention-keeper.js';
+import type { DatabaseScrub } from '../lib/scrub.js';
 import { workflowBundle } from '../lib/workflow-bundle.js';
 import { guardianWarmUp } from '../workflows/index.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -35,6 +37,7 @@ import { createDetectors } from './modes.js';
 import { createLifecycle } from './lifecycle.js';
 import { startOutside } from './outside.js';
 import { IncidentStarter } from './incident-starter.js';
+import { startStateKeeping } from './state-keeping.js';
 
 /** Options of {@link startGuardian}. */
 export interface GuardianOptions {
@@ -68,6 +71,10 @@ export interface GuardianRuntime {
   readonly backups: BackupKeeper;
   /** Delivers the ledger's alert outbox to the webhook. */
   readonly alertDeliverer: AlertDeliverer;
+  /** Retention of Guardian's own state. */
+  readonly retention: RetentionKeeper;
+  /** The background scrub of the guarded databases, when it runs. */
+  readonly scrub?: DatabaseScrub;
   /** The egress proxy, when guardian.yaml declares egress endpoints. */
   readonly egress?: EgressProxy;
   /** The network probes, when guardian.yaml declares some. */
@@ -139,6 +146,9 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
 
   const backups = new BackupKeeper(config.databases, config.stateDir, logger);
   backups.start();
+  const keeping = startStateKeeping(config, ledger, logger, { detect: options.detect !== false });
+  const { retention, scrub } = keeping;
+  const report = keeping.reportThrough((finding) => void starter.report(finding));
   const detectors: Detector[] = [];
   const tails: LogTail[] = [];
   if (options.detect !== false) {
@@ -159,10 +169,11 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
         ...outside.deps,
       }),
     );
+    if (scrub) detectors.push(scrub);
     for (const detector of detectors) {
       await detector.start((finding) => {
         metrics.observeFinding(finding);
-        void starter.report(finding);
+        report(finding);
       });
     }
   }
@@ -183,6 +194,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
       for (const tail of tails) tail.stop();
       backups.stop();
       await endpoint?.stop();
+      keeping.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done.catch(() => undefined);
       await lifecycle.stop();
@@ -199,12 +211,14 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
     starter,
     backups,
     alertDeliverer,
+    retention,
     logger,
     done,
     stop,
     ...(supervisor ? { supervisor } : {}),
     ...(control ? { control } : {}),
     ...(endpoint ? { metrics: endpoint } : {}),
+    ...(scrub ? { scrub } : {}),
     ...lifecycle.deps,
     ...outside.deps,
   };

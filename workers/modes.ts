@@ -127,7 +127,12 @@ export const modes = {
     params: () => ({}),
     detector: ({ config, log }) =>
       config.disk
-        ? createDiskFullDetector({ disk: config.disk, ...(log ? { log } : {}), intervalMs: config.detectors.interval })
+        ? createDiskFullDetector({
+            // Guardian's own state counts: its filesystem is watched too (retention cleans it first).
+            disk: { ...config.disk, watch: [...config.disk.watch, config.stateDir] },
+            ...(log ? { log } : {}),
+            intervalMs: config.detectors.interval,
+          })
         : undefined,
   }),
   'network-unreachable': wire({

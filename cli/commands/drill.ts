@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { createTable } from '../../lib/table.js';
 import { drillChartSvg } from '../../drills/chart.js';
 import { drillConfig } from '../../drills/config.js';
+import { parseDatabaseSize } from '../../drills/database-size.js';
 import { drills } from '../../drills/index.js';
+import { sizedDatabaseCorruptionDrill } from '../../drills/sized-database.js';
 import { type DrillReport, runDrills } from '../../drills/runner.js';
 import type { ModeDrill } from '../../drills/types.js';
 import { UsageError } from '../../lib/errors.js';
@@ -14,12 +16,12 @@ import { isMode, MODES } from '../../lib/modes.js';
 /** `guardian drill [mode…|all]`: injects each mode's scenario for real and measures MTTR. */
 export async function drill(
   modes: string[],
-  options: { config: string; json?: boolean; repeat: string; report?: string; logFormat?: string },
+  options: { config: string; json?: boolean; repeat: string; report?: string; logFormat?: string; dbSize?: string },
 ): Promise<number> {
   const repeat = Number(options.repeat);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)
     throw new UsageError(`--repeat must be a whole number from 1 to 1000, got "${options.repeat}"`);
-  const selected = selectDrills(modes);
+  const selected = withDatabaseSize(selectDrills(modes), options.dbSize);
   const config = await drillConfig(options.config);
   // Ctrl-C: stop after cleaning up the fault in place, the demo service and Guardian.
   const interrupted = new AbortController();
@@ -57,6 +59,22 @@ export function selectDrills(modes: readonly string[]): ModeDrill[] {
     if (!isMode(mode)) throw new UsageError(`unknown mode "${mode}"; modes are: ${MODES.join(', ')}, or all`);
     return drills[mode];
   });
+}
+
+/** With `--db-size`, the database-corruption drill runs on a world_model grown to that size. */
+function withDatabaseSize(selected: ModeDrill[], dbSize: string | undefined): ModeDrill[] {
+  if (dbSize === undefined) return selected;
+  let bytes: number;
+  try {
+    bytes = parseDatabaseSize(dbSize);
+  } catch (err) {
+    throw new UsageError(`--db-size: ${(err as Error).message}`);
+  }
+  if (!selected.some((d) => d.mode === 'database-corruption'))
+    throw new UsageError(
+      '--db-size applies to the database-corruption drill; name it: guardian drill database-corruption',
+    );
+  return selected.map((d) => (d.mode === 'database-corruption' ? sizedDatabaseCorruptionDrill(bytes) : d));
 }
 
 const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);

@@ -3,6 +3,7 @@ import { createTable } from '../../lib/table.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { Ledger } from '../../lib/ledger.js';
 import { listOverrides, renderOverrides } from '../../lib/overrides.js';
+import { renderStateReport, stateReport } from '../../lib/state-report.js';
 import { connectClient } from '../../lib/temporal.js';
 import { type IncidentStatus, statusQuery } from '../../workflows/definitions.js';
 
@@ -24,8 +25,9 @@ export async function status(options: { config: string; json?: boolean }): Promi
   const paused = ledger.pauses();
   ledger.close();
   const overrides = await listOverrides(config);
+  const state = await stateReport(config);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ open, paused, overrides }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ open, paused, overrides, ...state }, null, 2)}\n`);
     return 0;
   }
   if (open.length === 0) process.stdout.write('No open incidents.\n');
@@ -43,5 +45,6 @@ export async function status(options: { config: string; json?: boolean }): Promi
       `paused: ${p.mode} ${p.resource} since ${new Date(p.since).toISOString()} (${p.reason}); resume with: guardian resume ${p.mode} ${p.resource}\n`,
     );
   }
+  process.stdout.write(`${renderStateReport(state).join('\n')}\n`);
   return 0;
 }

@@ -3,6 +3,7 @@ import { credentialSchema, egressSchema, networkSchema } from './outside.js';
 import { bootSchema, livenessSchema, memoryLimitSchema, modelServerSchema, restartSchema } from './lifecycle.js';
 import { metricsSchema } from './operators.js';
 import { diskSchema, memorySchema, watchedConfigSchema } from './resources.js';
+import { retentionSchema, scrubSchema } from './retention.js';
 import { duration, durationOrZero, port, safeName } from './units.js';
 
 const serviceSchema = z
@@ -117,6 +118,8 @@ export const guardianConfigSchema = z
       .meta({ description: 'How the egress proxy authenticates; values by reference only' }),
     network: networkSchema.prefault({}),
     metrics: metricsSchema.prefault({}),
+    retention: retentionSchema.prefault({}),
+    scrub: scrubSchema.prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => {
