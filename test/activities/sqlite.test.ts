@@ -3,10 +3,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import Database from 'better-sqlite3';
 import { createSqliteActivities } from '../../activities/sqlite.js';
 import { takeBackup } from '../../lib/backups.js';
+import { FailureType } from '../../lib/failures.js';
 import { corruptions } from '../../drills/database-corruption.js';
 import { tempDir, testConfig } from '../helpers/fixture.js';
 import { allRows, seedDatabase, sha256 } from '../helpers/sqlite.js';
@@ -19,6 +21,8 @@ const config = testConfig(tmp.dir, {
 const sqlite = createSqliteActivities({ config });
 const pathOf = (name: string) => join(tmp.dir, `${name}.db`);
 let run = 0;
+/** The failure type of an activity's error (undefined when it is not an ApplicationFailure). */
+const failureType = (err: unknown) => (err instanceof ApplicationFailure ? err.type : undefined);
 /** An activity environment of one step of one incident run; the same `runId`+`activityId` is the same step re-run. */
 const envFor = (runId: string, activityId = '1') =>
   new MockActivityEnvironment({
@@ -69,6 +73,7 @@ describe('restoreLastGoodBackup', () => {
       await assert.rejects(
         inEnv(envFor('open-1', '2'), sqlite.restoreLastGoodBackup, { database: 'open', quarantineDir: dir }),
         (err: Error) => {
+          assert.equal(failureType(err), FailureType.DatabaseInUse);
           assert.match(err.message, new RegExp(`pid ${holder.pid} \\(node\\)`));
           assert.doesNotMatch(err.message, /openSync/, 'no command line in the message');
           return true;
@@ -143,7 +148,11 @@ describe('restoreQuarantinedFiles', () => {
     const live = sha256(path);
     await assert.rejects(
       inEnv(envFor(runId, '9'), sqlite.restoreQuarantinedFiles, { database: 'changed', dir }),
-      /written since Guardian healed it \(entities: 500 → 501 rows\).*--force/,
+      (err: Error) => {
+        assert.equal(failureType(err), FailureType.DatabaseChangedSinceHeal);
+        assert.match(err.message, /written since Guardian healed it \(entities: 500 → 501 rows\).*--force/);
+        return true;
+      },
     );
     assert.equal(sha256(path), live, 'nothing was changed');
   });
@@ -172,7 +181,11 @@ describe('restoreQuarantinedFiles', () => {
     rmSync(join(dir, 'manifest.json'));
     await assert.rejects(
       inEnv(envFor(runId, '9'), sqlite.restoreQuarantinedFiles, { database: 'nomanifest', dir }),
-      /manifest .* is missing.*nothing was put back/,
+      (err: Error) => {
+        assert.equal(failureType(err), FailureType.ManifestMissing);
+        assert.match(err.message, /manifest .* is missing.*nothing was put back/);
+        return true;
+      },
     );
   });
 });
