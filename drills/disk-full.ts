@@ -18,11 +18,6 @@ let home: string | undefined;
 let mounted = false;
 let refusal: string | undefined;
 
-/** Why the drill runs on a real directory instead of its own tmpfs, if it does. */
-export function diskDrillFallback(): string | undefined {
-  return refusal;
-}
-
 function writeAged(path: string, data: string | Buffer, ageMs: number): void {
   writeFileSync(path, data);
   const t = new Date(Date.now() - ageMs);

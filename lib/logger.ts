@@ -4,9 +4,6 @@ import { PinoPretty } from 'pino-pretty';
 /** How log lines look: `pretty` (one readable line each) or `json` (one JSON object per line). */
 export type LogFormat = 'pretty' | 'json';
 
-/** The formats `--log-format` accepts. */
-export const LOG_FORMATS: readonly LogFormat[] = ['pretty', 'json'];
-
 /**
  * The format to use: the one asked for (`--log-format`, else GUARDIAN_LOG_FORMAT), otherwise
  * readable lines on a terminal and JSON lines when stderr is piped or redirected.

@@ -92,8 +92,3 @@ export const searchAttributes = {
 export function incidentWorkflowId(mode: Mode, host: string, resource: string): string {
   return `${mode}:${host}:${resource}`;
 }
-
-/** The task queue a host's Guardian polls. */
-export function hostTaskQueue(host: string): string {
-  return `guardian@${host}`;
-}
