@@ -3,9 +3,10 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { drillConfig } from '../../drills/config.js';
+import { freePortRange } from '../../lib/ports.js';
 import type { GuardianConfig } from '../../lib/config/load.js';
 import type { FaultPlan } from '../../lib/fault-hook.js';
-import type { Mode } from '../../workflows/definitions.js';
+import { MODES, type Mode } from '../../workflows/definitions.js';
 import { Agent } from './agent-client.js';
 
 /** How long a healed incident stays open in the matrix (a case waits for it to close). */
@@ -44,7 +45,7 @@ export class ModeEnvironment {
     mkdirSync(modeRoot, { recursive: true });
     const config = await drillConfig(configFile, { stateDir: join(modeRoot, 'drill'), hostSuffix: `chaos-${mode}` });
     const base: GuardianConfig = {
-      ...config,
+      ...(await ownPorts(mode, config)),
       incidents: { ...config.incidents, rollbackWindow: ROLLBACK_WINDOW_MS },
       ...(config.disk ? { disk: { ...config.disk, secondary: join(modeRoot, 'secondary') } } : {}),
     };
@@ -105,6 +106,44 @@ export class ModeEnvironment {
     rmSync(join(this.root, 'secondary'), { recursive: true, force: true });
     this.configured = undefined;
   }
+}
+
+/**
+ * Ports of a mode's own: the service's range, the model server, and the remote-API stand-in (which
+ * guardian.yaml puts on 9400 and 9401), so modes run side by side and beside other drills.
+ */
+async function ownPorts(mode: Mode, config: GuardianConfig): Promise<GuardianConfig> {
+  const ports = new Map<string, number>();
+  // Each mode searches its own block, so modes created one after another never pick the same port.
+  let next = 18000 + MODES.indexOf(mode) * 60;
+  const start = await freePortRange(20, next);
+  const modelPort = await freePortRange(1, start + 20);
+  next = modelPort + 1;
+  const move = async (url: string | undefined): Promise<string | undefined> => {
+    if (!url) return url;
+    const parsed = new URL(url);
+    let port = ports.get(parsed.port);
+    if (port === undefined) {
+      port = await freePortRange(1, next);
+      next = port + 1;
+      ports.set(parsed.port, port);
+    }
+    parsed.port = String(port);
+    return parsed.toString();
+  };
+  const endpoints = [];
+  for (const e of config.egress.endpoints) {
+    const backup = await move(e.backup);
+    endpoints.push({ ...e, url: (await move(e.url)) ?? e.url, ...(backup ? { backup } : {}) });
+  }
+  return {
+    ...config,
+    egress: { ...config.egress, endpoints },
+    ...(config.service
+      ? { service: { ...config.service, port: { preferred: start, range: [start, start + 19] } } }
+      : {}),
+    ...(config.modelServer ? { modelServer: { ...config.modelServer, url: `http://127.0.0.1:${modelPort}` } } : {}),
+  };
 }
 
 function killGroup(pgid: number): void {

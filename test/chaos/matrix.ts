@@ -62,13 +62,8 @@ export async function runMatrix(client: Client, options: MatrixOptions): Promise
     rows.push(row);
     options.onRow?.(row);
   };
-  // Modes run side by side in lanes; the ones sharing the remote-API stand-in's fixed ports share a lane.
-  const groups: Mode[][] = [];
-  const outside = options.modes.filter((m) => SHARED_WORLD.includes(m));
-  for (const mode of options.modes) {
-    if (!SHARED_WORLD.includes(mode)) groups.push([mode]);
-    else if (mode === outside[0]) groups.push(outside);
-  }
+  // Modes run side by side in lanes, each on its own ports, state and task queue.
+  const groups: Mode[][] = options.modes.map((mode) => [mode]);
   let creating = Promise.resolve();
   const runGroup = async (group: Mode[]) => {
     for (const mode of group) {
@@ -95,9 +90,6 @@ export async function runMatrix(client: Client, options: MatrixOptions): Promise
   const passed = rows.filter((r) => r.pass).length;
   return { cases: rows.length, passed, failed: rows.length - passed, ms: Date.now() - started, rows };
 }
-
-/** Modes whose drills run the remote-API stand-in on the fixed ports guardian.yaml names. */
-const SHARED_WORLD: readonly Mode[] = ['network-unreachable', 'api-timeout', 'invalid-credentials'];
 
 /** One mode: baselines that discover its steps, then its cases; its Guardian is stopped at the end. */
 async function runMode(

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { connectClient } from '../../lib/temporal.js';
 import { MODES, type Mode } from '../../workflows/definitions.js';
-import type { ChaosFault } from './case.js';
+import type { ChaosFault, ChaosRow } from './case.js';
 import { ALL_FAULTS, runMatrix } from './matrix.js';
 import { findingsMarkdown, renderRow, renderTable } from './report.js';
 
@@ -50,6 +50,8 @@ for (const f of faults)
 const client = await connectClient();
 const root = mkdtempSync(join(tmpdir(), 'guardian-chaos-'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const rows: ChaosRow[] = [];
+const began = Date.now();
 const report = await runMatrix(client, {
   modes,
   faults,
@@ -58,7 +60,25 @@ const report = await runMatrix(client, {
   configFile: opts.config,
   root,
   onProgress: log,
-  onRow: (row) => log(renderRow(row)),
+  onRow: (row) => {
+    log(renderRow(row));
+    rows.push(row);
+    // Written as rows arrive, so a long run's findings can be read before it ends.
+    if (opts.report)
+      writeFileSync(
+        opts.report,
+        findingsMarkdown(
+          {
+            cases: rows.length,
+            passed: rows.filter((r) => r.pass).length,
+            failed: rows.filter((r) => !r.pass).length,
+            ms: Date.now() - began,
+            rows,
+          },
+          process.argv.slice(2),
+        ),
+      );
+  },
 });
 await client.connection.close();
 const table = renderTable(report);

@@ -17,7 +17,7 @@ const EXPECTED: Partial<Record<ChaosFault, readonly string[]>> = {
 };
 
 /** How long an incident has to reach its outcome and close, restarts included. */
-export const FINAL_BOUND_MS = 90_000;
+export const FINAL_BOUND_MS = 60_000;
 /** How long the other runs a case started (watches) have to close after the incident did. */
 const SETTLE_MS = 15_000;
 
