@@ -64,6 +64,10 @@ export const FailureType = {
   StillShort: 'StillShort',
   /** Files deleted without a trash copy cannot be restored by a rollback. */
   CannotUndoDeletion: 'CannotUndoDeletion',
+  /** Compressed logs are missing, so a rollback cannot decompress them. */
+  CannotUndoCompression: 'CannotUndoCompression',
+  /** Moved artifacts are no longer on secondary storage, so a rollback cannot return them. */
+  CannotReturnArtifacts: 'CannotReturnArtifacts',
   /** The network stayed unreachable for the whole watch. */
   StillOffline: 'StillOffline',
   /** An endpoint kept failing for the whole circuit watch. */
