@@ -10,6 +10,7 @@ import { createLedgerActivities } from './ledger.js';
 import { createModelServerActivities } from './model-server.js';
 import { createNetworkActivities } from './network.js';
 import { createOverrideActivities } from './overrides.js';
+import { createPlanActivities } from './plan.js';
 import { createPortActivities } from './ports.js';
 import { createServiceActivities } from './service.js';
 import { createServiceDownActivities } from './service-down.js';
@@ -35,6 +36,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createModelServerActivities(deps),
     ...createOverrideActivities(deps),
     ...createServiceDownActivities(deps),
+    ...createPlanActivities(deps),
   };
 }
 

@@ -76,6 +76,13 @@ export const COMMANDS: CommandSpec[] = [
     run: async () => (await import('./commands/resume.js')).resume,
   },
   {
+    name: 'plan',
+    args: '<workflow-id>',
+    summary: 'print the plan an incident recorded in observe mode (each step and its concrete target)',
+    options: [json(), new Option('--run-id <id>', 'a specific run (default: the latest)')],
+    run: async () => (await import('./commands/plan.js')).plan,
+  },
+  {
     name: 'clear',
     args: '<mode> <resource>',
     summary:

@@ -9,6 +9,7 @@ import {
   incidentWorkflowId,
   searchAttributes,
 } from '../workflows/definitions.js';
+import { remediationLevel } from '../lib/config/operators.js';
 import { incidentSettings, type ModeWiring, modes } from './modes.js';
 
 /**
@@ -40,6 +41,8 @@ export class IncidentStarter {
    */
   report(detected: Finding): Promise<void> {
     const finding = sanitizeFinding(detected);
+    // remediate: off in guardian.yaml: the finding starts nothing.
+    if (remediationLevel(this.config.remediate, finding.mode, finding.resource) === 'off') return Promise.resolve();
     const workflowId = incidentWorkflowId(finding.mode, this.config.host, finding.resource);
     const now = Date.now();
     const pending = this.inflight.get(workflowId);
@@ -64,7 +67,12 @@ export class IncidentStarter {
     const input: IncidentInput<unknown> = {
       ...finding,
       host: this.config.host,
-      settings: incidentSettings(this.config),
+      settings: {
+        ...incidentSettings(this.config),
+        ...(remediationLevel(this.config.remediate, finding.mode, finding.resource) === 'observe'
+          ? { remediate: 'observe' as const }
+          : {}),
+      },
       params: wiring.params(finding.resource, this.config),
       ...(injectedAt === undefined ? {} : { injectedAt }),
     };

@@ -18,6 +18,8 @@ export interface DatabaseCorruptionParams {
 }
 
 const quick = proxyActivities<GuardianActivities>(quickActivity);
+/** Steps that only look: observe mode runs them. */
+const inspect = { inspect: true } as const;
 const long = proxyActivities<GuardianActivities>(longActivity);
 
 /**
@@ -52,10 +54,15 @@ export async function databaseCorruption(input: IncidentInput<DatabaseCorruption
       { keepOnFailure: true },
     );
     ctx.note(`original files kept in ${quarantine.dir}`);
-    const inspection = await ctx.step('integrity-check', () => long.inspectDatabase({ database }));
+    const inspection = await ctx.step('integrity-check', () => long.inspectDatabase({ database }), undefined, inspect);
 
     if (inspection.verdict === 'locked') {
-      const holders = await ctx.step('find-lock-holders', () => quick.findLockHolders({ database }));
+      const holders = await ctx.step(
+        'find-lock-holders',
+        () => quick.findLockHolders({ database }),
+        undefined,
+        inspect,
+      );
       const who = holders.map((h) => `pid ${h.pid} (${h.command})`).join(', ') || 'an unknown process';
       throw ApplicationFailure.nonRetryable(
         `${database} stays locked by ${who}, which Guardian did not start; it was not touched. Stop it; the next detection then starts a new incident.`,

@@ -11,6 +11,8 @@ export interface IncidentSettings {
   readonly flapLimit: number;
   /** @default 600000 */
   readonly flapWindowMs: number;
+  /** `observe`: record the plan, change nothing (`remediate:` in guardian.yaml). @default 'auto' */
+  readonly remediate?: 'auto' | 'observe';
 }
 
 /** Input of every incident workflow. `params` carries the mode's own plain-data settings. */
@@ -23,7 +25,8 @@ export interface IncidentInput<P = Record<string, unknown>> extends Finding {
 }
 
 /** How an incident ended (or `healing` while it runs). */
-export type Outcome = 'healing' | 'healed' | 'aborted' | 'rolled-back' | 'failed' | 'flapping' | 'escalated';
+export type Outcome =
+  'healing' | 'healed' | 'aborted' | 'rolled-back' | 'failed' | 'flapping' | 'escalated' | 'observed';
 
 /** Where an incident is in its life. */
 export type Phase = 'starting' | 'remediating' | 'rollback-window' | 'compensating' | 'closed';
@@ -31,12 +34,22 @@ export type Phase = 'starting' | 'remediating' | 'rollback-window' | 'compensati
 /** One step of a remediation as the status query reports it. */
 export interface StepStatus {
   readonly name: string;
-  state: 'running' | 'completed' | 'failed' | 'cancelled' | 'compensating' | 'compensated' | 'compensation-failed';
+  state:
+    | 'running'
+    | 'completed'
+    | 'failed'
+    | 'cancelled'
+    | 'compensating'
+    | 'compensated'
+    | 'compensation-failed'
+    | 'planned';
   readonly startedAt: number;
   endedAt?: number;
   /** Times the harness ran this step (activity retries are visible in the history). */
   attempts: number;
   detail?: string;
+  /** Observe mode: what the step would act on (files, port, process, backup, endpoint). */
+  target?: string;
 }
 
 /** Answer of the `status` query. */

@@ -24,7 +24,7 @@ const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
 export async function diskFull(input: IncidentInput<DiskFullParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
     const resource = input.resource;
-    const start = await ctx.step('measure', () => quick.measureDisk({ resource }));
+    const start = await ctx.step('measure', () => quick.measureDisk({ resource }), undefined, { inspect: true });
     let short = start.short;
     let freed = 0;
     const gone: string[] = [];

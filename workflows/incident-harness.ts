@@ -2,6 +2,7 @@ import { ApplicationFailure, CancellationScope, isCancellation } from '@temporal
 import type { IncidentInput, IncidentResult, Outcome } from './definitions.js';
 import { passFlapGate } from './harness/flap-gate.js';
 import { IncidentRecorder, type Severity } from './harness/recording.js';
+import { observeIncident } from './harness/observe.js';
 import { holdRollbackWindow } from './harness/rollback-window.js';
 import { IncidentSignals } from './harness/signals.js';
 import { messageOf, type StepOptions, StepRunner, StepsStopped } from './harness/steps.js';
@@ -60,6 +61,7 @@ export async function runIncident<P>(
 
   recorder.open();
   if (!(await passFlapGate(input, recorder))) return recorder.result();
+  if (input.settings.remediate === 'observe') return observeIncident(input, remediate, recorder);
 
   status.phase = 'remediating';
   const outcome = await remediateInScope(input, remediate, recorder, signals, steps);
@@ -178,4 +180,5 @@ export const FINAL_OUTCOMES: readonly Outcome[] = [
   'failed',
   'flapping',
   'escalated',
+  'observed',
 ];

@@ -31,7 +31,7 @@ const long = proxyActivities<GuardianActivities>(longActivity);
 export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
     const { service, concurrency, disableFeatures, settleMs } = input.params;
-    let last: ReliefResult = await ctx.step('measure', () => localQuick.checkMemory());
+    let last: ReliefResult = await ctx.step('measure', () => localQuick.checkMemory(), undefined, { inspect: true });
     const relieve =
       (action: string, body: Record<string, unknown> = {}) =>
       () =>

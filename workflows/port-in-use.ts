@@ -25,7 +25,7 @@ const waiting = proxyActivities<GuardianActivities>(longActivity);
  */
 export async function portInUse(input: IncidentInput<PortInUseParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
-    const conflict = await ctx.step('find-port-holder', () => quick.findPortHolders());
+    const conflict = await ctx.step('find-port-holder', () => quick.findPortHolders(), undefined, { inspect: true });
     const { port } = conflict;
     const stale = conflict.holders.filter((h) => h.owner === 'stale');
     const foreign = conflict.holders.filter((h) => h.owner === 'foreign');

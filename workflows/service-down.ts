@@ -34,7 +34,9 @@ export async function serviceDown(input: IncidentInput<ServiceDownParams>): Prom
   // The restart budget is this mode's own flap protection; the harness's stays as a backstop above it.
   const flapLimit = Math.max(input.settings.flapLimit, input.params.burst + 1);
   return runIncident({ ...input, settings: { ...input.settings, flapLimit } }, async (ctx) => {
-    const found = await ctx.step('capture-diagnostics', () => quick.captureServiceDiagnostics());
+    const found = await ctx.step('capture-diagnostics', () => quick.captureServiceDiagnostics(), undefined, {
+      inspect: true,
+    });
     ctx.note(found.summary);
     if (found.kind === 'answering' && found.process) {
       const { pid } = found.process;

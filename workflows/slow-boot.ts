@@ -27,7 +27,14 @@ const long = proxyActivities<GuardianActivities>(longActivity);
  */
 export async function slowBoot(input: IncidentInput<SlowBootParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
-    const chunk = await ctx.step('inspect-boot', () => localQuick.inspectBootChunk({ chunk: input.resource }));
+    const chunk = await ctx.step(
+      'inspect-boot',
+      () => localQuick.inspectBootChunk({ chunk: input.resource }),
+      undefined,
+      {
+        inspect: true,
+      },
+    );
     const ran = `${chunk.ranForMs} ms (budget ${chunk.budgetMs} ms)`;
     let action = 'none';
     if (chunk.state === 'running') {

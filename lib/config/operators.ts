@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MODES, type Mode } from '../modes.js';
 
 /** `metrics:` — the Prometheus endpoint. Loopback only: it tells anyone who reads it what is failing. */
 export const metricsSchema = z
@@ -24,3 +25,42 @@ export const metricsSchema = z
 
 /** `metrics:` after defaults. */
 export type MetricsSettings = z.output<typeof metricsSchema>;
+
+/** How far Guardian goes for a failure: heal it, only record the plan, or do nothing. */
+export const remediationLevelSchema = z.enum(['auto', 'observe', 'off']);
+
+/** One remediation level. */
+export type RemediationLevel = z.output<typeof remediationLevelSchema>;
+
+/**
+ * `remediate:` — `auto` (heal), `observe` (run detection, record the concrete plan, change
+ * nothing) or `off` (start no workflow): one level for everything, or a default with levels per
+ * mode and per `<mode>:<resource>`.
+ */
+export const remediateSchema = z
+  .union([
+    remediationLevelSchema,
+    z.object({
+      default: remediationLevelSchema.default('auto'),
+      modes: z
+        .partialRecord(z.enum(MODES), remediationLevelSchema)
+        .default({})
+        .meta({ examples: [{ 'disk-full': 'observe' }] }),
+      resources: z
+        .record(z.string().regex(/^[a-z-]+:.+$/, 'write it as <mode>:<resource>'), remediationLevelSchema)
+        .default({})
+        .meta({ description: 'Levels by "<mode>:<resource>"', examples: [{ 'database-corruption:audit': 'off' }] }),
+    }),
+  ])
+  .default('auto')
+  .meta({ description: 'auto | observe | off, globally or { default, modes, resources }' });
+
+/** The level for one mode and resource: the resource's, else the mode's, else the default. */
+export function remediationLevel(
+  remediate: z.output<typeof remediateSchema>,
+  mode: Mode,
+  resource: string,
+): RemediationLevel {
+  if (typeof remediate === 'string') return remediate;
+  return remediate.resources[`${mode}:${resource}`] ?? remediate.modes[mode] ?? remediate.default;
+}

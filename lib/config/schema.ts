@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { credentialSchema, egressSchema, networkSchema } from './outside.js';
 import { bootSchema, livenessSchema, memoryLimitSchema, modelServerSchema, restartSchema } from './lifecycle.js';
-import { metricsSchema } from './operators.js';
+import { metricsSchema, remediateSchema } from './operators.js';
 import { diskSchema, memorySchema, watchedConfigSchema } from './resources.js';
 import { retentionSchema, scrubSchema } from './retention.js';
 import { duration, durationOrZero, port, safeName } from './units.js';
@@ -120,6 +120,7 @@ export const guardianConfigSchema = z
     metrics: metricsSchema.prefault({}),
     retention: retentionSchema.prefault({}),
     scrub: scrubSchema.prefault({}),
+    remediate: remediateSchema,
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -6,6 +6,13 @@ import type { IncidentRecorder } from './recording.js';
 export interface StepOptions {
   /** Keep the step's effect when the incident fails; undo it only on rollback. @default false */
   readonly keepOnFailure?: boolean;
+  /** The step only inspects (detection): observe mode runs it for real. @default false */
+  readonly inspect?: boolean;
+}
+
+/** Observe mode's stand-in for running a step: records it as planned and returns a stand-in result. */
+export interface StepPlanner {
+  plan<T>(name: string, undoable: boolean): T;
 }
 
 /** Thrown by a step when the operator sent `abort` or `rollback`: no further step runs. */
@@ -29,6 +36,8 @@ export class StepRunner {
     private readonly recorder: IncidentRecorder,
     /** True once no further step may start (abort or rollback requested). */
     private readonly stopped: () => boolean,
+    /** Observe mode: steps that do not only inspect are planned, not run. */
+    private readonly planner?: StepPlanner,
   ) {}
 
   /** Runs one step; once it completes, its undo (if any) goes on the compensation stack. */
@@ -40,6 +49,7 @@ export class StepRunner {
   ): Promise<T> {
     // A stop that came before this step (even before the first) means no further step either.
     if (this.stopped()) throw new StepsStopped();
+    if (this.planner && options?.inspect !== true) return this.planner.plan<T>(name, undo !== undefined);
     const { status } = this.recorder;
     const step: StepStatus = { name, state: 'running', startedAt: Date.now(), attempts: 1 };
     status.steps.push(step);
