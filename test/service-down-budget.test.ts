@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { resume } from '../cli/commands/resume.js';
+import { status } from '../cli/commands/status.js';
 import { processInfo } from '../lib/proc.js';
 import { type GuardianRuntime, startGuardian } from '../workers/guardian.js';
+import { captureStdout } from './helpers/capture.js';
 import { tempDir } from './helpers/fixture.js';
 import { recordHistory } from './helpers/history.js';
 import { freePorts, lifecycleConfig, root, startTestGuardian, waitFor } from './helpers/lifecycle.js';
@@ -71,11 +76,27 @@ describe('service-down restart budget', () => {
     assert.equal(runtime.service!.supervisor.running, undefined, 'not started while held');
     assert.equal(starts(runtime, startedAt), 4);
     assert.ok(runtime.service!.restarts.held('grace'));
-    const status = runtime.service!.restarts.status('grace', runtime.service!.restartLimits);
-    assert.equal(status.remaining, 0);
+    const budget = runtime.service!.restarts.status('grace', runtime.service!.restartLimits);
+    assert.equal(budget.remaining, 0);
 
+    const file = join(tmp.dir, 'loop.yaml');
+    const { name, command, port, restart } = config.service!;
+    writeFileSync(
+      file,
+      stringify({ host: config.host, stateDir: config.stateDir, service: { name, command, port, restart } }),
+    );
+    const shown = await captureStdout(() => status({ config: file }));
+    assert.match(
+      shown,
+      /restarts: grace escalated as a crash loop since \S+ \(3 restarts within 600 s \(limit 3\)\); no restart until: guardian resume service-down grace/,
+    );
     const resumedAt = Date.now();
-    assert.ok(runtime.service!.restarts.resume('grace')); // what `guardian resume service-down grace` does
+    const resumed = await captureStdout(() => resume('service-down', 'grace', { config: file }));
+    assert.match(resumed, /Resumed auto-remediation of service-down on grace \(it was escalated as a crash loop\)/);
+    assert.match(
+      await captureStdout(() => status({ config: file })),
+      /restarts: grace restarted 0 time\(s\) in the last 600 s; 3 left/,
+    );
     await waitFor('a start after the resume', () => starts(runtime, resumedAt + 1000) > 0, 10_000);
   });
 

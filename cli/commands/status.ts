@@ -3,11 +3,12 @@ import { createTable } from '../../lib/table.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { Ledger } from '../../lib/ledger.js';
 import { listOverrides, renderOverrides } from '../../lib/overrides.js';
+import { renderRestarts, restartStatuses } from '../../lib/restart-report.js';
 import { renderStateReport, stateReport } from '../../lib/state-report.js';
 import { connectClient } from '../../lib/temporal.js';
 import { type IncidentStatus, statusQuery } from '../../workflows/definitions.js';
 
-/** `guardian status`: open incidents of this host from Temporal visibility, plus paused resources. */
+/** `guardian status`: open incidents of this host from Temporal visibility, paused resources, and the service's restart budget. */
 export async function status(options: { config: string; json?: boolean }): Promise<number> {
   const config = loadConfig(options.config);
   const client = await connectClient();
@@ -26,8 +27,9 @@ export async function status(options: { config: string; json?: boolean }): Promi
   ledger.close();
   const overrides = await listOverrides(config);
   const state = await stateReport(config);
+  const restarts = restartStatuses(config);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ open, paused, overrides, ...state }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ open, paused, overrides, restarts, ...state }, null, 2)}\n`);
     return 0;
   }
   if (open.length === 0) process.stdout.write('No open incidents.\n');
@@ -40,6 +42,7 @@ export async function status(options: { config: string; json?: boolean }): Promi
     process.stdout.write(`${table.toString()}\n`);
   }
   process.stdout.write(renderOverrides(overrides));
+  process.stdout.write(renderRestarts(restarts, config));
   for (const p of paused) {
     process.stdout.write(
       `paused: ${p.mode} ${p.resource} since ${new Date(p.since).toISOString()} (${p.reason}); resume with: guardian resume ${p.mode} ${p.resource}\n`,
