@@ -140,6 +140,10 @@ describe('egress routing decision', () => {
   it('serves reads from the cache and queues writes while Guardian is offline', () => {
     assert.equal(decideRoute(endpoint, get, { ...state, guardianOffline: true }).kind, 'cache');
     assert.equal(decideRoute(endpoint, post, { ...state, guardianOffline: true }).kind, 'queue');
-    assert.equal(decideRoute(endpoint, { ...post, offline: true }, state).kind, 'reply', "only Guardian's offline queues");
+    assert.equal(
+      decideRoute(endpoint, { ...post, offline: true }, state).kind,
+      'reply',
+      "only Guardian's offline queues",
+    );
   });
 });

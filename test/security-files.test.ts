@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { copyFileAtomic, writeFileAtomic } from '../lib/atomic-file.js';
+import { setConfigKey } from '../lib/client-configs.js';
+import { saveVersion } from '../lib/config-files.js';
+import { EgressStore } from '../lib/egress/store.js';
+import { Ledger } from '../lib/ledger.js';
+import { secureStateDir } from '../lib/state-db.js';
+import { tempDir } from './helpers/fixture.js';
+
+const tmp = tempDir();
+after(() => tmp.cleanup());
+
+const modeOf = (path: string) => statSync(path).mode & 0o777;
+
+describe("Guardian's state on disk", () => {
+  it('keeps the state directory 0700 and the ledger, egress.db and config versions 0600', () => {
+    const stateDir = join(tmp.dir, 'state');
+    mkdirSync(stateDir, { mode: 0o755 });
+    chmodSync(stateDir, 0o755);
+    secureStateDir(stateDir);
+    const ledger = new Ledger(join(stateDir, 'ledger.db'));
+    const egress = new EgressStore(join(stateDir, 'egress.db'));
+    egress.setFlag('offline', 'false');
+    const version = saveVersion(stateDir, { name: 'policies', path: '/x/policies.yaml', keep: 5 }, Buffer.from('a: 1'));
+    try {
+      assert.equal(modeOf(stateDir), 0o700);
+      for (const file of ['ledger.db', 'ledger.db-wal', 'egress.db', 'egress.db-wal'])
+        assert.equal(modeOf(join(stateDir, file)), 0o600, file);
+      assert.equal(modeOf(version ?? ''), 0o600);
+      assert.equal(modeOf(join(stateDir, 'configs', 'policies')), 0o700);
+    } finally {
+      ledger.close();
+      egress.close();
+    }
+  });
+});
+
+describe('atomic rewrites', () => {
+  it('keep the mode and owner of the file they replace', async () => {
+    const file = join(tmp.dir, 'client.yaml');
+    writeFileSync(file, 'grace:\n  port: 8000\n');
+    chmodSync(file, 0o640);
+    chownSync(file, 4321, 4322);
+    await setConfigKey(file, 'grace.port', 8001);
+    const st = statSync(file);
+    assert.equal(st.mode & 0o777, 0o640);
+    assert.deepEqual([st.uid, st.gid], [4321, 4322]);
+    assert.match(readFileSync(file, 'utf8'), /port: 8001/);
+  });
+
+  it('create a new file 0600', async () => {
+    const file = join(tmp.dir, 'fresh', 'new.json');
+    await writeFileAtomic(file, '{}');
+    assert.equal(modeOf(file), 0o600);
+  });
+
+  it('write through a symbolic link to its target, leaving the link in place', async () => {
+    const dotfiles = join(tmp.dir, 'dotfiles');
+    mkdirSync(dotfiles);
+    const target = join(dotfiles, 'client.json');
+    writeFileSync(target, '{\n  "port": 8000\n}\n', { mode: 0o644 });
+    chmodSync(target, 0o644);
+    const link = join(tmp.dir, 'client.json');
+    symlinkSync(target, link);
+    await setConfigKey(link, 'port', 8005);
+    assert.ok(lstatSync(link).isSymbolicLink(), 'the link is still a link');
+    assert.equal(readlinkSync(link), target);
+    assert.match(readFileSync(target, 'utf8'), /"port": 8005/);
+    assert.equal(modeOf(target), 0o644);
+  });
+
+  it('use an unpredictable, exclusive temporary name: a planted link at the old name is never followed', async () => {
+    const victim = join(tmp.dir, 'victim.txt');
+    writeFileSync(victim, 'precious');
+    const file = join(tmp.dir, 'plain.txt');
+    writeFileSync(file, 'old');
+    symlinkSync(victim, `${file}.guardian-tmp`);
+    await writeFileAtomic(file, 'new');
+    await copyFileAtomic(victim, join(tmp.dir, 'copy.txt'));
+    assert.equal(readFileSync(victim, 'utf8'), 'precious');
+    assert.equal(readFileSync(file, 'utf8'), 'new');
+    const leftovers = readdirSync(tmp.dir).filter((n) => n.includes('.guardian-tmp') && n !== 'plain.txt.guardian-tmp');
+    assert.deepEqual(leftovers, [], 'no temporary file is left behind');
+  });
+
+  it('copy over a file keeping its mode (a restored database keeps the permissions it had)', async () => {
+    const live = join(tmp.dir, 'live.db');
+    const backup = join(tmp.dir, 'backup.db');
+    writeFileSync(live, 'live');
+    chmodSync(live, 0o660);
+    writeFileSync(backup, 'backup', { mode: 0o600 });
+    await copyFileAtomic(backup, live);
+    assert.equal(readFileSync(live, 'utf8'), 'backup');
+    assert.equal(modeOf(live), 0o660);
+  });
+});
