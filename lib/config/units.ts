@@ -3,11 +3,13 @@ import ms from 'ms';
 import { z } from 'zod';
 
 function durationSchema(allowZero: boolean) {
-  const number = allowZero ? z.number().int().nonnegative() : z.number().int().positive();
+  const number = allowZero
+    ? z.number().int().nonnegative()
+    : z.number().int().positive({ error: 'must be longer than 0; write it like 250ms, 10s, 15m or 1h' });
   return z
     .union([number, z.string()])
     .transform((value, ctx) => {
-      const parsed = typeof value === 'number' ? value : ms(value as ms.StringValue);
+      const parsed = typeof value === 'number' ? value : parseMs(value);
       if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
         ctx.addIssue({
           code: 'custom',
@@ -49,7 +51,7 @@ export const size = z
   .union([z.number().int().nonnegative(), z.string()])
   .transform((value, ctx) => {
     if (typeof value === 'number') return value;
-    const parsed = bytes.parse(value);
+    const parsed = parseBytes(value);
     if (parsed === null || !Number.isFinite(parsed) || parsed < 0) {
       ctx.addIssue({ code: 'custom', message: `"${value}" is not a size; write it like 512kB, 100MB or 4GB` });
       return z.NEVER;
@@ -77,3 +79,20 @@ export const safeName = z
     /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/,
     'use 1 to 64 letters, digits, ".", "_" or "-", not starting with "." (it names files and directories)',
   );
+
+/** ms() throws on some text (an empty string); here every text either parses or is undefined. */
+function parseMs(text: string): number | undefined {
+  try {
+    return ms(text as ms.StringValue);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseBytes(text: string): number | null {
+  try {
+    return bytes.parse(text);
+  } catch {
+    return null;
+  }
+}
