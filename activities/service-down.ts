@@ -7,6 +7,7 @@ import type { ProcessRegistry } from '../lib/process-registry.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
 import { createServiceRestartActivities } from './service-restart.js';
+import { FailureType } from '../lib/failures.js';
 
 /** What Guardian found when the service went down: the facts every later step and the alert use. */
 export interface ServiceDiagnostics {
@@ -80,7 +81,7 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
         throw ApplicationFailure.nonRetryable(
           `${describeProcess({ pid, argv })} does not answer, but Guardian did not start it (no registry entry with its ` +
             'PID, start time and command line), so it was not signalled. Stop it yourself if it is yours to stop.',
-          'NotGuardiansProcess',
+          FailureType.NotGuardiansProcess,
         );
       }
       const running = service.supervisor.running;
@@ -92,7 +93,10 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
       }
       const outcome = await stopVerifiedProcess({ pid, startTicks, argv }, service.settings.stopTimeout);
       if (outcome === 'survived') {
-        throw ApplicationFailure.nonRetryable(`${describeProcess({ pid, argv })} survived SIGKILL`, 'Unkillable');
+        throw ApplicationFailure.nonRetryable(
+          `${describeProcess({ pid, argv })} survived SIGKILL`,
+          FailureType.Unkillable,
+        );
       }
       return { stopped: outcome === 'not-running' ? 'not-running' : outcome, tookMs: Date.now() - began };
     },

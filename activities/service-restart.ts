@@ -7,6 +7,7 @@ import type { RestartPlan } from '../lib/restart-budget.js';
 import { oncePerStep } from '../lib/step-state.js';
 import { ControlHookError } from '../lib/service-control.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
+import { FailureType } from '../lib/failures.js';
 
 /** The environment variable that starts the service in its low-memory mode (docs/contract.md). */
 export const LOW_MEMORY_ENV = 'GUARDIAN_LOW_MEMORY';
@@ -73,7 +74,10 @@ export function createServiceRestartActivities(deps: Pick<ActivityDeps, 'config'
           const exit = service.supervisor.lastExit;
           const how =
             exit?.pid === pid ? describeExit(service.name, exit.code, exit.signal) : `${service.name} was replaced`;
-          throw ApplicationFailure.nonRetryable(`${how} before it was ready (${last})`, 'ExitedWhileStarting');
+          throw ApplicationFailure.nonRetryable(
+            `${how} before it was ready (${last})`,
+            FailureType.ExitedWhileStarting,
+          );
         }
         try {
           const health = await service.control.health(Math.max(100, Math.min(1000, deadline - Date.now())));
@@ -87,7 +91,7 @@ export function createServiceRestartActivities(deps: Pick<ActivityDeps, 'config'
       }
       throw ApplicationFailure.nonRetryable(
         `${service.name} (pid ${pid}) was not ready within ${timeoutMs} ms: ${last}`,
-        'NotReady',
+        FailureType.NotReady,
       );
     },
 
@@ -143,7 +147,7 @@ async function startCounted(
   if (!plan.allowed && !service.restarts.counted(service.name, key)) {
     throw ApplicationFailure.nonRetryable(
       `restart of ${service.name} refused: ${plan.reason}`,
-      'RestartBudgetExhausted',
+      FailureType.RestartBudgetExhausted,
     );
   }
   service.restarts.record(service.name, key, cause);
@@ -156,7 +160,7 @@ async function startCounted(
     if (err instanceof PortBusyError) {
       throw ApplicationFailure.nonRetryable(
         `${service.name} could not restart: port ${port} is taken (port-in-use takes it from here)`,
-        'PortBusy',
+        FailureType.PortBusy,
       );
     }
     throw err;

@@ -48,6 +48,18 @@ export const FailureType = {
   CriticalChunkSlow: 'CriticalChunkSlow',
   /** A process holding a port is not a stale one Guardian started. */
   NotOwnProcess: 'NotOwnProcess',
+  /** A hung process was not started by Guardian, so it is not signalled. */
+  NotGuardiansProcess: 'NotGuardiansProcess',
+  /** A process survived SIGKILL. */
+  Unkillable: 'Unkillable',
+  /** The restarted service exited before it was ready. */
+  ExitedWhileStarting: 'ExitedWhileStarting',
+  /** The restarted service was not ready within its timeout. */
+  NotReady: 'NotReady',
+  /** The service's restart budget is used up. */
+  RestartBudgetExhausted: 'RestartBudgetExhausted',
+  /** The service could not restart because its port is taken (port-in-use takes over). */
+  PortBusy: 'PortBusy',
   /** A port is taken by another process. */
   PortTaken: 'PortTaken',
   /** Every port of the service's range is taken. */

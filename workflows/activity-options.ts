@@ -95,3 +95,10 @@ export const recheckActivity = {
   startToCloseTimeout: '2m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 2 },
 } as const satisfies ActivityOptions;
+
+/** Stopping a hung process: may take the whole stop timeout, heartbeats, tried twice at most. */
+export const stopActivity = {
+  startToCloseTimeout: '5m',
+  heartbeatTimeout: '15s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 2 },
+} as const satisfies ActivityOptions;

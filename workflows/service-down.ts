@@ -1,9 +1,10 @@
 import { ApplicationFailure, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
 import type { ServiceDiagnostics } from '../activities/service-down.js';
-import { localLongActivity, localQuickActivity, longActivity } from './activity-options.js';
+import { localLongActivity, localQuickActivity, stopActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { type IncidentContext, runIncident } from './incident-harness.js';
+import { FailureType } from '../lib/failures.js';
 
 /** Mode parameters of service-down. The incident's resource is the service's name. */
 export interface ServiceDownParams {
@@ -13,13 +14,10 @@ export interface ServiceDownParams {
   readyTimeoutMs: number;
 }
 
-const quick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
-const waiting = proxyLocalActivities<GuardianActivities>(localLongActivity);
+const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
+const localLong = proxyLocalActivities<GuardianActivities>(localLongActivity);
 /** Stopping a hung process can take the whole stop timeout: a regular activity, retried and visible. */
-const stopping = proxyActivities<GuardianActivities>({
-  ...longActivity,
-  retry: { ...longActivity.retry, maximumAttempts: 2 },
-});
+const stop = proxyActivities<GuardianActivities>(stopActivity);
 
 /**
  * Failure mode 11. The guarded service died (any exit Guardian did not ask for, the kernel's OOM
@@ -34,20 +32,20 @@ export async function serviceDown(input: IncidentInput<ServiceDownParams>): Prom
   // The restart budget is this mode's own flap protection; the harness's stays as a backstop above it.
   const flapLimit = Math.max(input.settings.flapLimit, input.params.burst + 1);
   return runIncident({ ...input, settings: { ...input.settings, flapLimit } }, async (ctx) => {
-    const found = await ctx.step('capture-diagnostics', () => quick.captureServiceDiagnostics(), undefined, {
+    const found = await ctx.step('capture-diagnostics', () => localQuick.captureServiceDiagnostics(), undefined, {
       inspect: true,
     });
     ctx.note(found.summary);
     if (found.kind === 'answering' && found.process) {
       const { pid } = found.process;
-      await ctx.verify('verify', () => quick.verifyServiceUp({ pid }));
+      await ctx.verify('verify', () => localQuick.verifyServiceUp({ pid }));
       return;
     }
     if (found.kind === 'hung' && !found.ownProcess) {
       // The harness fails the incident and alerts with this message; nothing was signalled.
       throw ApplicationFailure.nonRetryable(
         `${found.summary}; Guardian did not start that process, so it was not signalled. Stop it yourself if it is yours to stop.`,
-        'NotGuardiansProcess',
+        FailureType.NotGuardiansProcess,
       );
     }
     await restartUntilReady(ctx, found);
@@ -62,9 +60,9 @@ async function restartUntilReady(ctx: IncidentContext<ServiceDownParams>, found:
   let cause = found.summary;
   for (let attempt = 1; ; attempt++) {
     const named = (step: string) => (attempt === 1 ? step : `${step} (${attempt})`);
-    const plan = await ctx.step(named('restart-budget'), () => quick.planServiceRestart());
+    const plan = await ctx.step(named('restart-budget'), () => localQuick.planServiceRestart());
     if (!plan.allowed) {
-      await ctx.step('hold-restarts', () => quick.holdServiceRestarts({ reason: plan.reason }));
+      await ctx.step('hold-restarts', () => localQuick.holdServiceRestarts({ reason: plan.reason }));
       await ctx.escalate(
         `${resource} is in a crash loop: ${plan.reason}. Restarts are held until an operator resumes them. ` +
           `Last exits: ${[cause, ...plan.recentCauses].slice(0, 5).join(' | ')}. ` +
@@ -78,21 +76,21 @@ async function restartUntilReady(ctx: IncidentContext<ServiceDownParams>, found:
     }
     if (attempt === 1 && found.kind === 'hung' && found.process) {
       const proc = found.process;
-      const stopped = await ctx.step('stop-hung-process', () => stopping.stopHungService(proc));
+      const stopped = await ctx.step('stop-hung-process', () => stop.stopHungService(proc));
       ctx.note(`stopped the hung pid ${proc.pid} (${stopped.stopped} in ${stopped.tookMs} ms)`);
     }
     const started = await ctx.step(
       named('restart'),
-      () => quick.restartService({ key: `${runId}:${attempt}`, cause, lowMemory }),
+      () => localQuick.restartService({ key: `${runId}:${attempt}`, cause, lowMemory }),
       // A restart cannot be undone; what a rollback ends is the low-memory mode it turned on.
-      lowMemory ? () => quick.endLowMemoryMode() : undefined,
+      lowMemory ? () => localQuick.endLowMemoryMode() : undefined,
       { keepOnFailure: true },
     );
     try {
       const ready = await ctx.step(named('wait-ready'), () =>
-        waiting.waitForServiceReady({ pid: started.pid, timeoutMs: params.readyTimeoutMs }),
+        localLong.waitForServiceReady({ pid: started.pid, timeoutMs: params.readyTimeoutMs }),
       );
-      await ctx.verify('verify', () => quick.verifyServiceUp({ pid: started.pid }));
+      await ctx.verify('verify', () => localQuick.verifyServiceUp({ pid: started.pid }));
       await ctx.alert(healedMessage(resource, found, started, ready.readyAt, plan), lowMemory ? 'critical' : 'warning');
       return;
     } catch (err) {
