@@ -196,6 +196,36 @@ export function createPortActivities({
       }
     },
 
+    /**
+     * Rollback of a move: probes `port` before stopping anything. Still taken, the service keeps
+     * running on `current`, untouched, and the result says so (never stopped and left down).
+     * Free, it restarts there; taken in the moment between, it starts on `current` again.
+     */
+    async moveServiceBack({
+      port,
+      current,
+    }: {
+      port: number;
+      current: number;
+    }): Promise<{ moved: boolean; port: number; detail: string }> {
+      const { service } = need();
+      const host = service.settings.env.HOST ?? '127.0.0.1';
+      const stay = (why: string) => ({
+        moved: false,
+        port: current,
+        detail: `port ${port} is ${why} (${describeHolders(port)}); ${service.name} keeps running on port ${current}`,
+      });
+      if (portHolders(port).length > 0 || !(await isPortFree(port, host))) return stay('still taken');
+      try {
+        const identity = await service.startOn(port);
+        return { moved: true, port, detail: `${service.name} is back on port ${port} (pid ${identity.pid})` };
+      } catch (err) {
+        if (!(err instanceof PortBusyError)) throw err;
+        await service.startOn(current);
+        return stay('taken again at the moment of the move');
+      }
+    },
+
     /** Waits until the service answers its health route on `port` with the supervised PID. */
     async waitForServiceListening({
       port,

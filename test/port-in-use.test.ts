@@ -114,6 +114,29 @@ describe('port-in-use', () => {
     await recordHistory(handle, 'port-in-use-rolled-back');
   });
 
+  it('on rollback while the old port is still taken, keeps the service running where it was moved, and says so', async () => {
+    const port = await freePorts(4);
+    const holder = track(await holdPortWithSocket(port));
+    const startedAt = Date.now();
+    const runtime = await guardianOn('still-taken', port, { clients: true });
+    const record = await waitForOutcome(runtime.ledger, 'port-in-use', startedAt);
+    assert.equal(record.outcome, 'healed', record.summary);
+    const pid = runtime.supervisor?.running?.pid;
+    const handle = handleOf(runtime);
+    await handle.signal(rollbackSignal, 'test: the holder is still there');
+    const result = (await handle.result()) as IncidentResult;
+    assert.equal(result.outcome, 'rolled-back', result.summary);
+    assert.match(result.summary, new RegExp(`port ${port} is still taken .*keeps running on port ${port + 1}`));
+    const health = await runtime.control?.health();
+    assert.equal(health?.port, port + 1, 'still answering on the port it was moved to');
+    assert.equal(runtime.supervisor?.running?.pid, pid, 'the same process: never stopped');
+    assert.equal(runtime.registry.port('grace')?.port, port + 1, 'the registry stays in step with it');
+    const yamlText = readFileSync(join(tmp.dir, 'still-taken', 'client.yaml'), 'utf8');
+    assert.equal((parse(yamlText) as { grace: { port: number } }).grace.port, port + 1, 'so do the clients');
+    assert.ok(holder.alive());
+    await recordHistory(handle, 'port-in-use-rollback-port-still-taken');
+  });
+
   it('leaves an external python3 -m http.server on the port running and moves the service', async () => {
     const port = await freePorts(4);
     const server = track(await holdPortWithHttpServer(port));

@@ -21,7 +21,8 @@ const waiting = proxyActivities<GuardianActivities>(longActivity);
  * Failure mode 2. Finds who holds the service's port (from /proc). A stale process the registry
  * proves is Guardian's own is stopped and the port reused; anyone else's is never touched: the
  * service takes the next free port of its range, the port registry and the client files follow,
- * and it restarts there. Rollback moves it back and restores the registry and the client files.
+ * and it restarts there. Rollback probes the old port first: free, the service moves back and the
+ * registry and client files are restored; still taken, it keeps running where it is, and says so.
  */
 export async function portInUse(input: IncidentInput<PortInUseParams>): Promise<IncidentResult> {
   return runIncident(input, async (ctx) => {
@@ -66,23 +67,41 @@ async function moveToNextPort(
   // Should a later step fail, the service stays where it was moved (with registry and clients in
   // step with it) rather than being sent back to a port that is still taken; rollback undoes all.
   const kept = { keepOnFailure: true } as const;
+  // Set by the restart's compensation when the old port is still taken: the service stays moved,
+  // so the registry and the client files (undone after it) stay in step with it.
+  let stayed = false;
   const allocation = await ctx.step(
     'allocate-port',
     () => quick.allocateServicePort({ from: port }),
-    (a) => quick.releaseServicePort(a),
+    async (a) => {
+      if (!stayed) await quick.releaseServicePort(a);
+    },
     kept,
   );
   const clients = await ctx.step(
     'update-client-configs',
     () => quick.updateClientConfigs({ port: allocation.port }),
-    ({ changed }) => quick.restoreClientConfigs({ changed }),
+    async ({ changed }) => {
+      if (!stayed) await quick.restoreClientConfigs({ changed });
+    },
     kept,
   );
   const restart = await ctx.step(
     'restart-service',
     () => quick.restartServiceOn({ port: allocation.port }),
     // The contested port, not a previousPort the step reported: a re-run step would report the new one.
-    () => quick.restartServiceOn({ port }),
+    // It is probed first: still taken, the service stays where it runs, and so do registry and clients.
+    async () => {
+      const back = await quick.moveServiceBack({ port, current: allocation.port });
+      if (back.moved) return;
+      stayed = true;
+      ctx.note(back.detail);
+      await ctx.alert(
+        `Rollback of ${service}: ${back.detail}. Its port registry entry and client files stay on port ` +
+          `${allocation.port}. Free port ${port}, then run: guardian clear port-in-use ${service}`,
+        'warning',
+      );
+    },
     kept,
   );
   await ctx.verify('verify', () => waiting.waitForServiceListening({ port: allocation.port, timeoutMs }));
