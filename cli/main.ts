@@ -76,6 +76,12 @@ export const COMMANDS: CommandSpec[] = [
     run: async () => (await import('./commands/resume.js')).resume,
   },
   {
+    name: 'playbooks',
+    summary: "list every mode's detection, steps (activities) and compensations, read from the workflow code",
+    options: [json()],
+    run: async () => (await import('./commands/playbooks.js')).playbooks,
+  },
+  {
     name: 'plan',
     args: '<workflow-id>',
     summary: 'print the plan an incident recorded in observe mode (each step and its concrete target)',
