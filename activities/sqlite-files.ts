@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import { rowCounts } from '../lib/backups.js';
+import { rowCountsOffThread } from '../lib/database-steps.js';
 import type { GuardianConfig } from '../lib/config/load.js';
-import { digestIfExists } from '../lib/hash.js';
+import { digestIfExists, type OnBytes } from '../lib/hash.js';
 import { processesHoldingOpen, shortDescription } from '../lib/proc.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
 import { readJson, writeJsonDurable } from '../lib/step-state.js';
@@ -64,26 +64,43 @@ export function refuseWhileOpen(database: string, path: string, what: string, ke
   );
 }
 
-/** The fingerprint of the live database now. */
-export async function fingerprintOf(path: string, signal?: AbortSignal): Promise<DatabaseFingerprint> {
-  const db = await digestIfExists(path, signal);
-  const wal = await digestIfExists(`${path}-wal`, signal);
+/**
+ * The fingerprint of the live database now; `knownSha256` is the main file's checksum when the
+ * caller just wrote it (no second read of gigabytes). Row counts run on the SQLite thread, and
+ * the hashing and counting overlap.
+ */
+export async function fingerprintOf(
+  path: string,
+  signal?: AbortSignal,
+  options: { knownSha256?: string; onBytes?: OnBytes } = {},
+): Promise<DatabaseFingerprint> {
+  const [db, wal, rows] = await Promise.all([
+    options.knownSha256 === undefined
+      ? digestIfExists(path, signal, options.onBytes)
+      : Promise.resolve({ sha256: options.knownSha256 }),
+    digestIfExists(`${path}-wal`, signal),
+    rowCountsOffThread(path, signal),
+  ]);
   return {
     ...(db ? { db: db.sha256 } : {}),
     ...(wal && wal.size > 0 ? { wal: wal.sha256 } : {}),
-    rows: rowCounts(path),
+    rows,
     at: Date.now(),
   };
 }
 
 /** The fingerprint of the file set a quarantine manifest describes (what copy-aside saw). */
-export function fingerprintOfQuarantine(path: string, files: QuarantinedFile[], dir: string): DatabaseFingerprint {
+export async function fingerprintOfQuarantine(
+  path: string,
+  files: QuarantinedFile[],
+  dir: string,
+): Promise<DatabaseFingerprint> {
   const db = files.find((f) => f.name === basename(path) && f.existed);
   const wal = files.find((f) => f.name === `${basename(path)}-wal` && f.existed && f.size > 0);
   return {
     ...(db ? { db: db.sha256 } : {}),
     ...(wal ? { wal: wal.sha256 } : {}),
-    rows: db ? rowCounts(join(dir, db.name)) : {},
+    rows: db ? await rowCountsOffThread(join(dir, db.name)) : {},
     at: 0,
   };
 }
@@ -99,8 +116,12 @@ export function healedPath(quarantineDir: string): string {
 }
 
 /** Records the fingerprint of the database a heal step just put in place. */
-export async function recordHealed(quarantineDir: string, path: string): Promise<DatabaseFingerprint> {
-  const healed = await fingerprintOf(path);
+export async function recordHealed(
+  quarantineDir: string,
+  path: string,
+  knownSha256?: string,
+): Promise<DatabaseFingerprint> {
+  const healed = await fingerprintOf(path, undefined, knownSha256 === undefined ? {} : { knownSha256 });
   await writeJsonDurable(healedPath(quarantineDir), healed);
   return healed;
 }

@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { digestIfExists } from '../lib/hash.js';
 import { copyFileVerified, replaceFileVerified } from '../lib/files.js';
 import { throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
+import { StepProgress } from '../lib/step-progress.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
 import { currentStep, readJson, runDir, runJournaled, StepState } from '../lib/step-state.js';
 import type { ActivityDeps } from './deps.js';
@@ -18,6 +19,7 @@ import {
   readQuarantineManifest,
   refuseWhileOpen,
   sameContent,
+  sizeOf,
 } from './sqlite-files.js';
 import { FailureType } from '../lib/failures.js';
 
@@ -52,7 +54,7 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
       const path = databasePathOf(config, database);
       const dir = runDir(config.stateDir, 'quarantine', database);
       const state = new StepState(dir, 'manifest');
-      let copied = '';
+      const progress = new StepProgress();
       const files = await withHeartbeat(
         (signal) =>
           runJournaled(state, {
@@ -62,9 +64,11 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
               const out: QuarantinedFile[] = [];
               for (const name of names) {
                 throwIfCancelled();
-                copied = name;
+                const from = join(dirname(path), name);
+                // Each byte is read twice: once copied and hashed, once read back from the copy.
+                progress.start(`copying ${name} aside`, 2 * (await sizeOf(from)));
                 try {
-                  const { size, sha256 } = await copyFileVerified(join(dirname(path), name), join(dir, name), signal);
+                  const { size, sha256 } = await copyFileVerified(from, join(dir, name), signal, progress.add);
                   out.push({ name, existed: true, size, sha256 });
                 } catch (err) {
                   if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -74,7 +78,7 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
               return out;
             },
           }),
-        () => `copying ${copied}`,
+        progress.details,
       );
       return { dir, files };
     },
@@ -114,7 +118,8 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
               if (changed.length === 0) return { changed };
               refuseWhileOpen(database, path, 'the rollback', `The originals are in ${dir}.`);
               const baseline =
-                (await readJson<DatabaseFingerprint>(healedPath(dir))) ?? fingerprintOfQuarantine(path, files, dir);
+                (await readJson<DatabaseFingerprint>(healedPath(dir))) ??
+                (await fingerprintOfQuarantine(path, files, dir));
               const now = await fingerprintOf(path, signal);
               const discarded = sameContent(baseline, now) ? undefined : describeRowChanges(baseline.rows, now.rows);
               if (discarded !== undefined && !force) {

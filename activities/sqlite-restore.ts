@@ -1,13 +1,15 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import { listBackups, rowCounts } from '../lib/backups.js';
+import { listBackups, recordedDigest } from '../lib/backups.js';
+import { rowCountsOffThread } from '../lib/database-steps.js';
+import { StepProgress } from '../lib/step-progress.js';
 import { copyFileVerified, exists, moveFile } from '../lib/files.js';
 import { digestIfExists } from '../lib/hash.js';
 import { isActivityCancellation, throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
 import { fsyncDir, runJournaled, StepState } from '../lib/step-state.js';
 import type { ActivityDeps } from './deps.js';
-import { databasePathOf, recordHealed, refuseWhileOpen } from './sqlite-files.js';
+import { databasePathOf, recordHealed, refuseWhileOpen, sizeOf } from './sqlite-files.js';
 import { FailureType } from '../lib/failures.js';
 
 /** What `restoreLastGoodBackup` put in place. */
@@ -48,7 +50,7 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
     }): Promise<BackupRestore> {
       const path = databasePathOf(config, database);
       const state = new StepState(quarantineDir, 'restore');
-      let phase = 'starting';
+      const progress = new StepProgress();
       return withHeartbeat(
         (signal) =>
           runJournaled<RestoreJournal, BackupRestore>(state, {
@@ -61,7 +63,9 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
                 );
               }
               refuseWhileOpen(database, path, 'the restore', `The damaged files are kept in ${quarantineDir}.`);
-              const digest = await digestIfExists(backup.path, signal);
+              progress.start("reading the backup's checksum");
+              // Recorded when the backup was taken; read whole only for a backup without one.
+              const digest = (await recordedDigest(backup.path)) ?? (await digestIfExists(backup.path, signal));
               if (!digest) throw new Error(`the backup ${backup.path} vanished while it was being read; retry`);
               return {
                 backup: backup.path,
@@ -72,7 +76,7 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
                   from: `${path}${suffix}`,
                   to: join(quarantineDir, 'displaced', `${basename(path)}${suffix}`),
                 })),
-                rowsBefore: rowCounts(join(quarantineDir, basename(path))),
+                rowsBefore: await rowCountsOffThread(join(quarantineDir, basename(path)), signal),
               };
             },
             async act(journal, resumed) {
@@ -80,9 +84,10 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
                 return finish(journal); // an earlier run got past the rename
               }
               refuseWhileOpen(database, path, 'the restore', `The damaged files are kept in ${quarantineDir}.`);
-              phase = 'copying the backup';
+              // Each byte is read twice: once copied and hashed, once read back from the copy.
+              progress.start('copying the backup', 2 * (await sizeOf(journal.backup)));
               await rm(journal.tmp, { force: true });
-              const copy = await copyFileVerified(journal.backup, journal.tmp, signal);
+              const copy = await copyFileVerified(journal.backup, journal.tmp, signal, progress.add);
               if (copy.sha256 !== journal.backupSha256) {
                 await rm(journal.tmp, { force: true });
                 throw ApplicationFailure.nonRetryable(
@@ -92,7 +97,7 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
               }
               try {
                 throwIfCancelled();
-                phase = 'moving stale companions aside';
+                progress.start('moving stale companions aside');
                 await mkdir(join(quarantineDir, 'displaced'), { recursive: true });
                 for (const { from, to } of journal.displaced) if (await exists(from)) await moveFile(from, to);
                 throwIfCancelled();
@@ -100,17 +105,18 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
                 if (isActivityCancellation(err)) await undoBegun(journal);
                 throw err;
               }
-              phase = 'renaming';
+              progress.start('renaming');
               await rename(journal.tmp, path);
               await fsyncDir(dirname(path));
-              return finish(journal);
+              return finish(journal, copy.sha256);
             },
           }),
-        () => phase,
+        progress.details,
       );
 
-      async function finish(journal: RestoreJournal): Promise<BackupRestore> {
-        const healed = await recordHealed(quarantineDir, path);
+      async function finish(journal: RestoreJournal, sha256?: string): Promise<BackupRestore> {
+        progress.start('recording what was put in place');
+        const healed = await recordHealed(quarantineDir, path, sha256);
         return {
           backupTakenAt: journal.takenAt,
           backupAgeMs: Date.now() - journal.takenAt,

@@ -1,7 +1,8 @@
-import Database from 'better-sqlite3';
+import { checkpointOffThread, inspectOffThread, verifyOffThread } from '../lib/database-steps.js';
 import { withHeartbeat } from '../lib/heartbeat.js';
+import { StepProgress } from '../lib/step-progress.js';
 import { processesHoldingOpen, shortDescription } from '../lib/proc.js';
-import { checkHeader, databaseFileSet } from '../lib/sqlite-file.js';
+import { databaseFileSet } from '../lib/sqlite-file.js';
 import type { ActivityDeps } from './deps.js';
 import { databasePathOf, recordHealed, sizeOf } from './sqlite-files.js';
 import { createSqliteQuarantineActivities } from './sqlite-quarantine.js';
@@ -26,35 +27,15 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
     ...createSqliteQuarantineActivities({ config }),
     ...createSqliteRestoreActivities({ config }),
 
-    /** Header check, then `PRAGMA integrity_check`, then a write-lock probe. */
+    /**
+     * Header check, then `PRAGMA integrity_check` and a write-lock probe on the SQLite thread: a
+     * check of gigabytes never stalls Guardian's event loop, and the timer keeps heartbeating.
+     */
     async inspectDatabase({ database }: { database: string }): Promise<DatabaseInspection> {
       const path = databasePath(database);
-      const walBytes = await sizeOf(`${path}-wal`);
-      const header = await checkHeader(path);
-      if (header.code === 'ENOENT') return { verdict: 'missing', problems: [header.problem ?? 'missing'], walBytes };
-      if (header.code === 'SQLITE_NOTADB')
-        return { verdict: 'notadb', problems: [header.problem ?? 'not a database'], walBytes };
-      if (!header.ok) return { verdict: 'corrupt', problems: [header.problem ?? 'corrupt'], walBytes };
-      return withHeartbeat(async () => {
-        let db: Database.Database | undefined;
-        try {
-          db = new Database(path, { fileMustExist: true, timeout: 1000 });
-          const rows = db.pragma('integrity_check(20)') as { integrity_check: string }[];
-          const problems = rows.map((r) => r.integrity_check).filter((m) => m !== 'ok');
-          if (problems.length > 0) return { verdict: 'corrupt', problems, walBytes };
-          db.exec('BEGIN IMMEDIATE; ROLLBACK');
-          return { verdict: 'ok', problems: [], walBytes };
-        } catch (err) {
-          const code = (err as { code?: string }).code ?? '';
-          const message = (err as Error).message;
-          if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
-            return { verdict: 'locked', problems: [message], walBytes };
-          if (code === 'SQLITE_NOTADB') return { verdict: 'notadb', problems: [message], walBytes };
-          return { verdict: 'corrupt', problems: [`${code}: ${message}`], walBytes };
-        } finally {
-          db?.close();
-        }
-      });
+      const progress = new StepProgress();
+      progress.start('integrity_check', await sizeOf(path));
+      return withHeartbeat((signal) => inspectOffThread(path, { signal }), progress.details);
     },
 
     /**
@@ -70,14 +51,9 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
     }): Promise<{ walBytesBefore: number; walBytesAfter: number }> {
       const path = databasePath(database);
       const walBytesBefore = await sizeOf(`${path}-wal`);
-      await withHeartbeat(async () => {
-        const db = new Database(path, { fileMustExist: true, timeout: 2000 });
-        try {
-          const [row] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
-          if (row && row.busy !== 0) throw new Error(`checkpoint of ${database} was blocked by a reader or writer`);
-        } finally {
-          db.close();
-        }
+      await withHeartbeat(async (signal) => {
+        const { busy } = await checkpointOffThread(path, signal);
+        if (busy) throw new Error(`checkpoint of ${database} was blocked by a reader or writer`);
       });
       if (quarantineDir) await recordHealed(quarantineDir, path);
       return { walBytesBefore, walBytesAfter: await sizeOf(`${path}-wal`) };
@@ -94,17 +70,7 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
     /** Confirms the database passes quick_check and accepts a write lock; returns when it was confirmed. */
     async verifyDatabase({ database }: { database: string }): Promise<{ healthyAt: number; detail?: string }> {
       const path = databasePath(database);
-      await withHeartbeat(async () => {
-        const db = new Database(path, { fileMustExist: true, timeout: 2000 });
-        try {
-          const rows = db.pragma('quick_check(5)') as { quick_check: string }[];
-          const problems = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
-          if (problems.length > 0) throw new Error(`${database} still fails quick_check: ${problems.join('; ')}`);
-          db.exec('BEGIN IMMEDIATE; ROLLBACK');
-        } finally {
-          db.close();
-        }
-      });
+      await withHeartbeat((signal) => verifyOffThread(database, path, signal));
       return { healthyAt: Date.now() };
     },
   };

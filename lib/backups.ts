@@ -1,6 +1,8 @@
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { digestFile } from './hash.js';
 import type { BackupOutcome } from './sqlite-ops.js';
 import { backupOffThread, sqliteThreads } from './sqlite-offload.js';
 
@@ -44,6 +46,19 @@ export function quickCheck(path: string, limit = 10): string[] {
     return rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
   } finally {
     db.close();
+  }
+}
+
+/**
+ * The size and SHA-256 recorded when a backup was taken, if the backup still has that size;
+ * undefined for a backup without one (taken by an older Guardian) or one that changed since.
+ */
+export async function recordedDigest(path: string): Promise<{ size: number; sha256: string } | undefined> {
+  try {
+    const recorded = JSON.parse(await readFile(`${path}.sha256`, 'utf8')) as { size: number; sha256: string };
+    return (await stat(path)).size === recorded.size ? recorded : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -114,8 +129,14 @@ export async function takeBackup(
   // The copy's header keeps the source's WAL mode, so opening it to check made a -wal and -shm.
   removeCompanions(tmp, false);
   const path = join(dir, `${now}.db`);
+  // Its checksum, recorded now, spares a restore from reading the whole backup before copying it.
+  const digest = await digestFile(tmp);
+  writeFileSync(`${path}.sha256`, JSON.stringify(digest));
   renameSync(tmp, path);
-  for (const old of listBackups(stateDir, source.name).slice(keep)) rmSync(old.path, { force: true });
+  for (const old of listBackups(stateDir, source.name).slice(keep)) {
+    rmSync(old.path, { force: true });
+    rmSync(`${old.path}.sha256`, { force: true });
+  }
   return { database: source.name, path, takenAt: now, size: statSync(path).size, copy };
 }
 

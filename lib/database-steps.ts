@@ -1,75 +1,12 @@
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import type { ProgressReporter } from './progress-heartbeat.js';
 import { type SqliteThread, SqliteThreadError, sqliteThreads } from './sqlite-offload.js';
-import { checkHeader, databaseFileSet } from './sqlite-file.js';
-import { copyWithDigest, type FileDigest, fileDigest } from './streaming-digest.js';
+import { checkHeader } from './sqlite-file.js';
 
 /** What a database inspection found. */
 export interface DatabaseVerdict {
   verdict: 'ok' | 'corrupt' | 'notadb' | 'locked' | 'missing';
   problems: string[];
   walBytes: number;
-}
-
-/** One file of a database's set as copied aside. */
-export interface CopiedFile {
-  name: string;
-  existed: boolean;
-  size: number;
-  sha256: string;
-}
-
-/** Size of a file, 0 when it does not exist. */
-export async function sizeOf(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * Copies a database's file set (db, -wal, -shm, -journal) into `dir`, hashing each file while
- * copying it (one pass, any size), with progress in bytes across the whole set.
- */
-export async function copyFileSetAside(path: string, dir: string, progress?: ProgressReporter): Promise<CopiedFile[]> {
-  const set = databaseFileSet(path);
-  const sizes = await Promise.all(set.map(sizeOf));
-  const total = sizes.reduce((a, b) => a + b, 0);
-  progress?.phase(`copy ${basename(path)} aside`, total, 'bytes');
-  const files: CopiedFile[] = [];
-  let before = 0;
-  for (const file of set) {
-    const name = basename(file);
-    let digest: FileDigest;
-    try {
-      digest = await copyWithDigest(file, join(dir, name), {
-        onProgress: (done) => progress?.update(before + done),
-        ...(progress?.signal ? { signal: progress.signal } : {}),
-      });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      files.push({ name, existed: false, size: 0, sha256: '' });
-      continue;
-    }
-    before += digest.size;
-    files.push({ name, existed: true, ...digest });
-  }
-  return files;
-}
-
-/** SHA-256 of a file, streamed; undefined when it does not exist. */
-export async function digestIfExists(path: string, progress?: ProgressReporter): Promise<FileDigest | undefined> {
-  try {
-    return await fileDigest(path, {
-      ...(progress ? { onProgress: (done: number, total: number) => progress.update(done, total) } : {}),
-      ...(progress?.signal ? { signal: progress.signal } : {}),
-    });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 const isLock = (code: string) => code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
@@ -127,4 +64,12 @@ export async function rowCountsOffThread(path: string, signal?: AbortSignal): Pr
     signal ? { signal } : {},
   );
   return result;
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
 }

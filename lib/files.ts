@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fsyncFile } from './atomic-file.js';
-import { digestFile } from './hash.js';
+import { digestFile, type OnBytes } from './hash.js';
 import { fsyncDir } from './step-state.js';
 
 /** True when something (a file, a directory, a dangling symlink) stands at `path`. */
@@ -66,6 +66,7 @@ export async function copyFileVerified(
   from: string,
   to: string,
   signal?: AbortSignal,
+  onBytes?: OnBytes,
 ): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   let size = 0;
@@ -73,6 +74,7 @@ export async function copyFileVerified(
     transform(chunk: Buffer, _encoding, done) {
       hash.update(chunk);
       size += chunk.length;
+      onBytes?.(chunk.length);
       done(null, chunk);
     },
   });
@@ -80,7 +82,7 @@ export async function copyFileVerified(
     await pipeline(createReadStream(from, { highWaterMark: 1 << 20 }), count, createWriteStream(to), { signal });
     await fsyncFile(to);
     await fsyncDir(dirname(to));
-    const copied = await digestFile(to, signal);
+    const copied = await digestFile(to, signal, onBytes);
     const read = hash.digest('hex');
     if (copied.sha256 !== read || copied.size !== size) {
       throw new Error(
@@ -99,9 +101,10 @@ export async function replaceFileVerified(
   from: string,
   to: string,
   signal?: AbortSignal,
+  onBytes?: OnBytes,
 ): Promise<{ size: number; sha256: string }> {
   const tmp = `${to}.guardian-tmp`;
-  const digest = await copyFileVerified(from, tmp, signal);
+  const digest = await copyFileVerified(from, tmp, signal, onBytes);
   await rename(tmp, to);
   await fsyncDir(dirname(to));
   return digest;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listBackups, takeBackup } from '../lib/backups.js';
-import { fileDigest } from '../lib/streaming-digest.js';
+import { digestFile as fileDigest } from '../lib/hash.js';
 import { corruptions } from '../drills/database-corruption.js';
 import { growDatabase } from '../drills/database-size.js';
 import { type IncidentInput, type IncidentResult, rollbackSignal, statusQuery } from '../workflows/definitions.js';
