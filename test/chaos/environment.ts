@@ -112,20 +112,31 @@ export class ModeEnvironment {
  * Ports of a mode's own: the service's range, the model server, and the remote-API stand-in (which
  * guardian.yaml puts on 9400 and 9401), so modes run side by side and beside other drills.
  */
+/** Ports handed to a mode in this run: free when checked is not enough, as the mode starts its service later. */
+const claimed = new Set<number>();
+
 async function ownPorts(mode: Mode, config: GuardianConfig): Promise<GuardianConfig> {
   const ports = new Map<string, number>();
   // Each mode searches its own block, so modes created one after another never pick the same port.
   let next = 18000 + MODES.indexOf(mode) * 60;
-  const start = await freePortRange(20, next);
-  const modelPort = await freePortRange(1, start + 20);
-  next = modelPort + 1;
+  const claim = async (count: number): Promise<number> => {
+    for (;;) {
+      const found = await freePortRange(count, next);
+      next = found + count;
+      const range = Array.from({ length: count }, (_, i) => found + i);
+      if (range.some((p) => claimed.has(p))) continue;
+      for (const p of range) claimed.add(p);
+      return found;
+    }
+  };
+  const start = await claim(20);
+  const modelPort = await claim(1);
   const move = async (url: string | undefined): Promise<string | undefined> => {
     if (!url) return url;
     const parsed = new URL(url);
     let port = ports.get(parsed.port);
     if (port === undefined) {
-      port = await freePortRange(1, next);
-      next = port + 1;
+      port = await claim(1);
       ports.set(parsed.port, port);
     }
     parsed.port = String(port);

@@ -14,6 +14,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { guardedDirs, mountOf } from '../../lib/disk.js';
 import type { GuardianConfig } from '../../lib/config/load.js';
 import type { Mode } from '../../workflows/definitions.js';
@@ -45,6 +46,13 @@ export function fileHash(path: string): string | undefined {
 function corruptDatabase(config: GuardianConfig): SyncInjection {
   const db = config.databases.find((d) => d.name === 'world_model') ?? config.databases[0];
   if (!db) throw new Error('the chaos config guards no database (databases: in guardian.yaml)');
+  // The WAL folded in first: a checkpoint by the service after the fault would otherwise rewrite the file.
+  const conn = new Database(db.path, { timeout: 2000 });
+  try {
+    conn.pragma('wal_checkpoint(TRUNCATE)');
+  } finally {
+    conn.close();
+  }
   const fd = openSync(db.path, 'r+');
   try {
     writeSync(fd, randomBytes(100), 0, 100, 0);

@@ -83,6 +83,9 @@ export async function runMatrix(client: Client, options: MatrixOptions): Promise
     });
     await Promise.all(lanes);
   } finally {
+    // Ours to stop, and no longer one to check.
+    const at = decoy.pid === undefined ? -1 : decoys.indexOf(decoy.pid);
+    if (at >= 0) decoys.splice(at, 1);
     decoy.kill('SIGKILL');
   }
   const order = (r: ChaosRow) => options.modes.indexOf(r.mode);

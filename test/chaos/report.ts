@@ -66,3 +66,28 @@ export function findingsMarkdown(report: MatrixReport, args: readonly string[]):
   ];
   return `${lines.join('\n')}\n`;
 }
+
+/** Per mode, a table of step × fault → outcome (✓ when every invariant held), for docs/failure-modes.md. */
+export function perModeMarkdown(report: MatrixReport): string {
+  const out: string[] = [];
+  for (const mode of [...new Set(report.rows.map((r) => r.mode))]) {
+    const rows = report.rows.filter((r) => r.mode === mode);
+    const faults = [...new Set(rows.map((r) => r.fault))];
+    const steps = [...new Set(rows.map((r) => r.step))];
+    out.push(
+      `#### ${mode}`,
+      '',
+      `| step | ${faults.join(' | ')} |`,
+      `| --- | ${faults.map(() => '---').join(' | ')} |`,
+    );
+    for (const step of steps) {
+      const cells = faults.map((f) => {
+        const r = rows.find((x) => x.step === step && x.fault === f);
+        return r ? `${r.outcome} ${r.pass ? '✓' : '✗'}` : '';
+      });
+      out.push(`| ${step} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -9,7 +9,7 @@ import { connectClient } from '../../lib/temporal.js';
 import { MODES, type Mode } from '../../workflows/definitions.js';
 import type { ChaosFault, ChaosRow } from './case.js';
 import { ALL_FAULTS, runMatrix } from './matrix.js';
-import { findingsMarkdown, renderRow, renderTable } from './report.js';
+import { findingsMarkdown, perModeMarkdown, renderRow, renderTable } from './report.js';
 
 const program = new Command('chaos')
   .description(
@@ -21,6 +21,7 @@ const program = new Command('chaos')
   .option('--quick', 'each fault kind once per mode, at rotating steps')
   .option('--lanes <n>', 'modes run side by side', '2')
   .option('--report <file>', 'write the failing cases as Markdown to this file')
+  .option('--markdown <file>', 'write a step × fault table per mode as Markdown to this file')
   .option('--config <file>', 'guardian.yaml to derive each mode’s config from', 'guardian.yaml')
   .parse();
 
@@ -32,6 +33,7 @@ const opts = program.opts<{
   report?: string;
   config: string;
   lanes: string;
+  markdown?: string;
 }>();
 const list = (v: string | undefined) =>
   v
@@ -83,6 +85,7 @@ const report = await runMatrix(client, {
 await client.connection.close();
 const table = renderTable(report);
 if (opts.report) writeFileSync(opts.report, findingsMarkdown(report, process.argv.slice(2)));
+if (opts.markdown) writeFileSync(opts.markdown, perModeMarkdown(report));
 if (opts.json) {
   log(table);
   process.stdout.write(`${JSON.stringify(report)}\n`);
