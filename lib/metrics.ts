@@ -66,7 +66,7 @@ export class GuardianMetrics {
       help: 'Mode+resource pairs an operator put on hold (by rollback or guardian hold)',
       registers,
       collect() {
-        this.set(heldCount(sources.ledger));
+        this.set(sources.ledger.holds.list().length);
       },
     });
     new Gauge({
@@ -126,16 +126,4 @@ export class GuardianMetrics {
       if (row.outcome === 'healed' && row.mttr_ms !== null) this.mttr.observe({ mode: row.mode }, row.mttr_ms / 1000);
     }
   }
-}
-
-/** Holds in force (the ledger's holds table, when this ledger has one). */
-function heldCount(ledger: Ledger): number {
-  const table = ledger.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'holds'").get();
-  if (!table) return 0;
-  const columns = ledger.db.prepare('PRAGMA table_info(holds)').all() as { name: string }[];
-  const expiry = columns.find((c) => c.name === 'until' || c.name === 'expires_at')?.name;
-  const sql = expiry
-    ? `SELECT count(*) AS n FROM holds WHERE ${expiry} IS NULL OR ${expiry} > ?`
-    : 'SELECT count(*) AS n FROM holds WHERE ? IS NOT NULL';
-  return (ledger.db.prepare(sql).get(Date.now()) as { n: number }).n;
 }

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { clear } from '../cli/commands/clear.js';
 import { corruptions } from '../drills/database-corruption.js';
+import { listBackups } from '../lib/backups.js';
 import { type GuardianConfig, loadConfig } from '../lib/config/load.js';
 import type { GuardianConfigInput } from '../lib/config/schema.js';
 import { listOverrides, type OverrideKind } from '../lib/overrides.js';
@@ -65,6 +66,12 @@ before(async () => {
   runtime = await startTestGuardian(config);
   await healthy();
   await runtime.backups.backupAll();
+  // backupAll skips a database whose scheduled first backup is still running: wait for it.
+  await waitFor(
+    'a verified backup of world_model',
+    () => listBackups(config.stateDir, 'world_model').length > 0,
+    30_000,
+  );
 });
 after(async () => {
   await runtime.stop();
