@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
-import { copyFile, cp, lstat, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, lstat, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { stringify as toYaml } from 'yaml';
 import type { WatchedConfig } from '../lib/config/resources.js';
 import { inspectConfigFile, mergeOver, restoreCandidates } from '../lib/config-files.js';
 import { sha256 } from '../lib/hash.js';
 import { ControlHookError } from '../lib/service-control.js';
 import type { ActivityDeps } from './deps.js';
-import { writeFileAtomic, writeTarget } from '../lib/atomic-file.js';
+import { fsyncFile, writeFileAtomic, writeTarget } from '../lib/atomic-file.js';
+import { runJournaled, stepState } from '../lib/step-state.js';
 import { FailureType } from '../lib/failures.js';
 
 /** What was at a config's path before a remediation touched it; kept under `dir`. */
@@ -50,42 +51,46 @@ export function createConfigActivities({ config, control }: Pick<ActivityDeps, '
      */
     async preserveConfigOriginal({ name }: { name: string }): Promise<PreservedConfig> {
       const { path } = watched(name);
-      const { info } = Context.current();
-      const dir = join(config.stateDir, 'config-originals', name, info.workflowExecution?.runId ?? info.activityId);
-      const manifest = join(dir, 'manifest.json');
-      try {
-        return JSON.parse(await readFile(manifest, 'utf8')) as PreservedConfig;
-      } catch {
-        // First attempt.
-      }
-      await mkdir(dir, { recursive: true });
-      let preserved: PreservedConfig;
-      const st = await lstat(path).catch(() => undefined);
-      // A link to a file is judged, kept and repaired as that file (its target).
-      const target = st?.isSymbolicLink() ? await stat(path).catch(() => undefined) : undefined;
-      if (!st) preserved = { dir, kind: 'missing' };
-      else if (st.isFile() || target?.isFile()) {
-        await copyFile(path, join(dir, 'original'));
-        const bytes = await readFile(join(dir, 'original'));
-        preserved = {
-          dir,
-          kind: 'file',
-          sha256: sha256(bytes),
-          size: bytes.length,
-          mode: (target ?? st).mode & 0o7777,
-          ...(target ? { linkTarget: await writeTarget(path) } : {}),
-        };
-      } else if (st.isDirectory() || st.isSymbolicLink()) {
-        await cp(path, join(dir, 'original'), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-        preserved = { dir, kind: st.isDirectory() ? 'directory' : 'symlink', mode: st.mode & 0o7777 };
-      } else {
-        throw ApplicationFailure.nonRetryable(
-          `${path} is a special file (socket, FIFO or device); Guardian will not replace it`,
-          FailureType.UnsafeConfigPath,
-        );
-      }
-      await writeFile(manifest, JSON.stringify(preserved, null, 2));
-      return preserved;
+      const state = stepState(config.stateDir, ['config-originals', name], 'manifest');
+      const dir = state.dir;
+      // What stands at the path is copied before anything changes it; the result (the manifest)
+      // is recorded durably, so a re-run returns the first copy's record.
+      return runJournaled(state, {
+        plan: async () => ({ path }),
+        act: async (): Promise<PreservedConfig> => {
+          await mkdir(dir, { recursive: true });
+          await rm(join(dir, 'original'), { recursive: true, force: true }); // a copy a crash cut short
+          const st = await lstat(path).catch(() => undefined);
+          // A link to a file is judged, kept and repaired as that file (its target).
+          const target = st?.isSymbolicLink() ? await stat(path).catch(() => undefined) : undefined;
+          if (!st) return { dir, kind: 'missing' };
+          if (st.isFile() || target?.isFile()) {
+            await copyFile(path, join(dir, 'original'));
+            await fsyncFile(join(dir, 'original'));
+            const bytes = await readFile(join(dir, 'original'));
+            return {
+              dir,
+              kind: 'file',
+              sha256: sha256(bytes),
+              size: bytes.length,
+              mode: (target ?? st).mode & 0o7777,
+              ...(target ? { linkTarget: await writeTarget(path) } : {}),
+            };
+          }
+          if (st.isDirectory() || st.isSymbolicLink()) {
+            await cp(path, join(dir, 'original'), {
+              recursive: true,
+              verbatimSymlinks: true,
+              preserveTimestamps: true,
+            });
+            return { dir, kind: st.isDirectory() ? 'directory' : 'symlink', mode: st.mode & 0o7777 };
+          }
+          throw ApplicationFailure.nonRetryable(
+            `${path} is a special file (socket, FIFO or device); Guardian will not replace it`,
+            FailureType.UnsafeConfigPath,
+          );
+        },
+      });
     },
 
     /**

@@ -1,10 +1,9 @@
-import { access, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   backupClientConfig,
   type ChangedClientConfig,
+  readConfigKey,
   restoreClientConfig,
   setConfigKey,
 } from '../lib/client-configs.js';
@@ -13,6 +12,9 @@ import { isPortFree } from '../lib/ports.js';
 import { describeProcess, portHolders, processInfo } from '../lib/proc.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';
 import { beat } from '../lib/heartbeat.js';
+import { fsyncFile } from '../lib/atomic-file.js';
+import { exists } from '../lib/files.js';
+import { currentStep, runJournaled, stepState } from '../lib/step-state.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
 import { FailureType } from '../lib/failures.js';
 
@@ -41,7 +43,7 @@ export function createPortActivities({
   registry,
 }: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
   const need = () => requireSupervision({ config, service, registry });
-  const runId = () => Context.current().info.workflowExecution?.runId ?? Context.current().info.activityId;
+  const runId = () => currentStep()?.runId ?? 'direct';
 
   return {
     /** The port the service last tried, and every process listening on it (from /proc), classified by the registry. */
@@ -137,35 +139,32 @@ export function createPortActivities({
       port: number;
     }): Promise<{ dir: string; changed: ChangedClientConfig[]; missing: string[] }> {
       const { service } = need();
-      const dir = join(config.stateDir, 'client-configs', runId());
-      const manifest = join(dir, 'manifest.json');
-      const earlier = await readFile(manifest, 'utf8').then(
-        (t) => JSON.parse(t) as ChangedClientConfig[],
-        () => undefined,
-      );
-      const changed: ChangedClientConfig[] = [];
-      const missing: string[] = [];
-      for (const [index, client] of service.settings.clientConfigs.entries()) {
-        if (
-          !(await access(client.path).then(
-            () => true,
-            () => false,
-          ))
-        ) {
-          missing.push(client.path);
-          continue;
-        }
-        const backup = await backupClientConfig(client.path, dir, index);
-        const before = await setConfigKey(client.path, client.key, port);
-        // On a retry the file already holds the new port: the original value is in the first manifest.
-        changed.push({
-          path: client.path,
-          backup,
-          before: earlier?.find((c) => c.path === client.path)?.before ?? before,
-        });
-      }
-      if (changed.length > 0 && !earlier) await writeFile(manifest, JSON.stringify(changed, null, 2));
-      return { dir, changed, missing };
+      const state = stepState(config.stateDir, ['client-configs'], 'manifest');
+      const clients = service.settings.clientConfigs;
+      // The originals are copied (and fsynced) and their values read before any file changes; a
+      // re-run after a crash rewrites the same files and reports the same originals.
+      const { changed, missing } = await runJournaled(state, {
+        async plan() {
+          const changed: (ChangedClientConfig & { key: string })[] = [];
+          const missing: string[] = [];
+          for (const [index, client] of clients.entries()) {
+            if (!(await exists(client.path))) {
+              missing.push(client.path);
+              continue;
+            }
+            const backup = await backupClientConfig(client.path, state.dir, index);
+            await fsyncFile(backup);
+            const before = await readConfigKey(client.path, client.key);
+            changed.push({ path: client.path, key: client.key, backup, before: before ?? null });
+          }
+          return { changed, missing };
+        },
+        async act(journal) {
+          for (const file of journal.changed) await setConfigKey(file.path, file.key, port);
+          return { changed: journal.changed.map(({ key: _, ...file }) => file), missing: journal.missing };
+        },
+      });
+      return { dir: state.dir, changed, missing };
     },
 
     /** Puts every changed client file back byte-identical. */

@@ -12,6 +12,14 @@ export interface ChangedClientConfig {
   readonly before: unknown;
 }
 
+/** The value of a dotted key in a YAML or JSON file (undefined when absent). */
+export async function readConfigKey(path: string, key: string): Promise<unknown> {
+  const text = await readFile(path, 'utf8');
+  const keys = key.split('.').map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+  if (extname(path).toLowerCase() === '.json') return getIn(JSON.parse(text) as unknown, keys);
+  return parseDocument(text).getIn(keys);
+}
+
 /**
  * Sets a dotted key (`grace.port`, `servers.0.port`) in a YAML or JSON file, keeping the rest:
  * YAML comments and layout survive (the `yaml` document API), JSON is rewritten with the
