@@ -16,6 +16,7 @@ import { parseDatabaseSize } from '../drills/database-size.js';
 import { runDrills } from '../drills/runner.js';
 import { sizedDatabaseCorruptionDrill } from '../drills/sized-database.js';
 import type { DrillEnvironment, ModeDrill } from '../drills/types.js';
+import { listBackups } from '../lib/backups.js';
 import { parseConfig } from '../lib/config/load.js';
 import { machineLine } from '../lib/machine.js';
 import { median, percentile } from '../lib/stats.js';
@@ -78,9 +79,14 @@ try {
         ...sized,
         async prepare(env) {
           const t0 = Date.now();
-          await env.runtime.backups.backupAll();
+          // The keeper takes one at start (a file this size has none yet); wait for it.
+          while (listBackups(env.runtime.config.stateDir, 'world_model').length === 0) {
+            await env.runtime.backups.backupAll();
+            await sleep(200);
+          }
           process.stderr.write(`${sizeText}: verified backup taken in ${Date.now() - t0} ms\n`);
-          load = startCallLoad(`${env.runtime.egress?.url ?? ''}/bench/ping`, rate);
+          const egress = env.runtime.egress;
+          load = startCallLoad(`${egress?.url ?? ''}/bench/ping`, rate, egress?.authHeaders ?? {});
           loop = watchEventLoop();
           await sleep(2000);
         },

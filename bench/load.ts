@@ -10,7 +10,7 @@ const server = http.createServer((req, res) => { res.setHeader('content-type', '
 server.listen(0, '127.0.0.1', () => console.log(server.address().port));`;
 
 const CLIENT = `
-const [url, rate] = [process.argv[1], Number(process.argv[2])];
+const [url, rate, headers] = [process.argv[1], Number(process.argv[2]), JSON.parse(process.argv[3] || '{}')];
 const every = 1000 / rate;
 const start = performance.now();
 let n = 0;
@@ -19,7 +19,7 @@ function next() {
   n++;
   setTimeout(() => {
     const sentAt = Date.now();
-    fetch(url, { signal: AbortSignal.timeout(10000) })
+    fetch(url, { headers, signal: AbortSignal.timeout(10000) })
       .then((r) => r.arrayBuffer().then(() => r.status))
       .catch(() => 0)
       .then((status) => {
@@ -54,9 +54,15 @@ export async function startUpstream(): Promise<LoadProcess & { url: string }> {
   return { url: `http://127.0.0.1:${port.trim()}`, stop: () => stopChild(child) };
 }
 
-/** Calls `url` `rate` times a second from its own process; samples accumulate in `samples`. */
-export function startCallLoad(url: string, rate: number): LoadProcess & { samples: CallSample[] } {
-  const child = spawn(process.execPath, ['-e', CLIENT, url, String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Calls `url` `rate` times a second from its own process, with `headers`; samples accumulate in `samples`. */
+export function startCallLoad(
+  url: string,
+  rate: number,
+  headers: Record<string, string> = {},
+): LoadProcess & { samples: CallSample[] } {
+  const child = spawn(process.execPath, ['-e', CLIENT, url, String(rate), JSON.stringify(headers)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const samples: CallSample[] = [];
   createInterface({ input: child.stdout }).on('line', (line) => samples.push(JSON.parse(line) as CallSample));
   return { samples, stop: () => stopChild(child) };

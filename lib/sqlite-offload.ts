@@ -16,7 +16,7 @@ export class SqliteThreadError extends Error {
 export interface OffloadOptions {
   /** Progress of a backup, in pages. */
   onProgress?: (done: number, total: number) => void;
-  /** Aborting stops the thread (SQLite cannot be interrupted otherwise); the next call starts a new one. */
+  /** Aborting fails the call at once; the thread exits after its current statement, and the next call starts a new one. */
   signal?: AbortSignal;
 }
 
@@ -71,19 +71,27 @@ export class SqliteThread {
     });
   }
 
-  /** Stops the thread; calls in flight fail. */
+  /** Stops the thread once what it is running now ends; calls in flight fail at once. */
   async close(): Promise<void> {
+    this.retire(new Error(`SQLite thread ${this.name} was stopped`));
+  }
+
+  /**
+   * Fails the calls in flight and retires the worker: it exits after the statement it is
+   * running, never in the middle of one (stopping a thread inside SQLite crashes the process).
+   * The next call starts a new worker.
+   */
+  private retire(reason: Error): void {
     const worker = this.worker;
     this.worker = undefined;
-    this.failAll(new Error(`SQLite thread ${this.name} was stopped`));
-    await worker?.terminate();
+    this.failAll(reason);
+    if (!worker) return;
+    worker.postMessage({ op: 'exit', id: 0 });
+    worker.unref();
   }
 
   private restart(reason: Error | undefined): void {
-    const worker = this.worker;
-    this.worker = undefined;
-    this.failAll(reason ?? new Error(`work on SQLite thread ${this.name} was cancelled`));
-    void worker?.terminate();
+    this.retire(reason ?? new Error(`work on SQLite thread ${this.name} was cancelled`));
   }
 
   private failAll(err: Error): void {
@@ -95,12 +103,15 @@ export class SqliteThread {
     if (this.worker) return this.worker;
     const worker = startSqliteWorker(this.name);
     worker.on('message', (reply: SqliteReply) => this.receive(worker, reply));
+    // A retired worker's calls were failed when it was retired; its end concerns no one.
     worker.on('error', (err) => {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker !== worker) return;
+      this.worker = undefined;
       this.failAll(new Error(`SQLite thread ${this.name} failed: ${err.message}`));
     });
     worker.on('exit', () => {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker !== worker) return;
+      this.worker = undefined;
       this.failAll(new Error(`SQLite thread ${this.name} exited`));
     });
     worker.unref();

@@ -33,8 +33,14 @@ export interface BackupRequest {
   pauseMs: number;
 }
 
+/** Ends the thread after what it is running now. */
+export interface ExitRequest {
+  op: 'exit';
+  id: number;
+}
+
 /** What the SQLite thread is asked to do. */
-export type SqliteRequest = CheckRequest | CheckpointRequest | RowCountsRequest | BackupRequest;
+export type SqliteRequest = CheckRequest | CheckpointRequest | RowCountsRequest | BackupRequest | ExitRequest;
 
 /** What the SQLite thread answers: progress while it works, then a result or an error. */
 export type SqliteReply =

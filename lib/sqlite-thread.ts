@@ -92,10 +92,14 @@ async function perform(request: SqliteRequest, progress: (done: number, total: n
       return rowCounts(request.path);
     case 'backup':
       return backupInSlices(request, progress);
+    case 'exit':
+      return undefined;
   }
 }
 
 parentPort?.on('message', (request: SqliteRequest) => {
+  // Retired: messages are handled in order, so no statement is running now.
+  if (request.op === 'exit') return process.exit(0);
   const cpuStart = threadCpuMs();
   const wallStart = Date.now();
   const send = (reply: SqliteReply) => parentPort?.postMessage(reply);

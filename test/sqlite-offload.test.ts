@@ -70,6 +70,15 @@ describe('SQLite off the main thread', () => {
     }
   });
 
+  it('fails a cancelled call at once and lets the thread finish its statement instead of killing it', async () => {
+    const controller = new AbortController();
+    const running = sqliteThreads.heal.run({ op: 'check', path: db.path, kind: 'integrity', limit: 5 }, controller);
+    setTimeout(() => controller.abort(new Error('cancelled by the test')), 20);
+    await assert.rejects(running, /cancelled by the test/);
+    const { result } = await sqliteThreads.heal.run<string[]>({ op: 'check', path: db.path, kind: 'quick', limit: 1 });
+    assert.deepEqual(result, [], 'a new thread answers the next call');
+  });
+
   it('reports SQLite error codes from the thread', async () => {
     await assert.rejects(
       sqliteThreads.heal.run({ op: 'check', path: join(tmp.dir, 'missing.db'), kind: 'quick', limit: 1 }),
