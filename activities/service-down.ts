@@ -2,12 +2,15 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { describeExit } from '../detectors/service-down.js';
 import { hangState, lastLines } from '../lib/exit-evidence.js';
 import type { GuardedService } from '../lib/guarded-service.js';
-import { describeProcess, portHolders, processInfo, sameProcess } from '../lib/proc.js';
+import { describeProcess, isAlive, portHolders, processInfo, sameProcess } from '../lib/proc.js';
 import type { ProcessRegistry } from '../lib/process-registry.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
 import { createServiceRestartActivities } from './service-restart.js';
 import { FailureType } from '../lib/failures.js';
+
+/** How long the diagnostics' own health probe waits. */
+const RECHECK_TIMEOUT_MS = 300;
 
 /** What Guardian found when the service went down: the facts every later step and the alert use. */
 export interface ServiceDiagnostics {
@@ -29,6 +32,14 @@ export interface ServiceDiagnostics {
   summary: string;
 }
 
+/** How a hung process was stopped, and whether the kernel's OOM killer ended it first. */
+export interface HungStop {
+  stopped: 'terminated' | 'killed' | 'not-running';
+  tookMs: number;
+  oomKill: boolean;
+  oomEvidence: string | null;
+}
+
 /** service-down activities: diagnostics, stopping a hung process proven Guardian's, and the restart steps. */
 export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 'service' | 'registry' | 'logger'>) {
   return {
@@ -46,8 +57,9 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
         if (answering) return answeringNow(service, identity, lines);
         return hung(service, registry, identity, lines);
       }
-      const foreign = portHolders(service.port ?? service.intendedPort());
-      const holder = foreign[0];
+      // The process that just ended may still hold its socket while the kernel tears it down.
+      const ended = service.supervisor.lastExit?.pid;
+      const holder = portHolders(service.port ?? service.intendedPort()).find((h) => isAlive(h) && h.pid !== ended);
       if (holder && !(await answers(service))) {
         return hung(
           service,
@@ -72,11 +84,23 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
       pid: number;
       startTicks: number;
       argv: string[];
-    }): Promise<{ stopped: 'terminated' | 'killed' | 'not-running'; tookMs: number }> {
+    }): Promise<HungStop> {
       const { service, registry } = requireSupervision(deps);
       const began = Date.now();
+      // A hang that ends in the kernel's OOM kill (a service thrashing at its memory limit) says so.
+      const stopped = (how: HungStop['stopped']): HungStop => {
+        const last = service.supervisor.lastExit;
+        const oom =
+          last?.pid === pid ? service.oom.explain(last, lastLines(service.supervisor.spec.outputFile, 5)) : undefined;
+        return {
+          stopped: how,
+          tookMs: Date.now() - began,
+          oomKill: oom?.oomKill ?? false,
+          oomEvidence: oom?.evidence ?? null,
+        };
+      };
       const info = processInfo(pid);
-      if (!sameProcess(info, { pid, startTicks, argv })) return { stopped: 'not-running', tookMs: 0 };
+      if (!sameProcess(info, { pid, startTicks, argv })) return stopped('not-running');
       if (!registry.provenOwn(info)) {
         throw ApplicationFailure.nonRetryable(
           `${describeProcess({ pid, argv })} does not answer, but Guardian did not start it (no registry entry with its ` +
@@ -88,8 +112,7 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
       if (running && running.pid === pid) {
         // Guardian's own child: its process group gets TERM (and CONT), then KILL after the stop timeout.
         await service.supervisor.stop();
-        const killed = service.supervisor.lastExit?.signal === 'SIGKILL';
-        return { stopped: killed ? 'killed' : 'terminated', tookMs: Date.now() - began };
+        return stopped(service.supervisor.lastExit?.signal === 'SIGKILL' ? 'killed' : 'terminated');
       }
       const outcome = await stopVerifiedProcess({ pid, startTicks, argv }, service.settings.stopTimeout);
       if (outcome === 'survived') {
@@ -98,16 +121,17 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
           FailureType.Unkillable,
         );
       }
-      return { stopped: outcome === 'not-running' ? 'not-running' : outcome, tookMs: Date.now() - began };
+      return stopped(outcome);
     },
 
     ...createServiceRestartActivities(deps),
   };
 }
 
+/** A second look before acting on a hang: the liveness probe already failed `threshold` times, so a short timeout. */
 async function answers(service: GuardedService): Promise<boolean> {
   try {
-    await service.control.health(service.settings.liveness.timeout);
+    await service.control.health(Math.min(RECHECK_TIMEOUT_MS, service.settings.liveness.timeout));
     return true;
   } catch {
     return false;

@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { describeExit } from '../detectors/service-down.js';
 import { type GuardedService, PortBusyError } from '../lib/guarded-service.js';
 import { beat } from '../lib/heartbeat.js';
+import { portHolders } from '../lib/proc.js';
 import type { RestartPlan } from '../lib/restart-budget.js';
 import { oncePerStep } from '../lib/step-state.js';
 import { ControlHookError } from '../lib/service-control.js';
@@ -153,6 +154,7 @@ async function startCounted(
   service.restarts.record(service.name, key, cause);
   if (lowMemory) service.setEnv({ [LOW_MEMORY_ENV]: 'true' });
   const port = service.port ?? service.intendedPort();
+  await untilReleased(port, service.supervisor.lastExit?.pid);
   try {
     const started = await service.startOn(port);
     return { pid: started.pid, port, startedAt: started.startedAt, lowMemory, action: 'started' };
@@ -165,4 +167,11 @@ async function startCounted(
     }
     throw err;
   }
+}
+
+/** Waits (up to 3 s) while the process that just ended still holds `port`: the kernel tears a big one down slowly. */
+async function untilReleased(port: number, ended: number | undefined): Promise<void> {
+  if (ended === undefined) return;
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline && portHolders(port).some((h) => h.pid === ended)) await sleep(20);
 }

@@ -30,6 +30,8 @@ export interface ServiceDownSources {
    * (a lifted hold, a failed restart); undefined when it is not. Checked each period.
    */
   readonly downUnexpectedly?: () => string | undefined;
+  /** True once `pid` answered a health request from anyone in Guardian since it started. */
+  readonly answered?: (pid: number) => boolean;
   /** True while the service's restarts are held after a crash loop: its incident is escalated already. */
   readonly held?: () => boolean;
 }
@@ -85,6 +87,7 @@ export function createServiceDownDetector(sources: ServiceDownSources): Detector
       failures = 0;
       return;
     }
+    answered ||= sources.answered?.(watchedPid) === true;
     if (!answered) return; // still starting: slow-boot's business, not a hang
     failures++;
     if (failures >= liveness.threshold) {

@@ -44,6 +44,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
   /** Tells an OOM kill from any other end of the process. */
   readonly oom = new OomWatch();
   private wantedUp = false;
+  private answeredPid: number | undefined;
   private livePort: number | undefined;
   private attemptedPort: number | undefined;
   private busy: { port: number; at: number } | undefined;
@@ -83,7 +84,15 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
       controlPath: this.settings.controlPath,
       healthPath: this.settings.health.path,
       timeoutMs: this.settings.health.timeout,
+      onHealth: (health) => {
+        if (typeof health.pid === 'number') this.answeredPid = health.pid;
+      },
     });
+  }
+
+  /** True once the process `pid` has answered a health request since it started. */
+  answered(pid: number): boolean {
+    return this.answeredPid === pid;
   }
 
   get name(): string {

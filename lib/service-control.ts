@@ -41,6 +41,8 @@ export class ServiceControl {
       controlPath?: string;
       healthPath?: string;
       timeoutMs?: number;
+      /** Called with every health reply (the service-down detector learns that a process has answered). */
+      onHealth?: (health: ServiceHealth) => void;
     },
   ) {}
 
@@ -100,7 +102,9 @@ export class ServiceControl {
     const url = `${this.baseUrl()}${this.options.healthPath ?? '/guardian/health'}`;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-      return (await res.json()) as ServiceHealth;
+      const health = (await res.json()) as ServiceHealth;
+      this.options.onHealth?.(health);
+      return health;
     } catch (err) {
       throw new ControlHookError('health', undefined, `health check failed: ${(err as Error).message}`);
     }

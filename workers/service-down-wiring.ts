@@ -28,6 +28,7 @@ export function serviceDownSources(service: GuardedService): ServiceDownSources 
         return { ok: false, reason: (err as Error).message };
       }
     },
+    answered: (pid) => service.answered(pid),
     held: () => service.restarts.held(service.name) !== undefined,
     downUnexpectedly: () => {
       if (!service.wanted || service.blockedPort) return undefined;

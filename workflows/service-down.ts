@@ -56,7 +56,8 @@ export async function serviceDown(input: IncidentInput<ServiceDownParams>): Prom
 async function restartUntilReady(ctx: IncidentContext<ServiceDownParams>, found: ServiceDiagnostics): Promise<void> {
   const { resource, params } = ctx.input;
   const { runId } = workflowInfo();
-  const lowMemory = found.oomKill;
+  let lowMemory = found.oomKill;
+  let oomEvidence = found.oomEvidence;
   let cause = found.summary;
   for (let attempt = 1; ; attempt++) {
     const named = (step: string) => (attempt === 1 ? step : `${step} (${attempt})`);
@@ -78,6 +79,11 @@ async function restartUntilReady(ctx: IncidentContext<ServiceDownParams>, found:
       const proc = found.process;
       const stopped = await ctx.step('stop-hung-process', () => stop.stopHungService(proc));
       ctx.note(`stopped the hung pid ${proc.pid} (${stopped.stopped} in ${stopped.tookMs} ms)`);
+      if (stopped.oomKill) {
+        lowMemory = true;
+        oomEvidence = stopped.oomEvidence;
+        ctx.note(`it was killed for lack of memory (${oomEvidence})`);
+      }
     }
     const started = await ctx.step(
       named('restart'),
@@ -91,7 +97,10 @@ async function restartUntilReady(ctx: IncidentContext<ServiceDownParams>, found:
         localLong.waitForServiceReady({ pid: started.pid, timeoutMs: params.readyTimeoutMs }),
       );
       await ctx.verify('verify', () => localQuick.verifyServiceUp({ pid: started.pid }));
-      await ctx.alert(healedMessage(resource, found, started, ready.readyAt, plan), lowMemory ? 'critical' : 'warning');
+      await ctx.alert(
+        healedMessage(resource, { ...found, oomEvidence }, started, ready.readyAt, plan),
+        lowMemory ? 'critical' : 'warning',
+      );
       return;
     } catch (err) {
       // A start that died before it was ready is another crash: spend the budget on the next one.
@@ -125,7 +134,7 @@ function healedMessage(
 /** The failure of a wait-ready step whose new process exited before it was ready, if that is what `err` is. */
 function diedWhileStarting(err: unknown): ApplicationFailure | undefined {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof ApplicationFailure && e.type === 'ExitedWhileStarting') return e;
+    if (e instanceof ApplicationFailure && e.type === FailureType.ExitedWhileStarting) return e;
   }
   return undefined;
 }
