@@ -15,7 +15,8 @@ export interface BackedUpDatabase {
  */
 export class BackupKeeper {
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly busy = new Set<string>();
+  /** The backup of each database in flight: a second request waits for it instead of starting another. */
+  private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(
     private readonly databases: readonly BackedUpDatabase[],
@@ -48,10 +49,19 @@ export class BackupKeeper {
     this.timers.length = 0;
   }
 
-  /** Backs up one database now; skips it when a backup of it is already running. */
-  async backup(db: BackedUpDatabase): Promise<void> {
-    if (this.busy.has(db.name)) return;
-    this.busy.add(db.name);
+  /**
+   * Backs up one database now. When a backup of it is already running, waits for that one
+   * instead of starting a second, so a caller always returns after a finished attempt.
+   */
+  backup(db: BackedUpDatabase): Promise<void> {
+    const running = this.inFlight.get(db.name);
+    if (running) return running;
+    const attempt = this.attempt(db).finally(() => this.inFlight.delete(db.name));
+    this.inFlight.set(db.name, attempt);
+    return attempt;
+  }
+
+  private async attempt(db: BackedUpDatabase): Promise<void> {
     try {
       const info = await takeBackup(db, this.stateDir, db.backups.keep);
       this.logger.debug(
@@ -61,8 +71,6 @@ export class BackupKeeper {
     } catch (err) {
       this.logger.warn({ database: db.name, err }, 'backup failed; the previous good backup is kept');
       this.onFailure(db.name, err as Error);
-    } finally {
-      this.busy.delete(db.name);
     }
   }
 
