@@ -22,6 +22,11 @@ export function createLedgerActivities({ ledger }: Pick<ActivityDeps, 'ledger'>)
     ): Promise<void> {
       ledger.recordIncident(update);
     },
+    /** Puts a mode+resource on hold after an operator's rollback (idempotent: a retry changes nothing). */
+    async placeHold(hold: { workflowId: string; mode: string; resource: string; reason: string }): Promise<void> {
+      if (ledger.holds.active(hold.mode, hold.resource)?.workflowId === hold.workflowId) return;
+      ledger.holds.place({ ...hold, since: Date.now(), until: null, source: 'rollback' });
+    },
     async recordHeal(heal: {
       workflowId: string;
       runId: string;

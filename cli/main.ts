@@ -71,7 +71,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'resume',
     args: '<mode> <resource>',
-    summary: 'lift the flap-protection pause on a mode+resource',
+    summary: 'lift the flap-protection pause and the hold on a mode+resource',
     options: [config()],
     run: async () => (await import('./commands/resume.js')).resume,
   },
@@ -87,6 +87,17 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'print the plan an incident recorded in observe mode (each step and its concrete target)',
     options: [json(), new Option('--run-id <id>', 'a specific run (default: the latest)')],
     run: async () => (await import('./commands/plan.js')).plan,
+  },
+  {
+    name: 'hold',
+    args: '<mode> <resource>',
+    summary: 'no automatic remediation of a mode+resource (maintenance) until `guardian resume` or the time given',
+    options: [
+      config(),
+      new Option('--for <duration>', 'lift the hold by itself after this long (30m, 2h, 1d)'),
+      new Option('--reason <text>', 'recorded with the hold and shown by status'),
+    ],
+    run: async () => (await import('./commands/hold.js')).hold,
   },
   {
     name: 'clear',

@@ -26,7 +26,7 @@ export async function drillConfig(
     taskQueue: `guardian@${host}`,
     stateDir,
     alerts: { ...config.alerts, file: join(stateDir, 'alerts.log') },
-    incidents: { rollbackWindow: 300, flap: { limit: 100_000, window: 60_000 } },
+    incidents: { ...config.incidents, rollbackWindow: 300, flap: { limit: 100_000, window: 60_000 } },
     ...(config.service
       ? { service: { ...config.service, port: { preferred: start, range: [start, start + 19] } } }
       : {}),

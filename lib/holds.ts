@@ -96,22 +96,29 @@ export class HoldBook {
   }
 
   /**
-   * Counts a suppressed finding. Returns true when a reminder is due: `reminderMs` after the
+   * Counts `count` suppressed findings. Returns true when a reminder is due: `reminderMs` after the
    * resource went quiet (its escalation alerted then) or after the last reminder.
    */
-  suppress(mode: string, resource: string, quietSince: number, reminderMs: number, now = Date.now()): boolean {
+  suppress(
+    mode: string,
+    resource: string,
+    quietSince: number,
+    reminderMs: number,
+    now = Date.now(),
+    count = 1,
+  ): boolean {
     return this.db.transaction(() => {
       const row = this.suppression(mode, resource);
       if (!row) {
         this.db
           .prepare(
-            'INSERT INTO suppressions (mode, resource, count, first_at, last_at, reminded_at) VALUES (?, ?, 1, ?, ?, NULL)',
+            'INSERT INTO suppressions (mode, resource, count, first_at, last_at, reminded_at) VALUES (?, ?, ?, ?, ?, NULL)',
           )
-          .run(mode, resource, now, now);
+          .run(mode, resource, count, now, now);
       } else {
         this.db
-          .prepare('UPDATE suppressions SET count = count + 1, last_at = ? WHERE mode = ? AND resource = ?')
-          .run(now, mode, resource);
+          .prepare('UPDATE suppressions SET count = count + ?, last_at = ? WHERE mode = ? AND resource = ?')
+          .run(count, now, mode, resource);
       }
       const due = now - (row?.remindedAt ?? quietSince) >= reminderMs;
       if (due) {

@@ -38,6 +38,7 @@ import { createLifecycle } from './lifecycle.js';
 import { startOutside } from './outside.js';
 import { IncidentStarter } from './incident-starter.js';
 import { startStateKeeping } from './state-keeping.js';
+import { QuietGate } from './quiet-gate.js';
 
 /** Options of {@link startGuardian}. */
 export interface GuardianOptions {
@@ -115,7 +116,7 @@ export async function startGuardian(options: GuardianOptions): Promise<GuardianR
   const control = lifecycle.deps.service?.control;
   if (options.superviseService !== false) await lifecycle.up();
 
-  const starter = new IncidentStarter(client, config, logger);
+  const starter = new IncidentStarter(client, config, logger, { quiet: new QuietGate(ledger, config, logger) });
   const worker = await Worker.create({
     connection,
     namespace: settings.namespace,

@@ -11,24 +11,32 @@ import {
 } from '../workflows/definitions.js';
 import { remediationLevel } from '../lib/config/operators.js';
 import { incidentSettings, type ModeWiring, modes } from './modes.js';
+import type { QuietGate } from './quiet-gate.js';
 
 /**
  * Turns findings into incident workflows: `<mode>:<host>:<resource>` on the host's task queue,
  * with signal-with-start so a running incident absorbs the finding instead of duplicating it.
  * Findings for an ID already sent within `coalesceMs` are dropped locally: a storm of
- * detections costs one RPC, not one per detection.
+ * detections costs one RPC, not one per detection. Findings for a paused or held mode+resource
+ * start nothing (the `quiet` gate counts them and reminds the operator now and then).
  */
 export class IncidentStarter {
   private readonly lastSent = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<void>>();
   private dropped = 0;
+  private quieted = 0;
 
   constructor(
     private readonly client: Client,
     private readonly config: GuardianConfig,
     private readonly logger: Logger,
-    private readonly options: { coalesceMs?: number; injectedAt?: () => number | undefined } = {},
+    private readonly options: { coalesceMs?: number; injectedAt?: () => number | undefined; quiet?: QuietGate } = {},
   ) {}
+
+  /** Findings for paused or held resources that started nothing so far. */
+  get suppressed(): number {
+    return this.quieted;
+  }
 
   /** Detections absorbed locally so far. */
   get coalesced(): number {
@@ -45,6 +53,10 @@ export class IncidentStarter {
     if (remediationLevel(this.config.remediate, finding.mode, finding.resource) === 'off') return Promise.resolve();
     const workflowId = incidentWorkflowId(finding.mode, this.config.host, finding.resource);
     const now = Date.now();
+    if (this.isQuiet(finding, now)) {
+      this.quieted++;
+      return Promise.resolve();
+    }
     const pending = this.inflight.get(workflowId);
     if (pending || now - (this.lastSent.get(workflowId) ?? 0) < (this.options.coalesceMs ?? 1000)) {
       this.dropped++;
@@ -59,6 +71,19 @@ export class IncidentStarter {
       .finally(() => this.inflight.delete(workflowId));
     this.inflight.set(workflowId, sent);
     return sent;
+  }
+
+  /**
+   * Paused or held: the ledger says no. A ledger that cannot be read lets the finding through
+   * (the workflow's gate asks again).
+   */
+  private isQuiet(finding: Finding, now: number): boolean {
+    try {
+      return this.options.quiet?.suppresses(finding, now) !== undefined;
+    } catch (err) {
+      this.logger.error({ err, mode: finding.mode, resource: finding.resource }, 'could not read holds and pauses');
+      return false;
+    }
   }
 
   private async send(workflowId: string, finding: Finding): Promise<void> {

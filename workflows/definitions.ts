@@ -26,7 +26,7 @@ export interface IncidentInput<P = Record<string, unknown>> extends Finding {
 
 /** How an incident ended (or `healing` while it runs). */
 export type Outcome =
-  'healing' | 'healed' | 'aborted' | 'rolled-back' | 'failed' | 'flapping' | 'escalated' | 'observed';
+  'healing' | 'healed' | 'aborted' | 'rolled-back' | 'failed' | 'flapping' | 'escalated' | 'observed' | 'held';
 
 /** Where an incident is in its life. */
 export type Phase = 'starting' | 'remediating' | 'rollback-window' | 'compensating' | 'closed';

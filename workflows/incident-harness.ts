@@ -120,7 +120,7 @@ async function remediateInScope<P>(
       await steps.compensate();
       status.outcome = 'rolled-back';
       status.phase = 'closed';
-      await recorder.recordNonCancellable();
+      await recorder.closeRolledBack();
       return status.outcome;
     }
     recorder.note(`failed: ${messageOf(err)}`);
@@ -181,4 +181,5 @@ export const FINAL_OUTCOMES: readonly Outcome[] = [
   'flapping',
   'escalated',
   'observed',
+  'held',
 ];

@@ -2,13 +2,14 @@ import { join } from 'node:path';
 import { createTable } from '../../lib/table.js';
 import { loadConfig } from '../../lib/config/load.js';
 import { Ledger } from '../../lib/ledger.js';
+import { renderQuiet } from './hold.js';
 import { listOverrides, renderOverrides } from '../../lib/overrides.js';
 import { renderRestarts, restartStatuses } from '../../lib/restart-report.js';
 import { renderStateReport, stateReport } from '../../lib/state-report.js';
 import { connectClient } from '../../lib/temporal.js';
 import { type IncidentStatus, statusQuery } from '../../workflows/definitions.js';
 
-/** `guardian status`: open incidents of this host from Temporal visibility, paused resources, and the service's restart budget. */
+/** `guardian status`: open incidents of this host from Temporal visibility, lasting overrides, paused and held resources, and the service's restart budget. */
 export async function status(options: { config: string; json?: boolean }): Promise<number> {
   const config = loadConfig(options.config);
   const client = await connectClient();
@@ -23,13 +24,16 @@ export async function status(options: { config: string; json?: boolean }): Promi
     await client.connection.close();
   }
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
-  const paused = ledger.pauses();
+  const quiet = ledger.quietAll();
+  const undeliveredAlerts = ledger.alerts.undelivered().length;
   ledger.close();
   const overrides = await listOverrides(config);
   const state = await stateReport(config);
   const restarts = restartStatuses(config);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ open, paused, overrides, restarts, ...state }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ open, quiet, overrides, restarts, undeliveredAlerts, ...state }, null, 2)}\n`,
+    );
     return 0;
   }
   if (open.length === 0) process.stdout.write('No open incidents.\n');
@@ -43,10 +47,9 @@ export async function status(options: { config: string; json?: boolean }): Promi
   }
   process.stdout.write(renderOverrides(overrides));
   process.stdout.write(renderRestarts(restarts, config));
-  for (const p of paused) {
-    process.stdout.write(
-      `paused: ${p.mode} ${p.resource} since ${new Date(p.since).toISOString()} (${p.reason}); resume with: guardian resume ${p.mode} ${p.resource}\n`,
-    );
+  process.stdout.write(renderQuiet(quiet));
+  if (undeliveredAlerts > 0) {
+    process.stdout.write(`${undeliveredAlerts} alert(s) not delivered to the webhook yet; Guardian keeps retrying.\n`);
   }
   process.stdout.write(`${renderStateReport(state).join('\n')}\n`);
   return 0;

@@ -68,6 +68,10 @@ const incidentsSchema = z
   .object({
     rollbackWindow: durationOrZero.prefault('15m'),
     flap: z.object({ limit: z.number().int().min(1).default(5), window: duration.prefault('10m') }).prefault({}),
+    reminderInterval: duration.prefault('1h').meta({
+      description:
+        'While a paused or held resource keeps failing: one reminder alert per interval (after the one escalation alert)',
+    }),
   })
   .prefault({});
 

@@ -7,9 +7,10 @@ import type { IncidentRecorder } from './recording.js';
 const bookkeeping = proxyLocalActivities<GuardianActivities>(bookkeepingActivity);
 
 /**
- * Opens the incident in the ledger and asks its flap gate whether to heal. When the gate says no
- * (healed too often, or paused by an earlier escalation), closes the incident as `flapping`,
- * alerting on the escalation itself; returns whether remediation may run.
+ * Opens the incident in the ledger and asks its gate whether to heal. When the gate says no —
+ * healed too often, paused by an earlier escalation, or held by a rollback or an operator —
+ * closes the incident (`flapping` or `held`), alerting on the escalation itself only; returns
+ * whether remediation may run.
  */
 export async function passFlapGate(input: IncidentInput<unknown>, recorder: IncidentRecorder): Promise<boolean> {
   const { workflowId, runId } = workflowInfo();
@@ -26,12 +27,15 @@ export async function passFlapGate(input: IncidentInput<unknown>, recorder: Inci
     flapWindowMs: input.settings.flapWindowMs,
   });
   if (gate.decision === 'heal') return true;
-  recorder.status.outcome = 'flapping';
+  recorder.status.outcome = gate.decision === 'held' ? 'held' : 'flapping';
   recorder.status.phase = 'closed';
+  const resume = `guardian resume ${input.mode} ${input.resource}`;
   recorder.note(
-    gate.decision === 'paused'
-      ? 'auto-remediation is paused for this resource; run `guardian resume` after investigating'
-      : `healed ${gate.healsInWindow} times within ${Math.round(input.settings.flapWindowMs / 1000)}s: escalated and paused`,
+    gate.decision === 'held'
+      ? `on hold: no automatic remediation until \`${resume}\``
+      : gate.decision === 'paused'
+        ? `auto-remediation is paused for this resource; run \`${resume}\` after investigating`
+        : `healed ${gate.healsInWindow} times within ${Math.round(input.settings.flapWindowMs / 1000)}s: escalated and paused`,
   );
   await recorder.record();
   if (gate.decision === 'flapping') {

@@ -89,9 +89,28 @@ export class IncidentRecorder {
     });
   }
 
-  /** {@link IncidentRecorder.record}, run even when the workflow is being cancelled. */
-  async recordNonCancellable(): Promise<void> {
-    await CancellationScope.nonCancellable(() => this.record());
+  /**
+   * Closes a rolled-back incident, even while the workflow is being cancelled: records it and
+   * puts the mode+resource on hold — the operator undid the heal, so Guardian must not redo it
+   * on the next detection — and says how to lift the hold.
+   */
+  async closeRolledBack(): Promise<void> {
+    const { mode, resource } = this.input;
+    await CancellationScope.nonCancellable(async () => {
+      this.note(`held: no automatic remediation until \`guardian resume ${mode} ${resource}\``);
+      await this.record();
+      await bookkeeping.placeHold({
+        workflowId: this.workflowId,
+        mode,
+        resource,
+        reason: `rolled back (${this.workflowId})`,
+      });
+      await this.alert(
+        `${mode} on ${resource} was rolled back and is on hold: Guardian will not remediate it again until ` +
+          `you run: guardian resume ${mode} ${resource}`,
+        'info',
+      );
+    });
   }
 
   /** Alerts the user: enqueues it in the ledger's outbox (alert log now, webhook in the background). */

@@ -27,7 +27,7 @@ export async function holdRollbackWindow<P>(
   if (signals.rollbackRequested) {
     await steps.compensate();
     recorder.status.outcome = 'rolled-back';
-    await recorder.recordNonCancellable();
+    await recorder.closeRolledBack();
   } else if (signals.recurrence) {
     const { mode, resource, evidence, detectedAt, observedAt } = signals.recurrence;
     await continueAsNew<(next: IncidentInput<P>) => Promise<IncidentResult>>({
