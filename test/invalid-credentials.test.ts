@@ -215,6 +215,8 @@ describe('invalid-credentials', () => {
     assert.match(back.summary, /news re-enabled/);
     assert.ok(api.stats.calls - callsWhileRefused <= 2, 'the refused key was not sent again while unchanged');
     assert.equal((await callThroughService(servicePort, 'news', '/sports')).status, 200);
+    // Sent after the watch child finished: the incident must still close, not wedge.
+    await handleOf(back).signal(credentialsUpdatedSignal);
     await keep(back);
     await recordHistory(handleOf(back), 'invalid-credentials-disabled');
   });

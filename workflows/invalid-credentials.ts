@@ -52,7 +52,7 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
   let watch: ChildWorkflowHandle<typeof credentialWatch> | undefined;
   let updatedEarly = false;
   setHandler(credentialsUpdatedSignal, () => {
-    if (watch) void watch.signal(credentialsUpdatedSignal);
+    if (watch) void tellWatch(watch);
     else updatedEarly = true;
   });
   return runIncident(input, async (ctx) => {
@@ -100,8 +100,13 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
         ],
       });
       // A signal that came while the child was starting reached neither it nor its input.
-      if (updatedEarly && !toldAtStart) await watch.signal(credentialsUpdatedSignal);
-      return watch.result();
+      if (updatedEarly && !toldAtStart) await tellWatch(watch);
+      try {
+        return await watch.result();
+      } finally {
+        // Signals from now on have no watch to go to (a signal to a closed child fails).
+        watch = undefined;
+      }
     });
     if (!result.valid) {
       throw ApplicationFailure.nonRetryable(
@@ -162,5 +167,20 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
       }
     }
     return false;
+  }
+}
+
+/**
+ * Forwards `credentials-updated` to the watch. The watch may have finished between the check and
+ * the signal; a signal to a closed child then fails, and that failure must not reach the
+ * workflow as an unhandled rejection (it would fail every workflow task and wedge the incident).
+ * Never throws.
+ */
+async function tellWatch(watch: ChildWorkflowHandle<typeof credentialWatch>): Promise<void> {
+  try {
+    await watch.signal(credentialsUpdatedSignal);
+  } catch {
+    // The watch is closed (or the incident is being cancelled): its result already says whether
+    // the credential works, and nothing else waits on this signal.
   }
 }

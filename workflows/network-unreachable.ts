@@ -80,9 +80,9 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
     ctx.note(
       `network back after ${Math.round(watch.offlineMs / 1000)} s (${watch.probes} probe(s)); queued calls: ${drained.sent} sent, ${drained.failed} refused, ${drained.unknown} unknown, ${drained.pending} still queued`,
     );
-    if (drained.failed + drained.unknown > 0) {
+    if (drained.failed + drained.unknown + drained.pending > 0) {
       await ctx.alert(
-        `${drained.failed} queued call(s) were refused and ${drained.unknown} may or may not have arrived; none is sent twice. They are listed in the outbox table of egress.db in Guardian's state directory.`,
+        `${drained.failed} queued call(s) were refused, ${drained.unknown} may or may not have arrived, and ${drained.pending} are still queued (their endpoint could not be reached); none is sent twice. They are listed in the outbox table of egress.db in Guardian's state directory.`,
         'warning',
       );
     }

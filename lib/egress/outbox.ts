@@ -14,11 +14,15 @@ export interface DrainSummary {
   order: number[];
 }
 
+/** Calls the offline outbox holds at most; past it the proxy refuses to queue (the caller sees 503). */
+export const OUTBOX_CAP = 10_000;
+
 /**
  * Sends queued calls oldest first, each at most once: a call is marked `sending` before it
  * leaves; a socket error that proves it never left (connection refused, no route, DNS) puts it
- * back and stops the drain, so order holds; anything that may have reached the endpoint is never
- * sent again.
+ * back and leaves that endpoint's later calls queued, so each endpoint's order holds while the
+ * other endpoints' calls still go; anything that may have reached the endpoint is never sent
+ * again. Calls left pending are counted in the summary (the incident alerts on them).
  */
 export async function drainOutbox(
   store: EgressStore,
@@ -26,8 +30,9 @@ export async function drainOutbox(
   requestFor: (entry: OutboxEntry) => UpstreamRequest | undefined,
 ): Promise<DrainSummary> {
   const summary: DrainSummary = { sent: 0, failed: 0, unknown: 0, pending: 0, order: [] };
+  const unreachable: string[] = [];
   for (let i = 0; i < limit; i++) {
-    const entry = store.claimNext();
+    const entry = store.claimNext(unreachable);
     if (!entry) break;
     const request = requestFor(entry);
     if (!request) {
@@ -38,7 +43,8 @@ export async function drainOutbox(
     const result = await callUpstream(request);
     if (result.kind === 'error' && NOT_SENT_CODES.has(result.code)) {
       store.settle(entry.id, 'pending', { error: result.code });
-      break;
+      unreachable.push(entry.endpoint);
+      continue;
     }
     summary.order.push(entry.id);
     if (result.kind === 'reply') {

@@ -4,6 +4,7 @@ import type { EgressEndpointSettings, EgressSettings } from '../config/outside.j
 import type { Logger } from '../logger.js';
 import { registerSecret } from '../redact.js';
 import { EgressControls } from './controls.js';
+import { OUTBOX_CAP } from './outbox.js';
 import type { CredentialStore } from './credentials.js';
 import { decideRoute, type EgressCall, isReadOnly, type RouteDecision, upstreamHeaders } from './routing.js';
 import type { EgressStore } from './store.js';
@@ -138,6 +139,14 @@ export class EgressProxy extends EgressControls {
       case 'cache':
         return this.sendCached(res, name, call.path, decision.reason, decision.status, decision.fallback);
       case 'queue': {
+        if (this.store.pendingCount() >= OUTBOX_CAP) {
+          return send(res, 503, {
+            error: `Guardian's offline outbox is full (${OUTBOX_CAP} calls queued for when the network is back); this call was not queued`,
+            queued: false,
+            offline: true,
+            endpoint: name,
+          });
+        }
         const id = this.store.enqueue({
           endpoint: name,
           method: call.method,

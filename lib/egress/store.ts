@@ -100,6 +100,11 @@ export class EgressStore {
       .run(name, value, Date.now());
   }
 
+  /** Calls queued and not sent yet. */
+  pendingCount(): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM outbox WHERE state = 'pending'").get() as { n: number }).n;
+  }
+
   /** Appends a call to the outbox; returns its id (the order it will be sent in). */
   enqueue(entry: {
     endpoint: string;
@@ -117,17 +122,21 @@ export class EgressStore {
   /**
    * Takes the oldest pending call and marks it `sending` in one transaction. A call found still
    * `sending` (Guardian stopped mid-send) may have been delivered: it becomes `unknown` and is
-   * never sent again, so each call is sent at most once.
+   * never sent again, so each call is sent at most once. Calls to `skipEndpoints` are left queued.
    */
-  claimNext(): OutboxEntry | undefined {
+  claimNext(skipEndpoints: readonly string[] = []): OutboxEntry | undefined {
     return this.db.transaction(() => {
       this.db
         .prepare(
           "UPDATE outbox SET state = 'unknown', error = 'Guardian stopped while sending it' WHERE state = 'sending'",
         )
         .run();
-      const row = this.db.prepare("SELECT * FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1").get() as
-        RawOutbox | undefined;
+      const row = this.db
+        .prepare(
+          `SELECT * FROM outbox WHERE state = 'pending' AND endpoint NOT IN (SELECT value FROM json_each(?))
+           ORDER BY id LIMIT 1`,
+        )
+        .get(JSON.stringify(skipEndpoints)) as RawOutbox | undefined;
       if (!row) return undefined;
       const attemptedAt = Date.now();
       this.db.prepare("UPDATE outbox SET state = 'sending', attempted_at = ? WHERE id = ?").run(attemptedAt, row.id);
