@@ -7,7 +7,7 @@ import {
   restoreClientConfig,
   setConfigKey,
 } from '../lib/client-configs.js';
-import { PortBusyError } from '../lib/guarded-service.js';
+import { PortBusyError } from '../lib/errors.js';
 import { isPortFree } from '../lib/ports.js';
 import { describeProcess, portHolders, processInfo } from '../lib/proc.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { describeExit } from '../detectors/service-down.js';
-import { type GuardedService, PortBusyError } from '../lib/guarded-service.js';
+import { PortBusyError } from '../lib/errors.js';
+import type { GuardedService } from '../lib/guarded-service.js';
 import { beat } from '../lib/heartbeat.js';
 import { portHolders } from '../lib/proc.js';
 import type { RestartPlan } from '../lib/restart-budget.js';

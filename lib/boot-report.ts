@@ -16,3 +16,11 @@ export interface BootReport {
     durationMs?: number;
   }[];
 }
+
+/** GET /guardian/boot of the service `name` on `port`: its boot chunks and their states. */
+export async function fetchBootReport(name: string, port: number | undefined, timeoutMs: number): Promise<BootReport> {
+  if (port === undefined) throw new Error(`${name} has no known port (is it running?)`);
+  const res = await fetch(`http://127.0.0.1:${port}/guardian/boot`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`${name} answered ${res.status} on /guardian/boot`);
+  return (await res.json()) as BootReport;
+}

@@ -69,3 +69,11 @@ export class LockHeldError extends Error {
     this.name = 'LockHeldError';
   }
 }
+
+/** Thrown when the port a start needs is taken; nothing was started. */
+export class PortBusyError extends Error {
+  constructor(readonly port: number) {
+    super(`port ${port} is already in use`);
+    this.name = 'PortBusyError';
+  }
+}

@@ -1,33 +1,24 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { GuardianConfig } from './config/load.js';
-import type { BootReport } from './boot-report.js';
+import { type BootReport, fetchBootReport } from './boot-report.js';
+import { PortBusyError } from './errors.js';
 import { OomWatch } from './exit-evidence.js';
 import type { Logger } from './logger.js';
-import { setConfigKey } from './client-configs.js';
 import { confineMemory } from './memory-cgroup.js';
 import { isPortFree } from './ports.js';
-import { environmentVariable } from './proc.js';
 import type { ProcessRegistry, RegisteredProcess } from './process-registry.js';
 import { type RestartLimits, RestartBudget } from './restart-budget.js';
+import { answersAs, controlToken, runsConfiguredService, type ServiceSettings } from './service-adoption.js';
 import { ServiceControl } from './service-control.js';
+import { type PortReclaim, intendedPort, reclaimPreferredPort } from './service-port.js';
+import { serviceStartEnv } from './service-start-env.js';
 import { type ProcessIdentity, stopVerifiedProcess, Supervisor } from './supervisor.js';
-
-/** Thrown when the port a start needs is taken; nothing was started. */
-export class PortBusyError extends Error {
-  constructor(readonly port: number) {
-    super(`port ${port} is already in use`);
-    this.name = 'PortBusyError';
-  }
-}
 
 export type { BootReport } from './boot-report.js';
 
 /** How {@link GuardedService.up} found or started the service. */
 export type UpOutcome = 'adopted' | 'started' | 'port-busy' | 'held';
-
-type ServiceSettings = NonNullable<GuardianConfig['service']>;
 
 /**
  * The guarded service as Guardian runs it: which port it gets (the port registry), a bind probe
@@ -72,15 +63,11 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
       logger,
       { registry },
     );
-    // A service an earlier Guardian started knows that Guardian's token: keep talking with it.
-    this.candidate = this.adoptable();
-    const token =
-      (this.candidate && environmentVariable(this.candidate.pid, 'GUARDIAN_CONTROL_TOKEN')) ||
-      process.env.GUARDIAN_CONTROL_TOKEN ||
-      ServiceControl.newToken();
+    // The newest registered process of this service that still runs (proven from /proc).
+    this.candidate = registry.sweep(this.name)[0];
     this.control = new ServiceControl({
       port: () => this.livePort,
-      token,
+      token: controlToken(this.candidate),
       controlPath: this.settings.controlPath,
       healthPath: this.settings.health.path,
       timeoutMs: this.settings.health.timeout,
@@ -95,6 +82,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
     return this.answeredPid === pid;
   }
 
+  /** The service's name in guardian.yaml. */
   get name(): string {
     return this.settings.name;
   }
@@ -127,9 +115,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
 
   /** The port a start uses: the registry's assignment when it lies in the configured range, else the preferred one. */
   intendedPort(): number {
-    const assigned = this.registry.port(this.name)?.port;
-    const [low, high] = this.settings.port.range;
-    return assigned !== undefined && assigned >= low && assigned <= high ? assigned : this.settings.port.preferred;
+    return intendedPort(this.registry, this.settings);
   }
 
   /**
@@ -137,20 +123,8 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
    * assignment is forgotten and the client files get the preferred port again. Called before a
    * fresh start (and by `guardian clear port-in-use`); returns the move, or why there was none.
    */
-  async reclaimPreferredPort(): Promise<{ from: number; to: number } | { kept: number | null; reason: string }> {
-    const assigned = this.registry.port(this.name)?.port;
-    const preferred = this.settings.port.preferred;
-    if (assigned === undefined || assigned === preferred) return { kept: null, reason: 'not moved' };
-    if (!(await isPortFree(preferred, this.settings.env.HOST ?? '127.0.0.1')))
-      return { kept: assigned, reason: `port ${preferred} is still taken` };
-    this.registry.clearPort(this.name);
-    for (const client of this.settings.clientConfigs) {
-      await setConfigKey(client.path, client.key, preferred).catch((err: unknown) =>
-        this.logger.warn({ err, file: client.path }, 'could not write the preferred port into a client file'),
-      );
-    }
-    this.logger.info({ service: this.name, from: assigned, to: preferred }, 'the preferred port is free again');
-    return { from: assigned, to: preferred };
+  reclaimPreferredPort(): Promise<PortReclaim> {
+    return reclaimPreferredPort(this.registry, this.settings, this.logger);
   }
 
   /** Extra environment for the next starts (e.g. OFFLINE_MODE); `undefined` removes a variable. */
@@ -168,9 +142,9 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
   async up(): Promise<UpOutcome> {
     const entry = this.candidate;
     if (entry && !this.supervisor.running) {
-      if (this.canAdopt(entry) && this.supervisor.adopt(entry)) {
+      if (runsConfiguredService(entry, this.settings) && this.supervisor.adopt(entry)) {
         this.livePort = entry.port ?? undefined;
-        if (await this.answers(entry.pid, 3000)) {
+        if (await answersAs(this.control, entry.pid, 3000)) {
           this.logger.info({ service: this.name, pid: entry.pid, port: entry.port }, 're-adopted the running service');
           return 'adopted';
         }
@@ -249,61 +223,18 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
   }
 
   /** GET /guardian/boot: the boot chunks and their states. */
-  async bootReport(timeoutMs = 2000): Promise<BootReport> {
-    const port = this.livePort;
-    if (port === undefined) throw new Error(`${this.name} has no known port (is it running?)`);
-    const res = await fetch(`http://127.0.0.1:${port}/guardian/boot`, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) throw new Error(`${this.name} answered ${res.status} on /guardian/boot`);
-    return (await res.json()) as BootReport;
+  bootReport(timeoutMs = 2000): Promise<BootReport> {
+    return fetchBootReport(this.name, this.livePort, timeoutMs);
   }
 
   private startEnv(port: number): Record<string, string> {
-    const overrides = this.registry.bootOverrides(this.name);
-    const list = (kind: 'skip' | 'defer', variable: string) => {
-      const names = new Set((this.settings.env[variable] ?? '').split(',').filter(Boolean));
-      for (const o of overrides) if (o.kind === kind) names.add(o.chunk);
-      return [...names].join(',');
-    };
-    const modelUrl = this.config.modelServer?.url;
-    return {
-      ...(modelUrl && this.settings.env.OLLAMA_HOST === undefined ? { OLLAMA_HOST: modelUrl.replace(/\/+$/, '') } : {}),
-      ...this.envOverrides,
-      PORT: String(port),
-      GUARDIAN_CONTROL_TOKEN: this.control.token,
-      GUARDIAN_SKIP_CHUNKS: list('skip', 'GUARDIAN_SKIP_CHUNKS'),
-      GUARDIAN_DEFER_CHUNKS: list('defer', 'GUARDIAN_DEFER_CHUNKS'),
-    };
-  }
-
-  /** The newest registered process of this service that still runs (proven from /proc). */
-  private adoptable(): RegisteredProcess | undefined {
-    return this.registry.sweep(this.name)[0];
-  }
-
-  /** Adopt only a process running today's command line on a port of today's range. */
-  private canAdopt(entry: RegisteredProcess): boolean {
-    const configured = [this.settings.command, ...this.settings.args];
-    const [low, high] = this.settings.port.range;
-    return (
-      entry.port !== null &&
-      entry.port >= low &&
-      entry.port <= high &&
-      entry.argv.length === configured.length &&
-      entry.argv.every((arg, i) => arg === configured[i])
-    );
-  }
-
-  /** True once health answers on the live port with the expected PID. */
-  private async answers(pid: number, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      try {
-        if ((await this.control.health(500)).pid === pid) return true;
-      } catch {
-        // Not answering yet.
-      }
-      await sleep(50);
-    }
-    return false;
+    return serviceStartEnv({
+      settings: this.settings,
+      bootOverrides: this.registry.bootOverrides(this.name),
+      modelUrl: this.config.modelServer?.url,
+      extra: this.envOverrides,
+      port,
+      token: this.control.token,
+    });
   }
 }
