@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { describeExit } from '../detectors/service-down.js';
 import { hangState, lastLines } from '../lib/exit-evidence.js';
 import type { GuardedService } from '../lib/guarded-service.js';
-import { describeProcess, isAlive, portHolders, processInfo, sameProcess } from '../lib/proc.js';
+import { describeProcess, isAlive, portHolders, type ProcessInfo, processInfo } from '../lib/proc.js';
 import type { ProcessRegistry } from '../lib/process-registry.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
@@ -16,8 +16,11 @@ const RECHECK_TIMEOUT_MS = 300;
 export interface ServiceDiagnostics {
   /** `exited`: no process runs; `hung`: a process runs but does not answer; `answering`: it answers (again). */
   kind: 'exited' | 'hung' | 'answering';
-  /** The process concerned (the one that ended, or the one that hangs). */
-  process: { pid: number; startTicks: number; argv: string[] } | null;
+  /**
+   * The process concerned (the one that ended, or the one that hangs): its command line only as
+   * {@link describeProcess} describes it, since the process may not be Guardian's and this lands in history.
+   */
+  process: { pid: number; startTicks: number; description: string } | null;
   /** A hung process is Guardian's own: the registry proves PID, start time and command line. */
   ownProcess: boolean;
   exit: { code: number | null; signal: string | null; at: number; ranMs: number } | null;
@@ -53,7 +56,7 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
       const running = service.supervisor.running;
       if (running) {
         const answering = await answers(service);
-        const identity = { pid: running.pid, startTicks: running.startTicks, argv: [...running.argv] };
+        const identity = identityOf(running);
         if (answering) return answeringNow(service, identity, lines);
         return hung(service, registry, identity, lines);
       }
@@ -61,12 +64,7 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
       const ended = service.supervisor.lastExit?.pid;
       const holder = portHolders(service.port ?? service.intendedPort()).find((h) => isAlive(h) && h.pid !== ended);
       if (holder && !(await answers(service))) {
-        return hung(
-          service,
-          registry,
-          { pid: holder.pid, startTicks: holder.startTicks, argv: [...holder.argv] },
-          lines,
-        );
+        return hung(service, registry, identityOf(holder), lines);
       }
       return exited(service, lines);
     },
@@ -76,15 +74,7 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
      * command line re-read from /proc): SIGTERM (with SIGCONT, so a stopped process acts on it),
      * then SIGKILL after the stop timeout. Anyone else's process is never signalled.
      */
-    async stopHungService({
-      pid,
-      startTicks,
-      argv,
-    }: {
-      pid: number;
-      startTicks: number;
-      argv: string[];
-    }): Promise<HungStop> {
+    async stopHungService({ pid, startTicks }: { pid: number; startTicks: number }): Promise<HungStop> {
       const { service, registry } = requireSupervision(deps);
       const began = Date.now();
       // A hang that ends in the kernel's OOM kill (a service thrashing at its memory limit) says so.
@@ -100,10 +90,12 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
         };
       };
       const info = processInfo(pid);
-      if (!sameProcess(info, { pid, startTicks, argv })) return stopped('not-running');
-      if (!registry.provenOwn(info)) {
+      // Gone, or the PID was reused: the command line is re-read from /proc, never taken from the history.
+      if (!isAlive(info) || info.startTicks !== startTicks) return stopped('not-running');
+      const own = registry.provenOwn(info);
+      if (!own) {
         throw ApplicationFailure.nonRetryable(
-          `${describeProcess({ pid, argv })} does not answer, but Guardian did not start it (no registry entry with its ` +
+          `${describeProcess(info)} does not answer, but Guardian did not start it (no registry entry with its ` +
             'PID, start time and command line), so it was not signalled. Stop it yourself if it is yours to stop.',
           FailureType.NotGuardiansProcess,
         );
@@ -114,12 +106,9 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
         await service.supervisor.stop();
         return stopped(service.supervisor.lastExit?.signal === 'SIGKILL' ? 'killed' : 'terminated');
       }
-      const outcome = await stopVerifiedProcess({ pid, startTicks, argv }, service.settings.stopTimeout);
+      const outcome = await stopVerifiedProcess(own, service.settings.stopTimeout);
       if (outcome === 'survived') {
-        throw ApplicationFailure.nonRetryable(
-          `${describeProcess({ pid, argv })} survived SIGKILL`,
-          FailureType.Unkillable,
-        );
+        throw ApplicationFailure.nonRetryable(`${describeProcess(info)} survived SIGKILL`, FailureType.Unkillable);
       }
       return stopped(outcome);
     },
@@ -136,6 +125,13 @@ async function answers(service: GuardedService): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A process as diagnostics record it: PID, start time and the one describer's words for its command line. */
+function identityOf(
+  info: Pick<ProcessInfo, 'pid' | 'startTicks' | 'argv'>,
+): NonNullable<ServiceDiagnostics['process']> {
+  return { pid: info.pid, startTicks: info.startTicks, description: describeProcess(info) };
 }
 
 function answeringNow(
@@ -174,7 +170,7 @@ function hung(
     procState,
     lastLines: lines,
     summary:
-      `${service.name}: ${describeProcess(identity)} is alive but does not answer` +
+      `${service.name}: ${identity.description} is alive but does not answer` +
       (procState ? ` (${procState})` : '') +
       (own ? '' : '; Guardian did not start it'),
   };
@@ -194,7 +190,7 @@ function exited(service: GuardedService, lines: string[]): ServiceDiagnostics {
   const how = last ? describeExit(service.name, last.code, last.signal) : `${service.name} is not running`;
   return {
     kind: 'exited',
-    process: last ? { pid: last.pid, startTicks: last.startTicks, argv: [...last.argv] } : null,
+    process: last ? identityOf(last) : null,
     ownProcess: true,
     exit,
     oomKill: oom.oomKill,

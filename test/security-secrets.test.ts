@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { pino } from 'pino';
+import { createServiceDownActivities } from '../activities/service-down.js';
 import { corruptions } from '../drills/database-corruption.js';
 import { childEnvironment } from '../lib/child-env.js';
 import { freePortRange } from '../lib/ports.js';
@@ -24,7 +25,9 @@ const TEMPORAL_KEY = 'tmprl-apikey-Zx81Kd0Pq-do-not-share';
 const PASSWORD = 'hunter2-Bq7Wz';
 const BEARER = 'ya29.A0ARrdaMlivebearer';
 const URL_PASSWORD = 's3cr3tpw-9f';
-const SECRETS = [ENV_SECRET, TEMPORAL_KEY, PASSWORD, BEARER, URL_PASSWORD];
+// On the service's command line, where /proc shows it to anyone who reads the process.
+const ARGV_SECRET = 'argvsecret-Hn4Kc8Ws2';
+const SECRETS = [ENV_SECRET, TEMPORAL_KEY, PASSWORD, BEARER, URL_PASSWORD, ARGV_SECRET];
 const HOSTILE =
   `database disk image is malformed leak-probe password=${PASSWORD} Authorization: Bearer ${BEARER} ` +
   `key ${ENV_SECRET} url https://admin:${URL_PASSWORD}@db.internal/x`;
@@ -47,7 +50,7 @@ before(async () => {
     service: {
       name: 'grace',
       command: process.execPath,
-      args: [join(root, 'examples/grace/server.mjs')],
+      args: [join(root, 'examples/grace/server.mjs'), '--api-key', ARGV_SECRET],
       env: { GRACE_HOME: home, GRACE_LOG_STDOUT: 'false' },
       port: { preferred: port, range: [port, port + 2] },
       log: join(home, 'logs/grace.log'),
@@ -56,6 +59,8 @@ before(async () => {
     egress: { endpoints: [{ name: 'api', url: 'http://127.0.0.1:9/v1', credential: 'api-key' }] },
     credentials: [{ name: 'api-key', token: { env: 'GUARDIAN_TEST_LEAK_KEY' } }],
     incidents: { rollbackWindow: '500ms', flap: { limit: 100, window: '10m' } },
+    // The damage must be found through the hostile line, not first by the background scrub.
+    scrub: { cpuPercent: 0 },
   });
   runtime = await startGuardian({
     config,
@@ -122,6 +127,17 @@ describe('secrets', () => {
     assert.ok(!names.includes('GUARDIAN_TEST_LEAK_KEY'));
     for (const wanted of ['PATH', 'PORT', 'GUARDIAN_CONTROL_TOKEN', 'GUARDIAN_EGRESS_URL', 'GUARDIAN_EGRESS_TOKEN'])
       assert.ok(names.includes(wanted), `the service gets ${wanted}`);
+  });
+});
+
+describe('diagnostics of a process', () => {
+  it('record its command line only through the describer, never the raw argv', async () => {
+    const { config, service, registry, logger } = runtime;
+    const found = await createServiceDownActivities({ config, service, registry, logger }).captureServiceDiagnostics();
+    assert.ok(found.process, `a process is described: ${found.summary}`);
+    assert.deepEqual(Object.keys(found.process).sort(), ['description', 'pid', 'startTicks']);
+    assert.match(found.process.description, /^pid \d+ \(node .*server\.mjs --api-key \*\*\*\)$/);
+    assert.ok(!JSON.stringify(found).includes(ARGV_SECRET), JSON.stringify(found.process));
   });
 });
 

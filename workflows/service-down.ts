@@ -77,7 +77,9 @@ async function restartUntilReady(ctx: IncidentContext<ServiceDownParams>, found:
     }
     if (attempt === 1 && found.kind === 'hung' && found.process) {
       const proc = found.process;
-      const stopped = await ctx.step('stop-hung-process', () => stop.stopHungService(proc));
+      const stopped = await ctx.step('stop-hung-process', () =>
+        stop.stopHungService({ pid: proc.pid, startTicks: proc.startTicks }),
+      );
       ctx.note(`stopped the hung pid ${proc.pid} (${stopped.stopped} in ${stopped.tookMs} ms)`);
       if (stopped.oomKill) {
         lowMemory = true;
