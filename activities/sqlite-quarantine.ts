@@ -6,6 +6,7 @@ import { copyFileVerified, replaceFileVerified } from '../lib/files.js';
 import { throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
 import { StepProgress } from '../lib/step-progress.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
+import { createPrivateFile } from '../lib/state-db.js';
 import { currentStep, readJson, runDir, runJournaled, StepState } from '../lib/step-state.js';
 import type { ActivityDeps } from './deps.js';
 import {
@@ -68,6 +69,7 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
                 // Each byte is read twice: once copied and hashed, once read back from the copy.
                 progress.start(`copying ${name} aside`, 2 * (await sizeOf(from)));
                 try {
+                  createPrivateFile(join(dir, name));
                   const { size, sha256 } = await copyFileVerified(from, join(dir, name), signal, progress.add);
                   out.push({ name, existed: true, size, sha256 });
                 } catch (err) {
@@ -135,6 +137,7 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
               await mkdir(kept, { recursive: true });
               for (const file of databaseFileSet(path)) {
                 throwIfCancelled();
+                createPrivateFile(join(kept, basename(file)));
                 await copyFileVerified(file, join(kept, basename(file)), signal).catch((err: unknown) => {
                   if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
                 });

@@ -4,6 +4,7 @@ import type { NewAlert } from './alert-outbox.js';
 import type { GuardianConfig } from './config/load.js';
 import type { Ledger } from './ledger.js';
 import type { Logger } from './logger.js';
+import { createPrivateFile } from './state-db.js';
 
 /**
  * Raises an alert: enqueues it in the ledger's outbox (the background deliverer posts it to the
@@ -21,6 +22,7 @@ export async function raiseAlert(
   try {
     await mkdir(dirname(file), { recursive: true });
     const { key, at, workflowId, mode, resource, severity, message } = stored;
+    createPrivateFile(file);
     await appendFile(file, `${JSON.stringify({ id: key, at, workflowId, mode, resource, severity, message })}\n`);
     ledger.alerts.markLogged(key);
   } catch (err) {

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { digestFile } from './hash.js';
 import type { BackupOutcome } from './sqlite-ops.js';
 import { backupOffThread, sqliteThreads } from './sqlite-offload.js';
+import { createPrivateFile } from './state-db.js';
 
 /** A verified backup of one database. Only verified backups exist under their final name. */
 export interface BackupInfo {
@@ -109,6 +110,8 @@ export async function takeBackup(
   const tmp = join(dir, `${now}.db.partial`);
   let copy: BackupOutcome;
   try {
+    // SQLite copies into the file as it finds it, and gives its companions (-journal, -wal) the same mode.
+    createPrivateFile(tmp);
     copy = (
       await backupOffThread(source.path, tmp, {
         ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
@@ -131,6 +134,7 @@ export async function takeBackup(
   const path = join(dir, `${now}.db`);
   // Its checksum, recorded now, spares a restore from reading the whole backup before copying it.
   const digest = await digestFile(tmp);
+  createPrivateFile(`${path}.sha256`);
   writeFileSync(`${path}.sha256`, JSON.stringify(digest));
   renameSync(tmp, path);
   for (const old of listBackups(stateDir, source.name).slice(keep)) {

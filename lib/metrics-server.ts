@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { MetricsSettings } from './config/operators.js';
 import type { Logger } from './logger.js';
 import type { GuardianMetrics } from './metrics.js';
+import { createPrivateFile } from './state-db.js';
 
 /** The running endpoint. */
 export interface MetricsEndpoint {
@@ -50,6 +51,7 @@ export async function startMetricsEndpoint(
   }
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
   const url = `http://${host}:${port}/metrics`;
+  createPrivateFile(join(stateDir, 'metrics.json'));
   writeFileSync(join(stateDir, 'metrics.json'), `${JSON.stringify({ url, pid: process.pid })}\n`);
   return {
     url,

@@ -25,11 +25,21 @@ export function secureStateDir(dir: string): void {
  */
 export function openStateDatabase(path: string, schema: string): Database.Database {
   mkdirSync(dirname(path), { recursive: true, mode: STATE_DIR_MODE });
-  closeSync(openSync(path, 'a', STATE_FILE_MODE));
-  chmodSync(path, STATE_FILE_MODE);
+  createPrivateFile(path);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 5000');
   db.exec(schema);
   return db;
+}
+
+/**
+ * Creates `path` empty and readable by its owner only ({@link STATE_FILE_MODE}) before anything
+ * writes to it, or tightens an existing file to that mode; its content is kept. The one way
+ * Guardian creates its data files (backups, quarantine copies, alerts.log, metrics.json …), so none
+ * exists for a moment with the umask's mode.
+ */
+export function createPrivateFile(path: string): void {
+  closeSync(openSync(path, 'a', STATE_FILE_MODE));
+  chmodSync(path, STATE_FILE_MODE);
 }

@@ -12,14 +12,22 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { pino } from 'pino';
+import { createSqliteActivities } from '../activities/sqlite.js';
+import { raiseAlert } from '../lib/alerts.js';
 import { copyFileAtomic, writeFileAtomic } from '../lib/atomic-file.js';
+import { takeBackup } from '../lib/backups.js';
 import { setConfigKey } from '../lib/client-configs.js';
 import { saveVersion } from '../lib/config-files.js';
 import { EgressStore } from '../lib/egress/store.js';
 import { Ledger } from '../lib/ledger.js';
+import { GuardianMetrics } from '../lib/metrics.js';
+import { startMetricsEndpoint } from '../lib/metrics-server.js';
 import { secureStateDir } from '../lib/state-db.js';
-import { tempDir } from './helpers/fixture.js';
+import { tempDir, testConfig } from './helpers/fixture.js';
+import { seedDatabase } from './helpers/sqlite.js';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -45,6 +53,65 @@ describe("Guardian's state on disk", () => {
     } finally {
       ledger.close();
       egress.close();
+    }
+  });
+});
+
+describe('files Guardian creates under its state directory', () => {
+  // The usual umask, under which a plain create is 0644: the modes below must not come from it.
+  let umask = 0;
+  beforeEach(() => {
+    umask = process.umask(0o022);
+  });
+  afterEach(() => {
+    process.umask(umask);
+  });
+  const dir = join(tmp.dir, 'created');
+  const config = testConfig(dir, { databases: [{ name: 'notes', path: join(dir, 'notes.db') }] });
+
+  it('makes database backups and their checksums 0600', async () => {
+    mkdirSync(dir, { recursive: true });
+    seedDatabase(join(dir, 'notes.db'), 50);
+    const backup = await takeBackup({ name: 'notes', path: join(dir, 'notes.db') }, config.stateDir, 3);
+    assert.equal(modeOf(backup.path), 0o600);
+    assert.equal(modeOf(`${backup.path}.sha256`), 0o600);
+  });
+
+  it('makes the quarantine copies of a database 0600', async () => {
+    const env = new MockActivityEnvironment({
+      workflowExecution: { workflowId: 'database-corruption:h:q', runId: 'q' },
+    });
+    const sqlite = createSqliteActivities({ config });
+    const { dir: quarantine } = (await env.run(sqlite.quarantineDatabaseFiles, { database: 'notes' })) as {
+      dir: string;
+    };
+    const copies = readdirSync(quarantine).filter((name) => name.startsWith('notes.db'));
+    assert.ok(copies.length > 0, `copies in ${quarantine}`);
+    for (const name of copies) assert.equal(modeOf(join(quarantine, name)), 0o600, name);
+  });
+
+  it('makes alerts.log 0600', async () => {
+    const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
+    try {
+      const logger = pino({ level: 'silent' });
+      const alert = { key: 'k1', at: Date.now(), resource: 'tmp', severity: 'warning', message: 'm' } as const;
+      await raiseAlert({ ledger, logger, config }, alert);
+      assert.equal(modeOf(config.alerts.file ?? ''), 0o600);
+    } finally {
+      ledger.close();
+    }
+  });
+
+  it('makes metrics.json 0600', async () => {
+    const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
+    const metrics = new GuardianMetrics({ ledger, overrides: async () => [] });
+    const settings = { ...config.metrics, port: 0 };
+    const endpoint = await startMetricsEndpoint(metrics, settings, config.stateDir, pino({ level: 'silent' }));
+    try {
+      assert.equal(modeOf(join(config.stateDir, 'metrics.json')), 0o600);
+    } finally {
+      await endpoint.stop();
+      ledger.close();
     }
   });
 });
