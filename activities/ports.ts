@@ -67,7 +67,8 @@ export function createPortActivities({
 
     /**
      * Stops processes the registry proves are stale instances of the service (PID, start time and
-     * command line all match a process Guardian started). Anything else is refused, untouched.
+     * command line all match a process Guardian started); one Guardian supervises again by now (re-adopted
+     * after a restart) is left running. Anything else is refused, untouched.
      * Waits until the port is free.
      */
     async stopStaleServiceProcesses({
@@ -85,8 +86,14 @@ export function createPortActivities({
           stopped.push({ pid, outcome: 'not-running' }); // gone, or the PID was reused: nothing of ours to stop
           continue;
         }
+        // Re-adopted as the running service since it was found (a Guardian restart in between):
+        // it is the service now, not a stale copy, and restart-service keeps it where it listens.
+        if (service.supervisor.running?.pid === pid) {
+          stopped.push({ pid, outcome: 'supervised' });
+          continue;
+        }
         const entry = registry.provenOwn(info);
-        if (!entry || entry.name !== service.name || service.supervisor.running?.pid === pid) {
+        if (!entry || entry.name !== service.name) {
           throw ApplicationFailure.nonRetryable(
             `refusing to signal ${describeProcess(info)}: it is not a stale process Guardian started`,
             FailureType.NotOwnProcess,
@@ -98,7 +105,8 @@ export function createPortActivities({
         registry.recordEnd(entry.id, { signal: outcome === 'killed' ? 'SIGKILL' : 'SIGTERM' });
         stopped.push({ pid, outcome });
       }
-      for (let i = 0; i < 100 && !(await isPortFree(port)); i++) await sleep(20);
+      const waitForPort = stopped.some((s) => s.outcome !== 'supervised');
+      for (let i = 0; waitForPort && i < 100 && !(await isPortFree(port)); i++) await sleep(20);
       return { stopped };
     },
 

@@ -43,8 +43,14 @@ export function addDebugRoutes(router, app) {
     /** @type {Buffer[]} */
     const pieces = [];
     try {
-      // 1 MB pieces, filled so the pages are really touched and RSS grows.
-      for (let i = 0; i < mb; i++) pieces.push(Buffer.alloc(MB, (i % 251) + 1));
+      // Filled, so the pages are really touched and RSS grows. Pieces of 40 MB or more: past glibc's
+      // largest mmap threshold (32 MB), each is its own mapping, so freeing it gives RSS back at once;
+      // smaller pieces may come from the heap, whose freed middle stays in RSS after the next GC.
+      const count = Math.max(1, Math.floor(mb / 40));
+      for (let i = 0; i < count; i++) {
+        const size = Math.floor(mb / count) + (i < mb % count ? 1 : 0);
+        pieces.push(Buffer.alloc(size * MB, (i % 251) + 1));
+      }
     } catch (err) {
       return memoryError(app, `allocation of ${mb} MB failed: ${err instanceof Error ? err.message : err}`, mb);
     }
