@@ -1,5 +1,6 @@
 import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
 import { LogFindingLimit } from './log-limit.js';
+import { PersistingFault, type PersistingFaultOptions } from './persisting.js';
 import type { Detector, Finding, LogLine, ProcessExits } from './types.js';
 
 /** Linux's errno for EADDRINUSE: the exit code of a guarded service that could not bind (docs/contract.md). */
@@ -17,6 +18,13 @@ export interface PortInUseSources {
   readonly process?: ProcessExits;
   /** The service's log. */
   readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
+  /**
+   * Why the service is still down because of its port (it is meant to run, does not, and its
+   * last start found the port taken or it exited 98), or `undefined` once it is not.
+   */
+  readonly stillDown?: () => string | undefined;
+  /** Pauses between re-reports while {@link stillDown} says so. */
+  readonly persisting?: PersistingFaultOptions;
 }
 
 /** Reads a `bind.error` line with code EADDRINUSE (or an "Address already in use" message); returns the port if given. */
@@ -35,6 +43,7 @@ export function classifyBindLine(line: LogLine): { port?: number; message: strin
 /**
  * port-in-use detector, events only: the bind probe Guardian runs before each start, the service
  * exiting with 98 (EADDRINUSE), and `bind.error` in its log. The resource is the service's name.
+ * After a probe or an exit, the finding is repeated while the service stays down for its port.
  */
 export function createPortInUseDetector(service: string, sources: PortInUseSources): Detector {
   let report: ((finding: Finding) => void) | undefined;
@@ -48,11 +57,23 @@ export function createPortInUseDetector(service: string, sources: PortInUseSourc
       ...(observedAt === undefined ? {} : { observedAt }),
       ...(details ? { details } : {}),
     });
-  const onBusy = (port: number, at: number) => found(`port ${port} is taken (bind probe before start)`, at);
+  const onBusy = (port: number, at: number) => {
+    found(`port ${port} is taken (bind probe before start)`, at);
+    watch();
+  };
   const onExit = (code: number | undefined, _signal: string | undefined, expected: boolean) => {
-    if (!expected && code === EXIT_ADDRESS_IN_USE) found(`${service} exited with code ${code} (EADDRINUSE)`);
+    if (expected || code !== EXIT_ADDRESS_IN_USE) return;
+    found(`${service} exited with code ${code} (EADDRINUSE)`);
+    watch();
   };
   let unsubscribe: (() => void) | undefined;
+  // An incident that failed or was rolled back leaves the port taken and the service down: while
+  // that lasts, the finding comes again (with doubling pauses), so the service is not left down.
+  const persisting = new PersistingFault(sources.persisting);
+  const watch = () => {
+    const { stillDown } = sources;
+    if (stillDown) persisting.watch(service, stillDown, (evidence) => found(evidence));
+  };
 
   return {
     name: 'port-in-use',
@@ -75,6 +96,7 @@ export function createPortInUseDetector(service: string, sources: PortInUseSourc
       sources.starts?.off('port-busy', onBusy);
       sources.process?.off('exit', onExit);
       unsubscribe?.();
+      persisting.stop();
       report = undefined;
     },
   };

@@ -1,3 +1,4 @@
+import { PersistingFault, type PersistingFaultOptions } from './persisting.js';
 import type { Detector, Finding, LogLine } from './types.js';
 
 /** Boot budgets (from guardian.yaml's service.boot). */
@@ -20,6 +21,8 @@ export interface SlowBootDetectorOptions {
    */
   readonly current?: () => Promise<CurrentBoot | undefined>;
   readonly now?: () => number;
+  /** Pauses between re-reports of a chunk that still runs past its budget. */
+  readonly persisting?: PersistingFaultOptions;
 }
 
 /** The parts of `/guardian/boot` the detector reads. */
@@ -58,6 +61,7 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
   let bootTimer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
   let report: ((finding: Finding) => void) | undefined;
+  const persisting = new PersistingFault(options.persisting);
 
   const budgetOf = (chunk: string) => options.budgets.chunks[chunk] ?? options.budgets.chunkMs;
   const found = (resource: string, evidence: string) =>
@@ -128,11 +132,16 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
       deferrable,
       timer: setTimeout(
         () => {
-          if (running.get(name) !== chunk) return;
-          found(
-            name,
-            `boot chunk ${name} has run ${now() - startedAt} ms, over its ${budgetMs} ms budget (${describe(chunk)})`,
-          );
+          const evidence = () =>
+            running.get(name) === chunk
+              ? `boot chunk ${name} has run ${now() - startedAt} ms, over its ${budgetMs} ms budget (${describe(chunk)})`
+              : undefined;
+          const first = evidence();
+          if (first === undefined) return;
+          found(name, first);
+          // Should that incident fail or be rolled back while the chunk still runs, it is reported
+          // again. A critical chunk is never skipped: its one failed incident and alert say it all.
+          if (!critical) persisting.watch(`${name}@${startedAt}`, evidence, (again) => found(name, again));
         },
         Math.max(0, startedAt + budgetMs - now()),
       ),
@@ -160,6 +169,7 @@ export function createSlowBootDetector(options: SlowBootDetectorOptions): Detect
     },
     stop() {
       unsubscribe?.();
+      persisting.stop();
       reset();
       report = undefined;
     },

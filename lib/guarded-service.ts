@@ -113,6 +113,19 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
     return this.busy;
   }
 
+  /**
+   * Why the service is down because of its port, while it is: Guardian means it to run, it does
+   * not, and its last start found the port taken or it exited 98 (EADDRINUSE). Else `undefined`.
+   */
+  get downForItsPort(): string | undefined {
+    if (!this.wantedUp || this.supervisor.running) return undefined;
+    if (this.busy) return `${this.name} is still down: port ${this.busy.port} was taken at its last start`;
+    const exit = this.supervisor.lastExit;
+    return exit?.code === 98 && !exit.signal
+      ? `${this.name} is still down: it exited 98 (EADDRINUSE) and was not started again`
+      : undefined;
+  }
+
   /** The port a start uses: the registry's assignment when it lies in the configured range, else the preferred one. */
   intendedPort(): number {
     return intendedPort(this.registry, this.settings);

@@ -83,6 +83,32 @@ describe('port-in-use detector', () => {
     assert.equal(found[0]?.evidence, 'port 8001 is taken (bind probe before start)');
   });
 
+  it('reports again, with doubling pauses, while the service stays down for its port, and stops once it runs', async () => {
+    const starts = Object.assign(new EventEmitter(), { blockedPort: undefined });
+    let down: string | undefined = 'grace is still down: port 8000 was taken at its last start';
+    const found: Finding[] = [];
+    const detector = createPortInUseDetector('grace', {
+      starts,
+      stillDown: () => down,
+      persisting: { firstMs: 40, maxMs: 1000 },
+    });
+    void detector.start((f) => found.push(f));
+    starts.emit('port-busy', 8000, 1);
+    await sleep(40 + 80 + 60); // the re-reports at 40 ms and 120 ms
+    assert.deepEqual(
+      found.map((f) => f.evidence),
+      [
+        'port 8000 is taken (bind probe before start)',
+        'grace is still down: port 8000 was taken at its last start',
+        'grace is still down: port 8000 was taken at its last start',
+      ],
+    );
+    down = undefined;
+    await sleep(200);
+    assert.equal(found.length, 3, 'nothing once the service runs');
+    void detector.stop();
+  });
+
   it("reads other services' messages: Python's OSError and Windows' WinError 10048", () => {
     assert.equal(
       classifyBindLine({ text: 'OSError: [Errno 98] Address already in use: (127.0.0.1:8000)', readAt: 0 })?.port,
@@ -115,6 +141,30 @@ describe('slow-boot detector', () => {
       found[0]?.evidence ?? '',
       /boot chunk plugins has run 1\d\d ms, over its 150 ms budget \(not critical, deferrable\)/,
     );
+    void detector.stop();
+  });
+
+  it('reports a chunk again while it still runs past its budget, but a critical chunk once only', async () => {
+    const log = fakeLog();
+    const found: Finding[] = [];
+    const detector = createSlowBootDetector({
+      log,
+      budgets: { bootMs: 60_000, chunkMs: 10_000, chunks: { plugins: 30, databases: 30 } },
+      persisting: { firstMs: 50, maxMs: 1000 },
+    });
+    void detector.start((f) => found.push(f));
+    log.write({ ts: Date.now(), event: 'listening', port: 1 });
+    log.write(chunk('databases', 'start', { critical: true, deferrable: false }));
+    log.write(chunk('plugins', 'start'));
+    await sleep(30 + 50 + 20);
+    assert.deepEqual(
+      found.map((f) => f.resource),
+      ['databases', 'plugins', 'plugins'],
+      'plugins again after 50 ms; databases is critical',
+    );
+    log.write(chunk('plugins', 'skipped'));
+    await sleep(150);
+    assert.equal(found.length, 3, 'nothing once the chunk ended');
     void detector.stop();
   });
 

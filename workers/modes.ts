@@ -27,7 +27,7 @@ import {
 } from '../workflows/index.js';
 import type { IncidentInput, IncidentResult, IncidentSettings } from '../workflows/definitions.js';
 import {
-  credentialExpiry,
+  credentialSources,
   type DetectorContext,
   egressCalls,
   keepValidConfig,
@@ -84,6 +84,7 @@ export const modes = {
             starts: service,
             process: service.supervisor,
             ...(log ? { log } : {}),
+            stillDown: () => service.downForItsPort,
           })
         : undefined,
   }),
@@ -204,9 +205,8 @@ export const modes = {
               endpoint: e.name,
               ...(e.credential ? { credential: e.credential } : {}),
             })),
-            calls: egressCalls(egress),
+            ...credentialSources(egress),
             ...(log ? { log } : {}),
-            expiresAt: credentialExpiry(egress),
             intervalMs: config.detectors.interval,
           }),
   }),

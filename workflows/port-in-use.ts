@@ -37,11 +37,16 @@ export async function portInUse(input: IncidentInput<PortInUseParams>): Promise<
       return;
     }
     if (stale.length > 0) {
-      const { stopped } = await ctx.step('stop-stale-process', () =>
-        waiting.stopStaleServiceProcesses({
-          port,
-          processes: stale.map(({ pid, startTicks }) => ({ pid, startTicks })),
-        }),
+      const { stopped } = await ctx.step(
+        'stop-stale-process',
+        () =>
+          waiting.stopStaleServiceProcesses({
+            port,
+            processes: stale.map(({ pid, startTicks }) => ({ pid, startTicks })),
+          }),
+        // The stale process cannot come back, but what it did can: the service answers on the port
+        // again, so an incident that fails or is rolled back after the stop never leaves it down.
+        () => quick.restartServiceOn({ port }),
       );
       ctx.note(
         `stopped Guardian's own stale ${stale.map((h) => h.description).join(', ')} (${stopped.map((s) => s.outcome).join(', ')})`,

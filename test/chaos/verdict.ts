@@ -96,14 +96,17 @@ export async function settle(
   }
 }
 
-/** `serviceUp`, polled for a few seconds: a restart in progress gets its chance. */
+/**
+ * `serviceUp`, polled for up to 10 s: a restart in progress gets its chance, and so does the
+ * incident a fault that outlived a failed one opens once it is reported again.
+ */
 export async function checkServiceUp(
   agent: Agent,
   alerts: Parameters<typeof serviceUp>[1],
   problems: string[],
 ): Promise<boolean> {
   let last: string | undefined;
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 40; i++) {
     const { health, error } = await agent.health();
     if (serviceUp(health, alerts)) return true;
     last = health
