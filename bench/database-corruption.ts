@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { drillConfig } from '../drills/config.js';
 import { databaseCorruptionDrill } from '../drills/database-corruption.js';
 import { runDrills } from '../drills/runner.js';
-import type { ModeDrill } from '../drills/types.js';
+import { type ModeDrill, ownGuardian } from '../drills/types.js';
 import { machineLine } from '../lib/machine.js';
 
 const { values } = parseArgs({
@@ -43,7 +43,7 @@ for (const mb of values.sizes.split(',').map(Number)) {
       ...databaseCorruptionDrill,
       async prepare(env) {
         grow(world.path, mb * 1024 * 1024);
-        await env.runtime.backups.backupAll();
+        await ownGuardian(env).backups.backupAll();
       },
     };
     const report = await runDrills(config, [drill], {

@@ -15,7 +15,7 @@ import { drillConfig } from '../drills/config.js';
 import { parseDatabaseSize } from '../drills/database-size.js';
 import { runDrills } from '../drills/runner.js';
 import { sizedDatabaseCorruptionDrill } from '../drills/sized-database.js';
-import type { DrillEnvironment, ModeDrill } from '../drills/types.js';
+import { type DrillEnvironment, type ModeDrill, ownGuardian } from '../drills/types.js';
 import { listBackups } from '../lib/backups.js';
 import { parseConfig } from '../lib/config/load.js';
 import { machineLine } from '../lib/machine.js';
@@ -81,7 +81,7 @@ try {
           const t0 = Date.now();
           // The keeper takes one at start (a file this size has none yet); wait for it.
           while (listBackups(env.runtime.config.stateDir, 'world_model').length === 0) {
-            await env.runtime.backups.backupAll();
+            await ownGuardian(env).backups.backupAll();
             await sleep(200);
           }
           process.stderr.write(`${sizeText}: verified backup taken in ${Date.now() - t0} ms\n`);

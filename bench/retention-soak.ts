@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { drillConfig } from '../drills/config.js';
 import { databaseCorruptionDrill } from '../drills/database-corruption.js';
 import { runDrills } from '../drills/runner.js';
-import type { ModeDrill } from '../drills/types.js';
+import { type ModeDrill, ownGuardian } from '../drills/types.js';
 import { machineLine } from '../lib/machine.js';
 import { stateSize } from '../lib/state-size.js';
 
@@ -39,7 +39,7 @@ try {
     },
     async inject(env, run) {
       if (run > 0 && run % 50 === 0) {
-        const pass = await env.runtime.retention.run();
+        const pass = await ownGuardian(env).retention.run();
         const now = await guardianState();
         sizes.push(now.total);
         console.log(

@@ -7,6 +7,8 @@ interface CommandSpec {
   args?: string;
   summary: string;
   options?: Option[];
+  /** Printed after the options by `guardian <command> --help`. */
+  help?: string;
   run: () => Promise<(...args: never[]) => Promise<number | void>>;
 }
 
@@ -131,7 +133,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'drill',
     args: '[modes...]',
-    summary: 'inject failure modes for real into the demo service and measure MTTR',
+    summary:
+      "inject failure modes for real into the demo service and measure MTTR (the running Guardian's, if one is up)",
     options: [
       config(),
       json(),
@@ -139,7 +142,22 @@ export const COMMANDS: CommandSpec[] = [
       new Option('--report <dir>', 'write JSON, markdown and a chart to this directory'),
       logFormat(),
       new Option('--db-size <size>', "database-corruption: grow the demo's world_model to this size first (1GB, 3GB)"),
+      new Option('--isolated', 'start a Guardian of its own even when one runs on the state directory'),
     ],
+    help: [
+      '',
+      'Which Guardian runs:',
+      "  A Guardian is up on the config's stateDir (npm start / guardian up, its guardian.pid is live):",
+      '    database-corruption and missing-config are injected into its demo, as its guardian.yaml',
+      '    resolves it, and its incidents open under its host (GuardianHost="<host>"), on its task',
+      '    queue and in its ledger (guardian incidents); they stay open for its rollback window.',
+      '    The other modes change the config Guardian starts with, so they run in an isolated one.',
+      '  None is up, or --isolated: the drill starts its own Guardian, host <host>-drill, task queue',
+      '    guardian@<host>-drill, state in <stateDir>/drill/, the demo on ports of its own; it stops',
+      '    it at the end.',
+      "Either way only paths under that Guardian's state directory are touched, and each fault is",
+      'cleaned up after its run.',
+    ].join('\n'),
     run: async () => (await import('./commands/drill.js')).drill,
   },
 ];
@@ -153,6 +171,7 @@ export async function main(argv: string[]): Promise<void> {
   for (const spec of COMMANDS) {
     const command = program.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
     for (const option of spec.options ?? []) command.addOption(option);
+    if (spec.help) command.addHelpText('after', spec.help);
     command.action(async (...params: unknown[]) => {
       const run = (await spec.run()) as (...args: unknown[]) => Promise<number | void>;
       // commander passes the positional args, then the options object, then the command.

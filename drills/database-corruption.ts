@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { open, stat, truncate } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backupDir, listBackups } from '../lib/backups.js';
+import type { GuardianConfig } from '../lib/config/load.js';
 import type { ModeDrill } from './types.js';
 
 /** Ways to damage a database file, each one seen to break SQLite for real (see docs/failure-modes.md). */
@@ -50,15 +53,37 @@ async function writeAt(path: string, position: number, data: Buffer): Promise<vo
 export const databaseCorruptionDrill: ModeDrill = {
   mode: 'database-corruption',
   targetMs: 60_000,
-  async prepare({ runtime }) {
-    await runtime.backups.backupAll();
+  attachable: true,
+  async prepare(env) {
+    // A Guardian of our own takes a backup now; a running one keeps its own: wait for its first.
+    if (env.own) await env.own.backups.backupAll();
+    else await waitForBackup(env.runtime.config.stateDir, drilledDatabase(env.runtime.config).name, 60_000);
   },
   async inject({ runtime }, run) {
-    const db = runtime.config.databases.find((d) => d.name === 'world_model') ?? runtime.config.databases[0];
-    if (!db) throw new Error('the drill config guards no database');
+    const db = drilledDatabase(runtime.config);
     const names = Object.keys(corruptions) as (keyof typeof corruptions)[];
     const variant = names[run % names.length] ?? 'overwrite-page';
     await corruptions[variant](db.path);
     return { resource: db.name, injectedAt: Date.now(), variant, cleanup: async () => undefined };
   },
 };
+
+function drilledDatabase(config: GuardianConfig): GuardianConfig['databases'][number] {
+  const db = config.databases.find((d) => d.name === 'world_model') ?? config.databases[0];
+  if (!db)
+    throw new Error(`${config.file} guards no database (databases: in guardian.yaml); the drill has none to corrupt`);
+  return db;
+}
+
+/** Waits until the running Guardian holds a verified backup of the database, so a heal can restore it. */
+async function waitForBackup(stateDir: string, database: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (listBackups(stateDir, database).length === 0) {
+    if (Date.now() > deadline)
+      throw new Error(
+        `the running Guardian has no verified backup of ${database} in ${backupDir(stateDir, database)} after ` +
+          `${timeoutMs / 1000} s, so a corruption could not be healed; wait for its first backup and drill again`,
+      );
+    await sleep(250);
+  }
+}

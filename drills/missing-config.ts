@@ -36,22 +36,25 @@ function governancePolicies(env: DrillEnvironment): WatchedConfig {
 export const missingConfigDrill: ModeDrill = {
   mode: 'missing-config',
   targetMs: 10_000,
+  attachable: true,
   async inject(env, run) {
     const config = governancePolicies(env);
     const names = Object.keys(configFaults) as (keyof typeof configFaults)[];
     const variant = names[run % names.length] ?? 'delete';
+    // The file as it was: on a running Guardian's demo it may be the operator's own.
+    const original = await readFile(config.path).catch(() => undefined);
     await configFaults[variant](config.path);
     return {
       resource: config.name,
       injectedAt: Date.now(),
       variant,
-      // A run that did not heal must not leave the next one without a config.
+      // A run that did not heal must not leave the next one (or the demo) without its config.
       cleanup: async () => {
         const now = await readFile(config.path).catch(() => undefined);
-        if (now === undefined && config.defaults) {
-          await rm(config.path, { recursive: true, force: true });
-          await writeFile(config.path, await readFile(config.defaults));
-        }
+        const replacement = original ?? (now === undefined && config.defaults ? await readFile(config.defaults) : now);
+        if (replacement === undefined || (now !== undefined && now.equals(replacement))) return;
+        await rm(config.path, { recursive: true, force: true });
+        await writeFile(config.path, replacement);
       },
     };
   },

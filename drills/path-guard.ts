@@ -2,17 +2,24 @@ import { realpathSync } from 'node:fs';
 import { basename, dirname, resolve, sep } from 'node:path';
 import type { GuardianConfig } from '../lib/config/load.js';
 
-/** Thrown when a drill would damage a path outside its own state directory; nothing was injected. */
+/** Which Guardian a drill acts on: the one `guardian up` runs, or one the drill starts for itself. */
+export type DrillTarget = 'running' | 'isolated';
+
+/** Thrown when a drill would damage a path outside the state directory of the Guardian it acts on; nothing was injected. */
 export class DrillOutsideStateError extends Error {
   constructor(
     readonly stateDir: string,
     readonly outside: readonly { key: string; path: string }[],
+    readonly target: DrillTarget = 'isolated',
   ) {
     super(
-      `refusing to drill: it would damage paths outside the drill's state directory ${stateDir}:\n` +
+      `refusing to drill: it would damage paths outside the state directory ${stateDir} of ` +
+        (target === 'running' ? 'the running Guardian it acts on' : "the drill's own Guardian") +
+        ':\n' +
         outside.map((o) => `  - ${o.key}: ${o.path}`).join('\n') +
         "\nDrills corrupt databases, delete configs and fill disks for real. Run them with the demo's guardian.yaml, " +
-        'or one whose paths use ${GRACE_HOME} (the drill points it into its state directory).',
+        'or one whose paths use ${GRACE_HOME} (an isolated drill points it into its state directory)' +
+        (target === 'running' ? '; or run `guardian drill --isolated` to leave the running Guardian alone.' : '.'),
     );
     this.name = 'DrillOutsideStateError';
   }
@@ -41,12 +48,13 @@ export function drillDamagePaths(config: GuardianConfig): { key: string; path: s
 
 /**
  * Refuses (throws {@link DrillOutsideStateError}) unless every path the drill would damage lies
- * under the drill's own state directory, symbolic links resolved.
+ * under the state directory of the Guardian it acts on (`config.stateDir`: the drill's own, or
+ * that of the running Guardian whose guardian.yaml this is), symbolic links resolved.
  */
-export function assertDrillPathsInside(config: GuardianConfig): void {
+export function assertDrillPathsInside(config: GuardianConfig, target: DrillTarget = 'isolated'): void {
   const root = real(config.stateDir);
   const outside = drillDamagePaths(config).filter(({ path }) => !real(path).startsWith(root + sep));
-  if (outside.length > 0) throw new DrillOutsideStateError(config.stateDir, outside);
+  if (outside.length > 0) throw new DrillOutsideStateError(config.stateDir, outside, target);
 }
 
 /** The path with symbolic links resolved as far as it exists. */

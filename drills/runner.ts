@@ -1,31 +1,16 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { GuardianConfig } from '../lib/config/load.js';
-import type { IncidentRecord } from '../lib/ledger.js';
-import type { Logger } from '../lib/logger.js';
 import { acquirePidLock } from '../lib/pid-lock.js';
 import { median, percentile } from '../lib/stats.js';
 import { startGuardian } from '../workers/guardian.js';
 import type { Mode } from '../workflows/definitions.js';
 import { incidentWorkflowId } from '../workflows/definitions.js';
 import { assertDrillPathsInside } from './path-guard.js';
-import type { DrillEnvironment, ModeDrill } from './types.js';
+import { runEachDrill } from './run-loop.js';
+import type { DrillEnvironment, DrillOptions, DrillRun, ModeDrill } from './types.js';
 
-/** One injected run, measured. */
-export interface DrillRun {
-  mode: Mode;
-  run: number;
-  variant: string;
-  resource: string;
-  outcome: string;
-  injectedAt: number;
-  detectedAt?: number;
-  healedAt?: number;
-  detectMs?: number;
-  totalMs?: number;
-  workflowId?: string;
-  error?: string;
-}
+export type { DrillOptions, DrillRun } from './types.js';
 
 /** A mode's figures, in the shape every drill report uses. */
 export interface ModeSummary {
@@ -48,22 +33,12 @@ export interface DrillReport {
   runs: DrillRun[];
 }
 
-/** How to run drills. */
-export interface DrillOptions {
-  repeat: number;
-  onProgress?: (line: string) => void;
-  runTimeoutMs?: number;
-  /** Stops the drill early (Ctrl-C): the current fault is cleaned up and everything stopped. */
-  signal?: AbortSignal;
-  /** The drill's Guardian logs here (default: stderr, readable on a terminal). */
-  logger?: Logger;
-}
-
 /** The spec's bound on the average total MTTR. */
 export const AVERAGE_TARGET_MS = 20_000;
 
 /**
- * Runs drills against a Guardian started in this process. Each run: inject, wait for the
+ * Runs drills against a Guardian started in this process (isolated: host `<host>-drill`, see
+ * drills/config.ts). Each run: inject, wait for the
  * incident to reach an outcome in the ledger, wait for its workflow to close, clean up.
  * Cleanup always runs, and the Guardian (with its demo service) is stopped at the end.
  */
@@ -97,64 +72,20 @@ async function runConfigured(
 ): Promise<DrillReport> {
   const runtime = await startGuardian({ config, ...(options.logger ? { logger: options.logger } : {}) });
   // The service can move (port-in-use): its port is the one it has now, not the configured preference.
-  const env: DrillEnvironment = { runtime, servicePort: () => runtime.service?.port ?? config.service?.port.preferred };
-  const runs: DrillRun[] = [];
-  const progress = options.onProgress ?? (() => undefined);
+  const env: DrillEnvironment = {
+    runtime,
+    own: runtime,
+    servicePort: () => runtime.service?.port ?? config.service?.port.preferred,
+  };
   try {
     await closeLeftovers(runtime, config.host);
-    await waitForService(env, 20_000);
-    for (const drill of selected) {
-      await drill.prepare?.(env);
-      for (let run = 0; run < options.repeat; run++) {
-        options.signal?.throwIfAborted();
-        progress(`${drill.mode}: run ${run + 1}/${options.repeat} injecting…`);
-        const injection = await drill.inject(env, run);
-        const measured: DrillRun = {
-          mode: drill.mode,
-          run,
-          variant: injection.variant,
-          resource: injection.resource,
-          outcome: 'timeout',
-          injectedAt: injection.injectedAt,
-        };
-        try {
-          const record = await waitForOutcome(
-            runtime.ledger,
-            drill.mode,
-            injection.resource,
-            injection.injectedAt,
-            options.runTimeoutMs ?? Math.max(30_000, drill.targetMs * 2),
-            options.signal,
-          );
-          measured.outcome = record.outcome;
-          measured.workflowId = record.workflowId;
-          measured.detectedAt = record.detectedAt;
-          measured.detectMs = Math.max(0, record.detectedAt - injection.injectedAt);
-          if (record.healedAt !== null) {
-            measured.healedAt = record.healedAt;
-            measured.totalMs = Math.max(0, record.healedAt - injection.injectedAt);
-          }
-          await waitForClose(runtime, incidentWorkflowId(drill.mode, config.host, injection.resource));
-        } catch (err) {
-          if (options.signal?.aborted) throw err;
-          measured.error = (err as Error).message;
-        } finally {
-          await injection.cleanup();
-        }
-        runs.push(measured);
-        progress(
-          `${drill.mode}: run ${run + 1}/${options.repeat} ${injection.variant}: ${measured.outcome}` +
-            (measured.totalMs === undefined
-              ? ''
-              : ` in ${measured.totalMs} ms (detected after ${measured.detectMs} ms)`),
-        );
-        await waitForService(env, 20_000).catch(() => undefined);
-      }
-    }
+    const runs = await runEachDrill(env, selected, options, {
+      afterOutcome: (mode, resource) => waitForClose(runtime, incidentWorkflowId(mode, config.host, resource)),
+    });
+    return summarize(selected, runs);
   } finally {
     await runtime.stop();
   }
-  return summarize(selected, runs);
 }
 
 /** Terminates incidents an interrupted earlier drill left open on this drill's own host. */
@@ -199,45 +130,7 @@ export function summarize(selected: readonly ModeDrill[], runs: DrillRun[]): Dri
   };
 }
 
-async function waitForOutcome(
-  ledger: GuardianRuntimeLedger,
-  mode: Mode,
-  resource: string,
-  since: number,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<IncidentRecord> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    signal?.throwIfAborted();
-    const found = ledger
-      .incidents({ mode, limit: 20 })
-      .find((r) => r.resource === resource && r.detectedAt >= since - 50 && r.outcome !== 'healing');
-    if (found) return found;
-    await sleep(25);
-  }
-  throw new Error(`no outcome for ${mode} on ${resource} within ${timeoutMs} ms`);
-}
-
-type GuardianRuntimeLedger = Awaited<ReturnType<typeof startGuardian>>['ledger'];
-
 async function waitForClose(runtime: Awaited<ReturnType<typeof startGuardian>>, workflowId: string): Promise<void> {
   const handle = runtime.client.workflow.getHandle(workflowId);
   await Promise.race([handle.result().catch(() => undefined), sleep(30_000, undefined, { ref: false })]);
-}
-
-async function waitForService(env: DrillEnvironment, timeoutMs: number): Promise<void> {
-  const control = env.runtime.control;
-  if (!control) return;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const health = await control.health(1000);
-      if (health.status === 'ok') return;
-    } catch {
-      // Not up yet.
-    }
-    await sleep(100);
-  }
-  throw new Error(`the demo service did not report healthy within ${timeoutMs} ms`);
 }

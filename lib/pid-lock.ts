@@ -31,6 +31,22 @@ export function acquirePidLock(path: string): () => void {
   throw new Error(`could not take the lock ${path}`);
 }
 
+/** The PID holding a PID lock file, if the file names a process that is alive; undefined otherwise. */
+export function lockHolder(path: string): number | undefined {
+  let holder: number;
+  try {
+    holder = Number(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  return Number.isInteger(holder) && holder > 0 && alive(holder) ? holder : undefined;
+}
+
+/** The PID of the Guardian (`guardian up`) running on a state directory, if one runs. */
+export function runningGuardianPid(stateDir: string): number | undefined {
+  return lockHolder(join(stateDir, 'guardian.pid'));
+}
+
 /**
  * Takes the one-Guardian-per-state-directory lock (`<stateDir>/guardian.pid`). A second
  * `guardian up` on the same state directory fails with a {@link LockHeldError} naming the PID of

@@ -6,23 +6,38 @@ import { drillConfig } from '../../drills/config.js';
 import { parseDatabaseSize } from '../../drills/database-size.js';
 import { drills } from '../../drills/index.js';
 import { sizedDatabaseCorruptionDrill } from '../../drills/sized-database.js';
-import { type DrillReport, runDrills } from '../../drills/runner.js';
-import type { ModeDrill } from '../../drills/types.js';
+import { attachDrills } from '../../drills/attached.js';
+import { type DrillReport, runDrills, summarize } from '../../drills/runner.js';
+import type { DrillOptions, ModeDrill } from '../../drills/types.js';
+import { loadConfig } from '../../lib/config/load.js';
 import { UsageError } from '../../lib/errors.js';
 import { createLogger, logFormat } from '../../lib/logger.js';
 import { machineLine } from '../../lib/machine.js';
 import { isMode, MODES } from '../../lib/modes.js';
+import { runningGuardianPid } from '../../lib/pid-lock.js';
 
-/** `guardian drill [mode…|all]`: injects each mode's scenario for real and measures MTTR. */
-export async function drill(
-  modes: string[],
-  options: { config: string; json?: boolean; repeat: string; report?: string; logFormat?: string; dbSize?: string },
-): Promise<number> {
+/** Options of {@link drill}, as the CLI parses them. */
+export interface DrillCommandOptions {
+  config: string;
+  json?: boolean;
+  repeat: string;
+  report?: string;
+  logFormat?: string;
+  dbSize?: string;
+  /** Start a Guardian of the drill's own even when one runs on the config's state directory. */
+  isolated?: boolean;
+}
+
+/**
+ * `guardian drill [mode…|all]`: injects each mode's scenario for real and measures MTTR. When a
+ * Guardian runs on the config's state directory (`npm start`), the drill acts on it and its demo;
+ * with `--isolated`, or when none runs, it starts one of its own (host `<host>-drill`).
+ */
+export async function drill(modes: string[], options: DrillCommandOptions): Promise<number> {
   const repeat = Number(options.repeat);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000)
     throw new UsageError(`--repeat must be a whole number from 1 to 1000, got "${options.repeat}"`);
   const selected = withDatabaseSize(selectDrills(modes), options.dbSize);
-  const config = await drillConfig(options.config);
   // Ctrl-C: stop after cleaning up the fault in place, the demo service and Guardian.
   const interrupted = new AbortController();
   const onInterrupt = () => {
@@ -32,7 +47,7 @@ export async function drill(
   process.once('SIGINT', onInterrupt);
   let report;
   try {
-    report = await runDrills(config, selected, {
+    report = await drillTargets(options, selected, {
       repeat,
       onProgress: (line) => process.stderr.write(`${line}\n`),
       signal: interrupted.signal,
@@ -50,6 +65,39 @@ export async function drill(
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else process.stdout.write(`${renderTable(report)}\n`);
   return report.pass ? 0 : 1;
+}
+
+/**
+ * Runs the drills on the running Guardian when one is up (and `--isolated` is not given); the
+ * modes that need a Guardian of their own then run in an isolated one, as all do otherwise.
+ */
+async function drillTargets(
+  options: DrillCommandOptions,
+  selected: ModeDrill[],
+  drillOptions: DrillOptions,
+): Promise<DrillReport> {
+  const running = loadConfig(options.config);
+  const pid = options.isolated ? undefined : runningGuardianPid(running.stateDir);
+  // More heals than flap protection allows would pause the running demo's resource: isolate them.
+  const fits = drillOptions.repeat <= running.incidents.flap.limit;
+  const onRunning = pid === undefined || !fits ? [] : selected.filter((d) => d.attachable);
+  const isolated = selected.filter((d) => !onRunning.includes(d));
+  const attached = onRunning.length > 0 ? await attachDrills(running, onRunning, drillOptions) : undefined;
+  if (isolated.length === 0 && attached) return attached;
+  const config = await drillConfig(options.config);
+  const why =
+    pid === undefined
+      ? options.isolated
+        ? 'isolated (--isolated)'
+        : `no Guardian runs on ${running.stateDir}`
+      : fits
+        ? 'need a Guardian of their own (they change its config before it starts)'
+        : `--repeat ${drillOptions.repeat} is past the running Guardian's flap limit (${running.incidents.flap.limit})`;
+  drillOptions.onProgress?.(
+    `${isolated.map((d) => d.mode).join(', ')}: ${why}; starting one: host ${config.host}, state ${config.stateDir}`,
+  );
+  const own = await runDrills(config, isolated, drillOptions);
+  return attached ? summarize(selected, [...attached.runs, ...own.runs]) : own;
 }
 
 /** Resolves mode arguments (`all`, or mode ids) to drills; unknown or undrillable modes are usage errors. */
