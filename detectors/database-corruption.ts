@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { excerpt } from '../lib/redact.js';
 import { checkHeader } from '../lib/sqlite-file.js';
 import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
-import { LogFindingLimit } from './log-limit.js';
+import { LogClaims } from './log-limit.js';
 import type { LogTail } from './log-tail.js';
 import { confirmCorruption, confirmWriteLocked } from './sqlite-confirm.js';
 import type { Detector, Finding, LogLine, ReportFinding } from './types.js';
@@ -78,8 +78,7 @@ export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDete
   let unsubscribe: (() => void) | undefined;
   let ticking = false;
 
-  const limit = new LogFindingLimit();
-  const confirming = new Set<string>();
+  const claims = new LogClaims();
 
   const finding = (database: string, evidence: string, observedAt?: number, details?: Evidence): Finding => ({
     mode: 'database-corruption',
@@ -106,11 +105,10 @@ export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDete
     }
     const targets = signal.database ? options.databases.filter((d) => d.name === signal.database) : options.databases;
     for (const db of targets) {
-      if (confirming.has(db.name) || !limit.allow(db.name)) continue;
-      confirming.add(db.name);
-      void confirmCorruption(db.path)
-        .then((damage) => {
-          if (!damage) return;
+      claims.check(
+        db.name,
+        () => confirmCorruption(db.path),
+        (damage) => {
           lastGood.delete(db.name);
           const details = logEvidence(line, { code: signal.code, database: db.name });
           report(
@@ -121,9 +119,8 @@ export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDete
               details,
             ),
           );
-        })
-        .catch(() => undefined)
-        .finally(() => confirming.delete(db.name));
+        },
+      );
     }
   }
 
@@ -141,7 +138,7 @@ export function createDatabaseCorruptionDetector(options: DatabaseCorruptionDete
       return;
     }
     seen.last = now;
-    if (now - seen.first < busyPersistMs || !confirmWriteLocked(db.path) || !limit.allow(db.name)) return;
+    if (now - seen.first < busyPersistMs || !confirmWriteLocked(db.path) || !claims.limit.allow(db.name)) return;
     const details = logEvidence(line, { code: signal.code, database: db.name });
     report(
       finding(

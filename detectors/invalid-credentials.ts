@@ -1,4 +1,5 @@
 import type { CallEvent } from '../lib/egress/proxy.js';
+import { LogClaims } from './log-limit.js';
 import type { LogTail } from './log-tail.js';
 import type { Detector, Finding, ReportFinding } from './types.js';
 
@@ -13,8 +14,14 @@ export interface InvalidCredentialsDetectorOptions {
   endpoints: readonly GuardedCredential[];
   /** Subscribes to the egress proxy's calls; returns the unsubscribe. */
   calls?: (listener: (event: CallEvent) => void) => () => void;
-  /** The service's log: `http.auth_error` lines. */
+  /** The service's log: `http.auth_error` lines, each only a claim for {@link confirm} to check. */
   log?: LogTail;
+  /**
+   * Confirms a log line's claim with Guardian's own look at the endpoint (one credentialed call
+   * through the egress proxy): what the endpoint answered when it refused the credential, else
+   * undefined. Without it, log lines are not acted on.
+   */
+  confirm?: (endpoint: string) => Promise<string | undefined>;
   /** When a credential's value in use expires (a JWT's exp less the skew), if known. */
   expiresAt?: (credential: string) => number | undefined;
   /** Tick of the expiry check. @default 1000 */
@@ -23,13 +30,15 @@ export interface InvalidCredentialsDetectorOptions {
 
 /**
  * invalid-credentials detector. Events: a 401/403 (or an expired token refused locally) on a call
- * through the egress proxy, and the service's `http.auth_error` log lines. A cheap tick as well:
+ * through the egress proxy, and the service's `http.auth_error` log lines — a claim that opens an
+ * incident only once Guardian's own call confirms the refusal (rate-limited per endpoint). A cheap tick as well:
  * a credential whose JWT is past its exp is a finding before any call is refused.
  */
 export function createInvalidCredentialsDetector(options: InvalidCredentialsDetectorOptions): Detector {
   const known = new Map(options.endpoints.map((e) => [e.endpoint, e]));
   const expiredReported = new Map<string, number>();
   const unsubscribes: (() => void)[] = [];
+  const claims = new LogClaims();
   let timer: NodeJS.Timeout | undefined;
 
   const finding = (endpoint: string, evidence: string, observedAt?: number): Finding => ({
@@ -60,12 +69,19 @@ export function createInvalidCredentialsDetector(options: InvalidCredentialsDete
         report(finding(event.endpoint, `${event.detail} from ${event.endpoint}${via}`, event.at));
       });
       if (calls) unsubscribes.push(calls);
+      const confirm = options.confirm;
       const lines = options.log?.onLine((line) => {
         const json = line.json;
         if (json?.event !== 'http.auth_error' || typeof json.endpoint !== 'string' || !known.has(json.endpoint)) return;
+        if (!confirm) return;
+        const endpoint = json.endpoint;
         const ts = typeof json.ts === 'number' ? json.ts : undefined;
-        report(
-          finding(json.endpoint, `service log: ${json.endpoint} answered ${String(json.status ?? '401/403')}`, ts),
+        const status = typeof json.status === 'number' ? json.status : '401/403';
+        claims.check(
+          endpoint,
+          () => confirm(endpoint),
+          (answer) =>
+            report(finding(endpoint, `service log: ${endpoint} answered ${status}; confirmed: ${answer}`, ts)),
         );
       });
       if (lines) unsubscribes.push(lines);

@@ -25,3 +25,30 @@ export class LogFindingLimit {
     return true;
   }
 }
+
+/**
+ * The claims of log lines, confirmed before they become findings: a line about a resource starts
+ * at most one confirmation at a time for it (lines arriving meanwhile are covered by it), and
+ * confirmations per resource are rate-limited by a {@link LogFindingLimit}. Only what `confirm`
+ * finds is reported; a failed or empty confirmation reports nothing.
+ */
+export class LogClaims {
+  private readonly confirming = new Set<string>();
+
+  constructor(
+    /** Shared with direct findings of the same detector, if it has any. @default a new {@link LogFindingLimit} */
+    readonly limit = new LogFindingLimit(),
+  ) {}
+
+  /** Confirms a claim about `resource` unless one is under way or its limit is spent; `onConfirmed` gets what it found. */
+  check<T>(resource: string, confirm: () => Promise<T | undefined>, onConfirmed: (found: T) => void): void {
+    if (this.confirming.has(resource) || !this.limit.allow(resource)) return;
+    this.confirming.add(resource);
+    void confirm()
+      .then((found) => {
+        if (found !== undefined) onConfirmed(found);
+      })
+      .catch(() => undefined)
+      .finally(() => this.confirming.delete(resource));
+  }
+}

@@ -1,7 +1,7 @@
 import type { MemorySettings } from '../lib/config/resources.js';
 import { memoryProblems, type MemorySample, sampleMemory } from '../lib/memory.js';
 import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
-import { LogFindingLimit } from './log-limit.js';
+import { LogClaims } from './log-limit.js';
 import type { LogTail } from './log-tail.js';
 import type { Detector, Finding, LogLine, ReportFinding } from './types.js';
 
@@ -34,7 +34,9 @@ export interface OutOfMemoryDetectorOptions {
 
 /**
  * out-of-memory detector. Events: the service's own MemoryError / ENOMEM / "JavaScript heap out
- * of memory" lines. Memory has no event to wait on, so a tick samples /proc/meminfo and the
+ * of memory" lines — a claim that makes the detector measure at once, and opens an incident only
+ * when the measured memory (system, swap, the service's RSS) is over its threshold; claims are
+ * rate-limited. Memory has no event to wait on, so a tick samples /proc/meminfo and the
  * service's /proc/<pid>/status: a few small reads, whatever the load.
  */
 export function createOutOfMemoryDetector(options: OutOfMemoryDetectorOptions): Detector {
@@ -44,7 +46,7 @@ export function createOutOfMemoryDetector(options: OutOfMemoryDetectorOptions): 
   let unsubscribe: (() => void) | undefined;
   let ticking = false;
 
-  const limit = new LogFindingLimit();
+  const claims = new LogClaims();
   const finding = (evidence: string, observedAt?: number, details?: Evidence): Finding => ({
     mode: 'out-of-memory',
     resource: options.resource,
@@ -64,10 +66,17 @@ export function createOutOfMemoryDetector(options: OutOfMemoryDetectorOptions): 
     start(report) {
       unsubscribe = options.log?.onLine((line) => {
         const said = classifyMemoryLine(line);
-        if (said === undefined || !limit.allow(options.resource)) return;
+        if (said === undefined) return;
         const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
         const details = logEvidence(line, { code: memoryCode(said) });
-        report(finding(describeEvidence(details), ts, details));
+        claims.check(
+          options.resource,
+          async () => {
+            const problems = memoryProblems(await sample(options.pids()), options.memory);
+            return problems.length > 0 ? problems.join('; ') : undefined;
+          },
+          (measured) => report(finding(`${describeEvidence(details)}; confirmed: ${measured}`, ts, details)),
+        );
       });
       timer = setInterval(() => {
         if (ticking) return;

@@ -133,6 +133,8 @@ describe('invalid-credentials detector', () => {
       endpoints: [{ endpoint: 'quotes', credential: 'quotes-key' }, { endpoint: 'weather' }],
       calls: (l) => (listeners.push(l), () => undefined),
       log,
+      // The endpoint's own answer, which a log line's claim needs before it counts.
+      confirm: async () => 'HTTP 403',
     });
     await detector.start((f) => findings.push(f));
     try {

@@ -1,3 +1,4 @@
+import type { InvalidCredentialsDetectorOptions } from '../detectors/invalid-credentials.js';
 import type { LogTail } from '../detectors/log-tail.js';
 import type { WatchedConfig } from '../lib/config/resources.js';
 import type { GuardianConfig } from '../lib/config/load.js';
@@ -59,6 +60,27 @@ export function credentialExpiry(egress: EgressProxy): (credential: string) => n
   return (credential) => {
     const exp = egress.credentials.expiresAt(credential);
     return exp === undefined ? undefined : exp - (egress.credentials.settings(credential)?.expirySkew ?? 0);
+  };
+}
+
+/** How long Guardian's own check of a claimed credential refusal waits for the endpoint. */
+const CREDENTIAL_CONFIRM_TIMEOUT_MS = 5000;
+
+/**
+ * What the invalid-credentials detector reads from the egress proxy: its calls, the credentials'
+ * expiry, and the confirmation of a service log line's claim — one credentialed call to the
+ * endpoint's probe path, which confirms only when the endpoint itself answers 401 or 403.
+ */
+export function credentialSources(
+  egress: EgressProxy,
+): Required<Pick<InvalidCredentialsDetectorOptions, 'calls' | 'expiresAt' | 'confirm'>> {
+  return {
+    calls: egressCalls(egress),
+    expiresAt: credentialExpiry(egress),
+    confirm: async (endpoint) => {
+      const trial = await egress.trial(endpoint, CREDENTIAL_CONFIRM_TIMEOUT_MS);
+      return trial.status === 401 || trial.status === 403 ? trial.detail : undefined;
+    },
   };
 }
 
