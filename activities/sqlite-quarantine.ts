@@ -7,7 +7,7 @@ import { throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
 import { StepProgress } from '../lib/step-progress.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
 import { createPrivateFile } from '../lib/state-db.js';
-import { currentStep, readJson, runDir, runJournaled, StepState } from '../lib/step-state.js';
+import { readJson, runDir, runJournaled, StepState } from '../lib/step-state.js';
 import type { ActivityDeps } from './deps.js';
 import {
   databasePathOf,
@@ -124,15 +124,12 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
                 (await fingerprintOfQuarantine(path, files, dir));
               const now = await fingerprintOf(path, signal);
               const discarded = sameContent(baseline, now) ? undefined : describeRowChanges(baseline.rows, now.rows);
-              if (discarded !== undefined && !force) {
-                const id = currentStep()?.workflowId ?? '<incident>';
+              if (discarded !== undefined && !force)
                 throw ApplicationFailure.nonRetryable(
                   `${database} was written since Guardian healed it (${discarded}); rolling back would lose those ` +
-                    `writes, so nothing was changed. To roll back anyway (the live files are kept aside first): ` +
-                    `guardian rollback ${id} --force`,
+                    `writes, so nothing was changed. ${putBackByHand(database, path, dir, files)}`,
                   FailureType.DatabaseChangedSinceHeal,
                 );
-              }
               await rm(kept, { recursive: true, force: true });
               await mkdir(kept, { recursive: true });
               for (const file of databaseFileSet(path)) {
@@ -178,4 +175,20 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
       );
     },
   };
+}
+
+/**
+ * What an operator can still do once a refused rollback closed the incident (a rollback signal
+ * no longer reaches it): the originals' place, the commands that put them back, and the hold.
+ */
+function putBackByHand(database: string, path: string, dir: string, files: readonly QuarantinedFile[]): string {
+  const live = (name: string) => join(dirname(path), name);
+  const commands = files.map((f) =>
+    f.existed ? `cp '${join(dir, f.name)}' '${live(f.name)}'` : `rm -f '${live(f.name)}'`,
+  );
+  return (
+    `The incident is closed and ${database} is on hold. The files from before the heal are kept in ${dir}; ` +
+    `to put them back by hand, stop what has ${path} open, copy the live files somewhere safe, then run: ` +
+    `${commands.join(' && ')}. When done: guardian resume database-corruption ${database}`
+  );
 }

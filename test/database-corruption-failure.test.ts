@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -100,14 +101,27 @@ describe('database-corruption when a later step fails or the data moved on', () 
   });
 
   it('refuses to roll back a database written since the heal, saying what would be lost', async () => {
-    const { handle } = await healedAndWritten('refused');
+    const { handle, damaged } = await healedAndWritten('refused');
     const live = sha256(pathOf('refused'));
     await handle.signal(rollbackSignal, 'test');
     const result = (await handle.result()) as IncidentResult;
     assert.equal(sha256(pathOf('refused')), live, 'the live database was not touched');
     const copyAside = result.steps.find((s) => s.name === 'copy-aside');
     assert.equal(copyAside?.state, 'compensation-failed');
-    assert.match(copyAside?.detail ?? '', /entities: 300 → 301 rows.*--force/);
+    const detail = copyAside?.detail ?? '';
+    assert.match(detail, /entities: 300 → 301 rows/);
+    // The incident is closed now: a rollback signal cannot reach it, so none is suggested.
+    assert.doesNotMatch(detail, /guardian rollback/);
+    assert.match(detail, /guardian resume database-corruption refused/);
+    assert.ok(worker.ledger.quiet('database-corruption', 'refused'), 'on hold, as the message says');
+    const commands = /then run: (.+)\. When done/.exec(detail)?.[1];
+    assert.ok(commands, detail);
+    execSync(commands, { shell: '/bin/sh' });
+    assert.equal(
+      sha256(pathOf('refused')),
+      damaged,
+      'the commands it suggests put the files from before the heal back',
+    );
   });
 
   it('a forced rollback keeps the live files aside, named in the summary, and puts the originals back', async () => {
