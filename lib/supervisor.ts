@@ -7,6 +7,7 @@ import { childEnvironment } from './child-env.js';
 import type { Logger } from './logger.js';
 import { isAlive, processInfo, sameProcess } from './proc.js';
 import type { ProcessRegistry, RegisteredProcess } from './process-registry.js';
+import { createPrivateFile } from './state-db.js';
 
 /** How to run one supervised process (no shell: command and args are passed as they are). */
 export interface ProcessSpec {
@@ -94,6 +95,7 @@ export class Supervisor extends EventEmitter<{
   start(extraEnv: Record<string, string> = {}, meta: { port?: number } = {}): ProcessIdentity {
     if (this.identity) return this.identity;
     mkdirSync(dirname(this.spec.outputFile), { recursive: true });
+    createPrivateFile(this.spec.outputFile);
     const out = openSync(this.spec.outputFile, 'a');
     let child;
     try {

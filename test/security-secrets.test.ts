@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,6 +39,7 @@ const saved = { leak: process.env.GUARDIAN_TEST_LEAK_KEY, temporal: process.env.
 before(async () => {
   // The connection settings come first: the API key below is for the service's eyes never, not the server's.
   const settings = temporalSettings();
+  process.umask(0o022); // the usual umask: modes asserted below must not come from a stricter one
   process.env.GUARDIAN_TEST_LEAK_KEY = ENV_SECRET;
   process.env.TEMPORAL_API_KEY = TEMPORAL_KEY;
   const port = await freePortRange(3, 19600 + Math.floor(Math.random() * 300));
@@ -138,6 +139,13 @@ describe('diagnostics of a process', () => {
     assert.deepEqual(Object.keys(found.process).sort(), ['description', 'pid', 'startTicks']);
     assert.match(found.process.description, /^pid \d+ \(node .*server\.mjs --api-key \*\*\*\)$/);
     assert.ok(!JSON.stringify(found).includes(ARGV_SECRET), JSON.stringify(found.process));
+  });
+});
+
+describe("the service's captured output", () => {
+  it('is 0600, whatever the umask (the test runs with 022)', () => {
+    const output = runtime.service?.supervisor.spec.outputFile ?? '';
+    assert.equal(statSync(output).mode & 0o777, 0o600, output);
   });
 });
 
