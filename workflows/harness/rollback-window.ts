@@ -1,4 +1,4 @@
-import { condition, continueAsNew, isCancellation } from '@temporalio/workflow';
+import { CancellationScope, condition, continueAsNew, isCancellation } from '@temporalio/workflow';
 import type { IncidentInput, IncidentResult } from '../definitions.js';
 import type { IncidentRecorder } from './recording.js';
 import type { IncidentSignals } from './signals.js';
@@ -24,6 +24,9 @@ export async function holdRollbackWindow<P>(
     if (!isCancellation(err)) throw err;
     signals.rollbackRequested = true;
   }
+  // A Cancel that came with a recurrence in one activation is still a rollback: continuing as
+  // new would drop it, and the operator's Cancel would be lost on the next run.
+  if (CancellationScope.current().consideredCancelled) signals.rollbackRequested = true;
   if (signals.rollbackRequested) {
     await steps.compensate();
     recorder.status.outcome = 'rolled-back';
