@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { renderQuiet } from '../cli/commands/hold.js';
+import { hold, renderQuiet } from '../cli/commands/hold.js';
 import { resume } from '../cli/commands/resume.js';
 import { type GuardianRuntime, startGuardian } from '../workers/guardian.js';
 import { rollbackSignal } from '../workflows/definitions.js';
@@ -18,10 +18,22 @@ const schema = join(root, 'examples/grace/policies/governance_policies.schema.js
 const tmp = tempDir();
 const pathOf = (name: string) => join(tmp.dir, name, 'governance_policies.yaml');
 const incidents = { rollbackWindow: '60s', flap: { limit: 1, window: '10m' }, reminderInterval: '3s' };
-const configs = ['held', 'paused'].map((name) => ({ name, path: pathOf(name), schema, defaults }));
+const configs = ['held', 'paused', 'expiring', 'restarted'].map((name) => ({
+  name,
+  path: pathOf(name),
+  schema,
+  defaults,
+}));
 const config = testConfig(tmp.dir, { configs, incidents });
 const configFile = join(tmp.dir, 'guardian.yaml');
 let runtime: GuardianRuntime;
+const startOnStateDir = async () =>
+  startGuardian({
+    config,
+    ensureDevServer: false,
+    superviseService: false,
+    workflowBundle: await workflowBundle(join(root, 'workflows/index.ts')),
+  });
 
 before(async () => {
   for (const { name } of configs) {
@@ -32,12 +44,7 @@ before(async () => {
     configFile,
     stringify({ host: config.host, taskQueue: config.taskQueue, stateDir: config.stateDir, configs, incidents }),
   );
-  runtime = await startGuardian({
-    config,
-    ensureDevServer: false,
-    superviseService: false,
-    workflowBundle: await workflowBundle(join(root, 'workflows/index.ts')),
-  });
+  runtime = await startOnStateDir();
 });
 after(async () => {
   await runtime.stop();
@@ -112,5 +119,42 @@ describe('holds and quiet resources', () => {
     const expected = Math.floor((Date.now() - escalatedAt) / 3000);
     assert.ok(reminders.length >= 1 && reminders.length <= expected + 1, `${reminders.length} reminder(s) in ~8 s`);
     assert.match(reminders[0]?.message ?? '', /guardian resume missing-config paused/);
+  });
+
+  it('a hold given --for a short time lifts by itself, and the fault it kept waiting is then healed', async () => {
+    const said = await captureStdout(() =>
+      hold('missing-config', 'expiring', { config: configFile, for: '4s', reason: 'maintenance' }),
+    );
+    assert.match(said, /Held missing-config on expiring until /);
+    const heldAt = Date.now();
+    rmSync(pathOf('expiring'));
+    await sleep(2000); // two detector ticks inside the hold
+    assert.equal(existsSync(pathOf('expiring')), false, 'nothing is remediated while the hold lasts');
+    assert.equal(rowsOf('expiring').length, 0);
+
+    await until('it heals once the hold ran out', () => rowsOf('expiring').some((r) => r.outcome === 'healed'));
+    assert.ok(Date.now() - heldAt >= 4000, 'not before the hold ran out');
+    assert.ok(existsSync(pathOf('expiring')));
+    assert.equal(runtime.ledger.quiet('missing-config', 'expiring'), undefined, 'no hold left to resume');
+    assert.deepEqual(
+      runtime.ledger.holds.changes({ mode: 'missing-config', resource: 'expiring' }).map((c) => c.change),
+      ['held', 'hold-expired'],
+    );
+  });
+
+  it('a hold survives a restart of Guardian: the new one remediates nothing until resume', async () => {
+    await captureStdout(() => hold('missing-config', 'restarted', { config: configFile }));
+    await runtime.stop();
+    runtime = await startOnStateDir();
+
+    rmSync(pathOf('restarted'));
+    await sleep(4000); // four ticks of the restarted Guardian's detector
+    assert.equal(existsSync(pathOf('restarted')), false, 'the restarted Guardian left the held file alone');
+    assert.equal(rowsOf('restarted').length, 0);
+    assert.equal(runtime.ledger.quiet('missing-config', 'restarted')?.kind, 'held');
+
+    await captureStdout(() => resume('missing-config', 'restarted', { config: configFile }));
+    await until('it heals after resume', () => rowsOf('restarted').some((r) => r.outcome === 'healed'));
+    assert.ok(existsSync(pathOf('restarted')));
   });
 });
