@@ -38,9 +38,9 @@ export const AVERAGE_TARGET_MS = 20_000;
 
 /**
  * Runs drills against a Guardian started in this process (isolated: host `<host>-drill`, see
- * drills/config.ts). Each run: inject, wait for the
- * incident to reach an outcome in the ledger, wait for its workflow to close, clean up.
- * Cleanup always runs, and the Guardian (with its demo service) is stopped at the end.
+ * drills/config.ts). Each run: inject, wait for the incident to reach an outcome in the ledger,
+ * wait for its workflow to close, clean up. Cleanup always runs, and the Guardian (with its demo
+ * service) is stopped at the end. drills/attached.ts acts on a Guardian running elsewhere instead.
  */
 export async function runDrills(
   config: GuardianConfig,
