@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ControlHookError } from '../lib/service-control.js';
-import { beat } from '../lib/heartbeat.js';
-import { type ActivityDeps, requireSupervision } from './deps.js';
+import { requireSupervision, type SupervisionDeps } from './deps.js';
+import { waitForHealth } from './health-wait.js';
 import { FailureType } from '../lib/failures.js';
 
 /** A boot chunk as slow-boot sees it. */
@@ -21,12 +20,9 @@ export interface ChunkInspection {
 }
 
 /** Slow-boot activities: read the boot, skip or defer a chunk (and remember it), enable it again, wait for boot. */
-export function createBootActivities({
-  config,
-  service,
-  registry,
-}: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
-  const need = () => requireSupervision({ config, service, registry });
+export function createBootActivities(deps: SupervisionDeps) {
+  const { config } = deps;
+  const need = () => requireSupervision(deps);
   const budgetOf = (chunk: string) => config.service?.boot.chunks[chunk] ?? config.service?.boot.chunkBudget ?? 10_000;
 
   return {
@@ -116,26 +112,17 @@ export function createBootActivities({
       timeoutMs?: number;
     }): Promise<{ healthyAt: number; detail: string }> {
       const { service } = need();
-      const deadline = Date.now() + timeoutMs;
-      let last = 'no answer yet';
-      while (Date.now() < deadline) {
-        try {
-          const health = await service.control.health(500);
-          if (health.status !== 'booting') {
-            const degraded = health.degradedChunks ?? [];
-            return {
-              healthyAt: Date.now(),
-              detail: `boot finished (${health.status}${degraded.length > 0 ? `; degraded: ${degraded.join(', ')}` : ''})`,
-            };
-          }
-          last = 'still booting';
-        } catch (err) {
-          last = (err as Error).message;
-        }
-        beat(last);
-        await sleep(20, undefined, { signal: Context.current().cancellationSignal });
-      }
-      throw new Error(`${service.name} did not finish booting within ${timeoutMs} ms: ${last}`);
+      return waitForHealth(service.control, {
+        timeoutMs,
+        judge: (health) => {
+          if (health.status === 'booting') return { last: 'still booting' };
+          const degraded = health.degradedChunks ?? [];
+          return {
+            detail: `boot finished (${health.status}${degraded.length > 0 ? `; degraded: ${degraded.join(', ')}` : ''})`,
+          };
+        },
+        timedOut: `${service.name} did not finish booting within ${timeoutMs} ms`,
+      });
     },
   };
 }

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CredentialSlot, RefreshOutcome } from '../lib/egress/credentials.js';
 import { type ActivityDeps, knownEndpoint, requireEgress } from './deps.js';
+import { probeThroughProxy } from './proxy-probe.js';
 import { oncePerStep } from '../lib/step-state.js';
 import { FailureType } from '../lib/failures.js';
 
@@ -175,18 +176,12 @@ export function createCredentialActivities({
     /** Confirms the endpoint is degraded as intended: a call through the proxy never reaches it. */
     async verifyEndpointDisabled({ endpoint }: { endpoint: string }): Promise<{ healthyAt: number; detail: string }> {
       const settings = known(endpoint);
-      const started = Date.now();
-      const res = await fetch(`${proxy().url}/${endpoint}${settings.probePath}`, {
-        headers: proxy().authHeaders,
-        signal: AbortSignal.timeout(5000),
-      });
-      await res.arrayBuffer();
-      const route = res.headers.get('x-guardian-route');
+      const { route, ms } = await probeThroughProxy(proxy(), endpoint, settings.probePath);
       if (route !== 'cache' && route !== 'local')
         throw new Error(`${endpoint} still reaches the remote endpoint (${route ?? 'no route'})`);
       return {
         healthyAt: Date.now(),
-        detail: `${endpoint} disabled: ${route === 'cache' ? 'cached reply served' : 'refused fast'} in ${Date.now() - started} ms`,
+        detail: `${endpoint} disabled: ${route === 'cache' ? 'cached reply served' : 'refused fast'} in ${ms} ms`,
       };
     },
 

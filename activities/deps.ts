@@ -29,12 +29,14 @@ export interface ActivityDeps {
   readonly registry?: ProcessRegistry;
 }
 
+/** What the activities of the supervised service are built from. */
+export type SupervisionDeps = Pick<ActivityDeps, 'config' | 'service' | 'registry'>;
+
 /** The supervised service and the registry, or a non-retryable failure naming the config that lacks them. */
-export function requireSupervision({
-  config,
-  service,
-  registry,
-}: Pick<ActivityDeps, 'config' | 'service' | 'registry'>): { service: GuardedService; registry: ProcessRegistry } {
+export function requireSupervision({ config, service, registry }: SupervisionDeps): {
+  service: GuardedService;
+  registry: ProcessRegistry;
+} {
   if (!service || !registry) {
     throw ApplicationFailure.nonRetryable(
       `${config.file} declares no service for Guardian to supervise`,

@@ -5,7 +5,7 @@ import { freeBytes, mountOf } from '../lib/disk.js';
 import { exists, freeName, moveFile } from '../lib/files.js';
 import { beat, isActivityCancellation, throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
 import { runJournaled } from '../lib/step-state.js';
-import { type CleanupResult, type DiskScope, readCleanupJournal } from './disk-scope.js';
+import { type CleanupResult, type DiskScope, moveBackToPlace, readCleanupJournal } from './disk-scope.js';
 import { FailureType } from '../lib/failures.js';
 
 /** An artifact to move to secondary storage (journaled before it moves). */
@@ -115,13 +115,6 @@ export function createDiskArtifactActivities(scope: DiskScope) {
 }
 
 /** Moves every artifact of `entries` that is on secondary storage back to its place; returns how many. */
-async function moveBack(entries: MovedEntry[]): Promise<number> {
-  let returned = 0;
-  for (const entry of entries) {
-    if ((await exists(entry.path)) || !(await exists(entry.to))) continue;
-    await mkdir(dirname(entry.path), { recursive: true });
-    await moveFile(entry.to, entry.path);
-    returned++;
-  }
-  return returned;
+function moveBack(entries: MovedEntry[]): Promise<number> {
+  return moveBackToPlace(entries.map((e) => ({ from: e.to, to: e.path })));
 }

@@ -5,7 +5,13 @@ import { freeBytes, snapshotsBeyondKeep } from '../lib/disk.js';
 import { exists, moveFile } from '../lib/files.js';
 import { beat, isActivityCancellation, throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
 import { runJournaled } from '../lib/step-state.js';
-import { type Candidate, type CleanupResult, type DiskScope, readCleanupJournal } from './disk-scope.js';
+import {
+  type Candidate,
+  type CleanupResult,
+  type DiskScope,
+  moveBackToPlace,
+  readCleanupJournal,
+} from './disk-scope.js';
 import { FailureType } from '../lib/failures.js';
 
 /** A file a removal step will remove (journaled before it does). */
@@ -133,13 +139,6 @@ export function createDiskRemovalActivities(scope: DiskScope) {
 }
 
 /** Moves every trashed file of `entries` that is in the trash back to its place; returns how many. */
-async function putBack(entries: RemovedEntry[]): Promise<number> {
-  let restored = 0;
-  for (const entry of entries) {
-    if (!entry.trashed || (await exists(entry.path)) || !(await exists(entry.trashed))) continue;
-    await mkdir(dirname(entry.path), { recursive: true });
-    await moveFile(entry.trashed, entry.path);
-    restored++;
-  }
-  return restored;
+function putBack(entries: RemovedEntry[]): Promise<number> {
+  return moveBackToPlace(entries.flatMap((e) => (e.trashed ? [{ from: e.trashed, to: e.path }] : [])));
 }

@@ -12,6 +12,7 @@ import {
   mountOf,
   openFilesUnder,
 } from '../lib/disk.js';
+import { exists, moveFile } from '../lib/files.js';
 import { realpathOrSelf } from '../lib/proc.js';
 import { currentStep, readJson, type StepState, stepState } from '../lib/step-state.js';
 import { FailureType } from '../lib/failures.js';
@@ -130,4 +131,19 @@ export async function readCleanupJournal<J>(manifest: string): Promise<J> {
     );
   }
   return journal;
+}
+
+/**
+ * Rollback of a move: puts each file at `from` back at `to` (its place before the step), unless
+ * something stands there again or `from` is gone; returns how many were put back.
+ */
+export async function moveBackToPlace(moves: readonly { from: string; to: string }[]): Promise<number> {
+  let returned = 0;
+  for (const { from, to } of moves) {
+    if ((await exists(to)) || !(await exists(from))) continue;
+    await mkdir(dirname(to), { recursive: true });
+    await moveFile(from, to);
+    returned++;
+  }
+  return returned;
 }

@@ -1,6 +1,7 @@
 import type { TrialResult } from '../lib/egress/proxy.js';
 import type { CircuitState } from '../lib/egress/store.js';
 import { type ActivityDeps, knownEndpoint, requireEgress } from './deps.js';
+import { probeThroughProxy } from './proxy-probe.js';
 
 /** An endpoint's circuit and timeout, as a compensation puts them back. */
 export interface CircuitSnapshot {
@@ -71,21 +72,14 @@ export function createHttpActivities({ egress }: Pick<ActivityDeps, 'egress'>) {
       const settings = known(endpoint);
       const { circuit } = proxy().route(endpoint);
       if (circuit === 'closed') throw new Error(`the circuit of ${endpoint} is closed`);
-      const started = Date.now();
-      const res = await fetch(`${proxy().url}/${endpoint}${settings.probePath}`, {
-        headers: proxy().authHeaders,
-        signal: AbortSignal.timeout(5000),
-      });
-      await res.arrayBuffer();
-      const ms = Date.now() - started;
-      const route = res.headers.get('x-guardian-route') ?? 'unknown';
+      const { status, route, ms } = await probeThroughProxy(proxy(), endpoint, settings.probePath);
       if (route === 'primary') throw new Error(`a call to ${endpoint} still reached the primary`);
       const how =
         route === 'backup'
-          ? `backup answered ${res.status}`
+          ? `backup answered ${status}`
           : route === 'cache'
             ? 'stale reply served from cache'
-            : `refused fast (${res.status})`;
+            : `refused fast (${status})`;
       return { healthyAt: Date.now(), detail: `circuit open: ${how} in ${ms} ms` };
     },
   };

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import {
   backupClientConfig,
   type ChangedClientConfig,
@@ -10,12 +10,13 @@ import {
 import { PortBusyError } from '../lib/errors.js';
 import { isPortFree } from '../lib/ports.js';
 import { describeProcess, portHolders, processInfo } from '../lib/proc.js';
-import { stopVerifiedProcess } from '../lib/supervisor.js';
+import { type ProcessIdentity, stopVerifiedProcess } from '../lib/supervisor.js';
 import { beat } from '../lib/heartbeat.js';
 import { fsyncFile } from '../lib/atomic-file.js';
 import { exists } from '../lib/files.js';
 import { currentStep, runJournaled, stepState } from '../lib/step-state.js';
-import { type ActivityDeps, requireSupervision } from './deps.js';
+import { requireSupervision, type SupervisionDeps } from './deps.js';
+import { waitForHealth } from './health-wait.js';
 import { FailureType } from '../lib/failures.js';
 
 /** A process listening on the contested port, and whose it is. */
@@ -37,12 +38,9 @@ export interface PortConflict {
 }
 
 /** Port-in-use activities: who holds the port, stale processes of ours, the port registry, client files, restarts. */
-export function createPortActivities({
-  config,
-  service,
-  registry,
-}: Pick<ActivityDeps, 'config' | 'service' | 'registry'>) {
-  const need = () => requireSupervision({ config, service, registry });
+export function createPortActivities(deps: SupervisionDeps) {
+  const { config } = deps;
+  const need = () => requireSupervision(deps);
   const runId = () => currentStep()?.runId ?? 'direct';
 
   return {
@@ -242,24 +240,19 @@ export function createPortActivities({
       timeoutMs?: number;
     }): Promise<{ healthyAt: number; detail: string }> {
       const { service } = need();
-      const deadline = Date.now() + timeoutMs;
-      let last = 'no answer yet';
-      while (Date.now() < deadline) {
-        const running = service.supervisor.running;
-        if (!running) throw new Error(`${service.name} is not running (it exited before answering on port ${port})`);
-        try {
-          const health = await service.control.health(500);
-          if (health.pid === running.pid && service.port === port) {
-            return { healthyAt: Date.now(), detail: `${service.name} answers on port ${port} (pid ${running.pid})` };
-          }
-          last = `health answered for pid ${health.pid} on port ${health.port}`;
-        } catch (err) {
-          last = (err as Error).message;
-        }
-        beat(last);
-        await sleep(20, undefined, { signal: Context.current().cancellationSignal });
-      }
-      throw new Error(`${service.name} did not answer on port ${port} within ${timeoutMs} ms: ${last}`);
+      let running: ProcessIdentity | undefined;
+      return waitForHealth(service.control, {
+        timeoutMs,
+        before: () => {
+          running = service.supervisor.running;
+          if (!running) throw new Error(`${service.name} is not running (it exited before answering on port ${port})`);
+        },
+        judge: (health) =>
+          health.pid === running?.pid && service.port === port
+            ? { detail: `${service.name} answers on port ${port} (pid ${health.pid})` }
+            : { last: `health answered for pid ${health.pid} on port ${health.port}` },
+        timedOut: `${service.name} did not answer on port ${port} within ${timeoutMs} ms`,
+      });
     },
   };
 }

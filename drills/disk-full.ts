@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GuardianConfig } from '../lib/config/load.js';
 import { diskSchema } from '../lib/config/resources.js';
 import { freeBytes, guardedDirs, listFiles, mountOf } from '../lib/disk.js';
+import { fillUntilNoSpace } from './fill-disk.js';
 import type { ModeDrill } from './types.js';
 
 const MB = 1048576;
@@ -35,26 +36,6 @@ const variants = {
   'snapshots-only': { oldTemp: 0, oldLogs: 0, snapshots: 60 },
   'logs-and-temp': { oldTemp: 600, oldLogs: 600, snapshots: 10 },
 } as const;
-
-/** Writes until ENOSPC (the disk is full for real). */
-function fillUntilNoSpace(file: string): void {
-  const fd = openSync(file, 'a');
-  try {
-    for (const chunk of [MB, 64 * 1024, 4096, 512]) {
-      const buf = Buffer.alloc(chunk, 0x5a);
-      for (;;) {
-        try {
-          writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * The disk drill: the demo's home on a 160 MB tmpfs of its own, about 10,000 files in the guarded

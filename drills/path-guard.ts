@@ -1,6 +1,6 @@
-import { realpathSync } from 'node:fs';
-import { basename, dirname, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import type { GuardianConfig } from '../lib/config/load.js';
+import { realPath } from '../lib/real-path.js';
 
 /** Which Guardian a drill acts on: the one `guardian up` runs, or one the drill starts for itself. */
 export type DrillTarget = 'running' | 'isolated';
@@ -52,18 +52,7 @@ export function drillDamagePaths(config: GuardianConfig): { key: string; path: s
  * that of the running Guardian whose guardian.yaml this is), symbolic links resolved.
  */
 export function assertDrillPathsInside(config: GuardianConfig, target: DrillTarget = 'isolated'): void {
-  const root = real(config.stateDir);
-  const outside = drillDamagePaths(config).filter(({ path }) => !real(path).startsWith(root + sep));
+  const root = realPath(config.stateDir);
+  const outside = drillDamagePaths(config).filter(({ path }) => !realPath(path).startsWith(root + sep));
   if (outside.length > 0) throw new DrillOutsideStateError(config.stateDir, outside, target);
-}
-
-/** The path with symbolic links resolved as far as it exists. */
-function real(path: string): string {
-  const abs = resolve(path);
-  try {
-    return realpathSync(abs);
-  } catch {
-    const parent = dirname(abs);
-    return parent === abs ? abs : resolve(real(parent), basename(abs));
-  }
 }

@@ -1,7 +1,8 @@
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { namesIn, newestFirst } from './dir-listing.js';
 import { digestFile } from './hash.js';
 import type { BackupOutcome } from './sqlite-ops.js';
 import { backupOffThread, sqliteThreads } from './sqlite-offload.js';
@@ -22,21 +23,12 @@ export function backupDir(stateDir: string, database: string): string {
 
 /** Verified backups of a database, newest first. */
 export function listBackups(stateDir: string, database: string): BackupInfo[] {
-  const dir = backupDir(stateDir, database);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names
-    .map((name) => /^(\d+)\.db$/.exec(name))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => {
-      const path = join(dir, m[0]);
-      return { database, path, takenAt: Number(m[1]), size: statSync(path).size };
-    })
-    .sort((a, b) => b.takenAt - a.takenAt);
+  return newestFirst(backupDir(stateDir, database), /^(\d+)\.db$/).map(({ path, stamp }) => ({
+    database,
+    path,
+    takenAt: stamp,
+    size: statSync(path).size,
+  }));
 }
 
 /** Runs `PRAGMA quick_check` on a file; returns the problems found (empty when sound). */
@@ -73,13 +65,9 @@ const PARTIAL = /\.partial(-wal|-shm|-journal)?$/;
  */
 export function removePartialBackups(stateDir: string, database: string): string[] {
   const dir = backupDir(stateDir, database);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const removed = names.filter((name) => PARTIAL.test(name)).map((name) => join(dir, name));
+  const removed = namesIn(dir)
+    .filter((name) => PARTIAL.test(name))
+    .map((name) => join(dir, name));
   for (const path of removed) rmSync(path, { force: true });
   return removed;
 }
@@ -147,32 +135,4 @@ export async function takeBackup(
 function removeCompanions(path: string, andFile: boolean): void {
   for (const suffix of ['-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
   if (andFile) rmSync(path, { force: true });
-}
-
-/** Row counts per table, or undefined for tables that cannot be read. */
-export function rowCounts(path: string): Record<string, number | null> {
-  const counts: Record<string, number | null> = {};
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
-    const tables = db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-      .all() as {
-      name: string;
-    }[];
-    for (const { name } of tables) {
-      try {
-        counts[name] = (
-          db.prepare(`SELECT count(*) AS n FROM "${name.replaceAll('"', '""')}"`).get() as { n: number }
-        ).n;
-      } catch {
-        counts[name] = null;
-      }
-    }
-  } catch {
-    // An unreadable schema means no table can be counted: the caller reports that as unknown.
-  } finally {
-    db?.close();
-  }
-  return counts;
 }

@@ -1,8 +1,9 @@
-import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { z } from 'zod';
 import type { WatchedConfig } from './config/resources.js';
+import { newestFirst } from './dir-listing.js';
 import { sha256 } from './hash.js';
 
 /** What is wrong with a watched config file, if anything. */
@@ -96,18 +97,11 @@ export function versionsDir(stateDir: string, name: string): string {
 
 /** Guardian's versions of a config, newest first. */
 export function listVersions(stateDir: string, name: string): ConfigVersion[] {
-  const dir = versionsDir(stateDir, name);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return names
-    .map((n) => /^(\d+)-[0-9a-f]{12}(\.[A-Za-z0-9]+)?$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ path: join(dir, m[0]), savedAt: Number(m[1]), kind: 'version' as const }))
-    .sort((a, b) => b.savedAt - a.savedAt);
+  return newestFirst(versionsDir(stateDir, name), /^(\d+)-[0-9a-f]{12}(\.[A-Za-z0-9]+)?$/).map(({ path, stamp }) => ({
+    path,
+    savedAt: stamp,
+    kind: 'version' as const,
+  }));
 }
 
 /** Every saved copy that could replace the file, newest first: `<file>.bak` and Guardian's versions. */

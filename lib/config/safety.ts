@@ -1,7 +1,7 @@
-import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, resolve, sep } from 'node:path';
+import { dirname, sep } from 'node:path';
 import type { ConfigProblem } from '../errors.js';
+import { realPath } from '../real-path.js';
 import type { GuardianConfig } from './load.js';
 
 /** System directories no cleanup may be aimed at, nor the state directory placed in. */
@@ -117,18 +117,18 @@ function stateOverlap(dir: string, stateDir: string): string | undefined {
   const overlap = overlapOf(dir, stateDir);
   if (overlap !== 'lies inside') return overlap && `${overlap} Guardian's state directory`;
   const first =
-    real(dir)
-      .slice(real(stateDir).length + 1)
+    realPath(dir)
+      .slice(realPath(stateDir).length + 1)
       .split(sep)[0] ?? '';
   return OWN_STATE_DIRS.has(first) ? `lies inside Guardian's own ${first}/ in its state directory` : undefined;
 }
 
 /** Why a directory must not be cleaned or made private, if it must not. */
 function dangerousDir(dir: string, home: string): string | undefined {
-  const path = real(dir);
+  const path = realPath(dir);
   if (path === sep) return 'the filesystem root';
-  if (SYSTEM_DIRS.some((system) => path === system || path === real(system))) return 'a system directory';
-  const realHome = real(home);
+  if (SYSTEM_DIRS.some((system) => path === system || path === realPath(system))) return 'a system directory';
+  const realHome = realPath(home);
   if (path === realHome) return 'the home directory';
   if (isInside(realHome, path)) return 'a directory holding the home directory';
   return undefined;
@@ -136,8 +136,8 @@ function dangerousDir(dir: string, home: string): string | undefined {
 
 /** How `a` and `b` overlap: the same directory, one inside the other, or not at all. */
 function overlapOf(a: string, b: string): string | undefined {
-  const ra = real(a);
-  const rb = real(b);
+  const ra = realPath(a);
+  const rb = realPath(b);
   if (ra === rb) return 'is';
   if (isInside(rb, ra)) return 'holds';
   if (isInside(ra, rb)) return 'lies inside';
@@ -146,15 +146,4 @@ function overlapOf(a: string, b: string): string | undefined {
 
 function isInside(path: string, root: string): boolean {
   return path.startsWith(root.endsWith(sep) ? root : root + sep);
-}
-
-/** The path with symbolic links resolved as far as it exists (a link must not hide where a dir is). */
-function real(path: string): string {
-  const abs = resolve(path);
-  try {
-    return realpathSync(abs);
-  } catch {
-    const parent = dirname(abs);
-    return parent === abs ? abs : resolve(real(parent), basename(abs));
-  }
 }

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { guardedDirs, mountOf } from '../../lib/disk.js';
 import type { GuardianConfig } from '../../lib/config/load.js';
+import { fillUntilNoSpace } from '../../drills/fill-disk.js';
 import type { Mode } from '../../workflows/definitions.js';
 
 /** A fault the chaos agent injects itself, synchronously, so what it leaves is fingerprinted before Guardian can act. */
@@ -153,26 +154,6 @@ function fillDisk(config: GuardianConfig): SyncInjection {
       }
     },
   };
-}
-
-/** Writes until ENOSPC (the disk is full for real). */
-function fillUntilNoSpace(file: string): void {
-  const fd = openSync(file, 'a');
-  try {
-    for (const chunk of [MB, 64 * 1024, 4096, 512]) {
-      const buf = Buffer.alloc(chunk, 0x5a);
-      for (;;) {
-        try {
-          writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** The modes whose fault the chaos agent injects itself (the others use their drill's own injection). */

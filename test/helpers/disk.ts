@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -23,28 +23,6 @@ export function unmount(dir: string): void {
   } catch {
     // Not mounted.
   }
-}
-
-/** Writes `file` until the filesystem says ENOSPC; returns the bytes written. Throws anything else. */
-export function fillUntilNoSpace(file: string): number {
-  const fd = openSync(file, 'a');
-  let written = 0;
-  try {
-    for (const chunk of [1 << 20, 64 << 10, 4 << 10, 512]) {
-      const buf = Buffer.alloc(chunk, 0x5a);
-      for (;;) {
-        try {
-          written += writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return written;
 }
 
 const DAY = 86_400_000;
