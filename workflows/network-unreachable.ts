@@ -39,21 +39,22 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
   const { runId } = workflowInfo();
   const { backoffMs, maxOfflineMs, probesPerRun = 50, serviceControlled } = input.params;
   return runIncident(input, async (ctx) => {
-    await ctx.step(
-      'enter-offline-mode',
-      () => localQuick.enterOfflineMode(),
-      async () => {
-        await localQuick.exitOfflineMode();
-        await long.drainOutbox();
-      },
-      { keepOnFailure: true },
-    );
+    // Offline mode is good only while the watch below looks for the network: an incident that
+    // fails leaves it (the detector, paused while it is on, then reports an outage that lasts
+    // again), and so does a step that failed after acting.
+    const leaveOffline = async () => {
+      await localQuick.exitOfflineMode();
+      await long.drainOutbox();
+    };
+    await ctx.step('enter-offline-mode', () => localQuick.enterOfflineMode(), leaveOffline, {
+      undoFailed: leaveOffline,
+    });
     if (serviceControlled) {
       await ctx.step(
         'service-offline-mode',
         () => localQuick.setServiceOfflineMode({ enabled: true }),
         ({ previous }) => localQuick.setServiceOfflineMode({ enabled: previous ?? false }),
-        { keepOnFailure: true },
+        { undoFailed: () => localQuick.setServiceOfflineMode({ enabled: false }) },
       );
     }
     await ctx.verify('verify-offline', () => localQuick.verifyOfflineMode());
@@ -70,7 +71,7 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
     );
     if (!watch.restored) {
       throw ApplicationFailure.nonRetryable(
-        `the network is still unreachable after ${Math.round(watch.offlineMs / 60_000)} min (${watch.lastProbe}); offline mode stays on. Leave it with: guardian clear network-unreachable ${input.resource}`,
+        `the network is still unreachable after ${Math.round(watch.offlineMs / 60_000)} min (${watch.lastProbe}); offline mode was left, and an outage that lasts is detected again`,
         FailureType.StillOffline,
       );
     }

@@ -8,6 +8,12 @@ export interface StepOptions {
   readonly keepOnFailure?: boolean;
   /** The step only inspects (detection): observe mode runs it for real. @default false */
   readonly inspect?: boolean;
+  /**
+   * The undo of this step when it failed or was cancelled, having perhaps acted first (its result
+   * is then unknown). Pushed on the compensation stack as a completed step's undo is, so a failure
+   * or a rollback undoes what the step may have done. Must be safe when the step did nothing.
+   */
+  readonly undoFailed?: () => Promise<unknown>;
 }
 
 /** Observe mode's stand-in for running a step: records it as planned and returns a stand-in result. */
@@ -66,6 +72,10 @@ export class StepRunner {
       step.state = isCancellation(err) ? 'cancelled' : 'failed';
       step.endedAt = Date.now();
       step.detail = messageOf(err);
+      if (options?.undoFailed) {
+        this.compensations.push({ step, undo: options.undoFailed, keepOnFailure: options.keepOnFailure === true });
+        status.compensationsPending.push(name);
+      }
       throw err;
     }
   }
