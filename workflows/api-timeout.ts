@@ -38,11 +38,17 @@ export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promis
   const normalMs = timeoutsMs[0] ?? 30_000;
   const reduced = timeoutsMs.length > 1 ? timeoutsMs.slice(1) : [normalMs];
   return runIncident(input, async (ctx) => {
+    // An open circuit is good only while the half-open trials below look for the primary: an
+    // incident that fails closes it (failures that go on open a new incident with new trials),
+    // and so does a step that failed after opening it.
+    const close = () => localQuick.closeCircuit({ endpoint, timeoutMs: normalMs });
     await ctx.step(
       'open-circuit',
       () => localQuick.openCircuit({ endpoint, timeoutMs: reduced[0] ?? normalMs }),
-      () => localQuick.closeCircuit({ endpoint, timeoutMs: normalMs }),
-      { keepOnFailure: true },
+      close,
+      {
+        undoFailed: close,
+      },
     );
     await ctx.verify('verify-circuit-open', () => localQuick.verifyCircuitOpen({ endpoint }));
     await ctx.alert(
@@ -60,7 +66,7 @@ export async function apiTimeout(input: IncidentInput<ApiTimeoutParams>): Promis
     );
     if (!watch.recovered) {
       throw ApplicationFailure.nonRetryable(
-        `${endpoint} still fails after ${Math.round(watch.openMs / 60_000)} min (${watch.lastTrial}); the circuit stays open. Close it with: guardian clear api-timeout ${endpoint}`,
+        `${endpoint} still fails after ${Math.round(watch.openMs / 60_000)} min (${watch.lastTrial}); the circuit was closed, and failures that go on are detected again`,
         FailureType.StillFailing,
       );
     }
