@@ -2,7 +2,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import type { DiskSettings } from '../lib/config/resources.js';
 import { dirsByMount, freeBytes, mountOf } from '../lib/disk.js';
 import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
-import { LogFindingLimit } from './log-limit.js';
+import { LogClaims } from './log-limit.js';
 import type { LogTail } from './log-tail.js';
 import type { Detector, Finding, LogLine, ReportFinding } from './types.js';
 
@@ -41,13 +41,20 @@ export interface DiskFullDetectorOptions {
   log?: LogTail;
   /** Safety-net poll of free space. @default 1000 */
   intervalMs?: number;
+  /**
+   * Free bytes on the filesystem mounted at `mount`: the one measurement behind the watches, the
+   * poll and the confirmation of a log line. @default statfs ({@link freeBytes})
+   */
+  freeSpace?: (mount: string) => number;
 }
 
 /**
  * disk-full detector. Events first: a change in any guarded directory (a watch per directory)
- * triggers a free-space check of its filesystem, at most one per 50 ms; so do the service's
- * ENOSPC lines. A poll as a safety net costs one statfs per filesystem, however many files the
- * directories hold.
+ * triggers a free-space check of its filesystem, at most one per 50 ms. The service's ENOSPC
+ * lines are claims: each makes the detector measure the filesystem the line names (each guarded
+ * one, for a line that names none) and reports only when its free space is under `minFree`;
+ * claims are rate-limited per filesystem. A poll as a safety net costs one statfs per filesystem,
+ * however many files the directories hold.
  */
 export function createDiskFullDetector(options: DiskFullDetectorOptions): Detector {
   const intervalMs = options.intervalMs ?? 1000;
@@ -58,7 +65,8 @@ export function createDiskFullDetector(options: DiskFullDetectorOptions): Detect
   let timer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
 
-  const limit = new LogFindingLimit();
+  const freeSpace = options.freeSpace ?? ((mount: string) => freeBytes(mount).free);
+  const claims = new LogClaims();
   const finding = (mount: string, evidence: string, observedAt?: number, details?: Evidence): Finding => ({
     mode: 'disk-full',
     resource: mount,
@@ -68,15 +76,39 @@ export function createDiskFullDetector(options: DiskFullDetectorOptions): Detect
     ...(details ? { details } : {}),
   });
 
-  function check(mount: string): void {
+  /** What a measurement of `mount` finds wrong: its free space under the threshold, else undefined. */
+  function shortOfSpace(mount: string): string | undefined {
     let free: number;
     try {
-      free = freeBytes(mount).free;
+      free = freeSpace(mount);
     } catch {
-      return;
+      return undefined;
     }
-    if (free < options.disk.minFree) {
-      report(finding(mount, `${free} bytes free on ${mount}, under the ${options.disk.minFree} threshold`));
+    return free < options.disk.minFree
+      ? `${free} bytes free on ${mount}, under the ${options.disk.minFree} threshold`
+      : undefined;
+  }
+
+  function check(mount: string): void {
+    const short = shortOfSpace(mount);
+    if (short) report(finding(mount, short));
+  }
+
+  /**
+   * A refused write in the log asks for a measurement of its filesystem (each guarded one, for a
+   * line that names no path); only a filesystem measured short of space is reported.
+   */
+  function onLogLine(line: LogLine): void {
+    const signal = classifyDiskLine(line);
+    if (!signal) return;
+    const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
+    const details = logEvidence(line, { code: signal.code });
+    for (const mount of signal.path ? [mountOf(signal.path)] : mounts.map(([m]) => m)) {
+      claims.check(
+        mount,
+        () => Promise.resolve(shortOfSpace(mount)),
+        (measured) => report(finding(mount, `${describeEvidence(details)}; confirmed: ${measured}`, ts, details)),
+      );
     }
   }
 
@@ -108,15 +140,7 @@ export function createDiskFullDetector(options: DiskFullDetectorOptions): Detect
         }
         check(mount);
       }
-      unsubscribe = options.log?.onLine((line) => {
-        const signal = classifyDiskLine(line);
-        if (!signal) return;
-        const mount = signal.path ? mountOf(signal.path) : mounts[0]?.[0];
-        if (!mount || !limit.allow(mount)) return;
-        const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
-        const details = logEvidence(line, { code: signal.code });
-        report(finding(mount, describeEvidence(details), ts, details));
-      });
+      unsubscribe = options.log?.onLine(onLogLine);
       timer = setInterval(() => {
         for (const [mount] of mounts) check(mount);
       }, intervalMs);

@@ -1,4 +1,5 @@
 import type { ApiProbe } from '../lib/model-server.js';
+import { LogClaims } from './log-limit.js';
 import type { Detector, Finding, LogLine, ProcessExits } from './types.js';
 
 /** Options of {@link createModelServerDownDetector}. */
@@ -11,7 +12,7 @@ export interface ModelServerDownDetectorOptions {
   readonly intervalMs?: number;
   /** The supervised model server process: an unexpected `exit` is a finding at once. */
   readonly process?: ProcessExits;
-  /** The guarded service's log: its failed model calls. */
+  /** The guarded service's log: its failed model calls, each only a claim that {@link probe} must confirm. */
   readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
   /**
    * While the server stays down after a report, the probe and the log report again only after
@@ -35,10 +36,11 @@ export function classifyModelLine(line: LogLine): string | undefined {
 }
 
 /**
- * model-server-down detector. Events first: the supervised process exiting, the service's failed
- * model calls. A probe of `/api/version` every tick as well (one small request), for a server
- * Guardian does not run itself or one that hangs: connection refused counts at once, a timeout
- * or a server error only twice in a row.
+ * model-server-down detector. Events first: the supervised process exiting, and the service's
+ * failed model calls — a claim that makes the detector probe `/api/version` at once, reported
+ * only when that probe fails too (claims rate-limited). A probe every tick as well (one small
+ * request), for a server Guardian does not run itself or one that hangs: connection refused
+ * counts at once, a timeout or a server error only twice in a row.
  */
 export function createModelServerDownDetector(options: ModelServerDownDetectorOptions): Detector {
   let report: ((finding: Finding) => void) | undefined;
@@ -48,6 +50,7 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
   let failures = 0;
   let lastReportAt = 0;
   let quietMs = 0;
+  const claims = new LogClaims();
   const found = (evidence: string, observedAt?: number) =>
     report?.({
       mode: 'model-server-down',
@@ -90,7 +93,14 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
         const code = classifyModelLine(line);
         if (!code) return;
         const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
-        foundStillDown(`service log: model call failed with ${code}`, ts);
+        claims.check(
+          options.name,
+          async () => {
+            const result = await options.probe();
+            return result.ok ? undefined : `GET /api/version: ${result.code} ${result.message}`;
+          },
+          (probed) => foundStillDown(`service log: model call failed with ${code}; confirmed: ${probed}`, ts),
+        );
       });
       timer = setInterval(() => {
         if (probing) return;

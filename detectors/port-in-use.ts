@@ -1,5 +1,5 @@
 import { describeEvidence, type Evidence, logEvidence } from '../lib/evidence.js';
-import { LogFindingLimit } from './log-limit.js';
+import { LogClaims } from './log-limit.js';
 import { PersistingFault, type PersistingFaultOptions } from './persisting.js';
 import type { Detector, Finding, LogLine, ProcessExits } from './types.js';
 
@@ -16,8 +16,14 @@ export interface PortInUseSources {
   };
   /** The service process: `exit` with its code. */
   readonly process?: ProcessExits;
-  /** The service's log. */
+  /** The service's log: `bind.error` lines, each only a claim for {@link confirm} to check. */
   readonly log?: { onLine(listener: (line: LogLine) => void): () => void };
+  /**
+   * Confirms a log line's claim with Guardian's own look at the port the line names (the
+   * service's current or last attempted port, when it names none): who holds it, when a listener
+   * other than the supervised service does, else undefined. Without it, log lines are not acted on.
+   */
+  readonly confirm?: (port: number | undefined) => Promise<string | undefined>;
   /**
    * Why the service is still down because of its port (it is meant to run, does not, and its
    * last start found the port taken or it exited 98), or `undefined` once it is not.
@@ -42,12 +48,14 @@ export function classifyBindLine(line: LogLine): { port?: number; message: strin
 
 /**
  * port-in-use detector, events only: the bind probe Guardian runs before each start, the service
- * exiting with 98 (EADDRINUSE), and `bind.error` in its log. The resource is the service's name.
- * After a probe or an exit, the finding is repeated while the service stays down for its port.
+ * exiting with 98 (EADDRINUSE), and `bind.error` in its log — a claim that opens an incident only
+ * once Guardian's own look finds the port held by another listener (rate-limited per service).
+ * The resource is the service's name. After a probe or an exit, the finding is repeated while the
+ * service stays down for its port.
  */
 export function createPortInUseDetector(service: string, sources: PortInUseSources): Detector {
   let report: ((finding: Finding) => void) | undefined;
-  const limit = new LogFindingLimit();
+  const claims = new LogClaims();
   const found = (evidence: string, observedAt?: number, details?: Evidence) =>
     report?.({
       mode: 'port-in-use',
@@ -81,12 +89,17 @@ export function createPortInUseDetector(service: string, sources: PortInUseSourc
       report = reportFinding;
       sources.starts?.on('port-busy', onBusy);
       sources.process?.on('exit', onExit);
+      const confirm = sources.confirm;
       unsubscribe = sources.log?.onLine((line) => {
         const bind = classifyBindLine(line);
-        if (!bind || !limit.allow(service)) return;
+        if (!bind || !confirm) return;
         const ts = typeof line.json?.ts === 'number' ? line.json.ts : undefined;
         const details = logEvidence(line, { code: 'EADDRINUSE' });
-        found(describeEvidence(details), ts, details);
+        claims.check(
+          service,
+          () => confirm(bind.port),
+          (holder) => found(`${describeEvidence(details)}; confirmed: ${holder}`, ts, details),
+        );
       });
       // A start before the detector ran (Guardian's own start) may already have found the port taken.
       const blocked = sources.starts?.blockedPort;

@@ -38,15 +38,20 @@ const chunk = (name: string, phase: string, extra: Record<string, unknown> = {})
 });
 
 describe('port-in-use detector', () => {
-  it('reports a bind probe that found the port taken, an exit with 98, and a bind.error line', () => {
+  it('reports a bind probe that found the port taken, an exit with 98, and a bind.error line once confirmed', async () => {
     const starts = new EventEmitter();
     const process = new EventEmitter();
     const log = fakeLog();
     const found: Finding[] = [];
+    const asked: (number | undefined)[] = [];
     const detector = createPortInUseDetector('grace', {
       starts: Object.assign(starts, { blockedPort: undefined }),
       process,
       log,
+      confirm: async (port) => {
+        asked.push(port);
+        return `port ${port} is held by pid 4242 (python3)`;
+      },
     });
     void detector.start((f) => found.push(f));
     starts.emit('port-busy', 8000, 1);
@@ -63,12 +68,19 @@ describe('port-in-use detector', () => {
       msg: 'listen EADDRINUSE',
     });
     log.write({ ts: 6, level: 'error', event: 'bind.error', code: 'EACCES', port: 80, msg: 'listen EACCES' });
+    await sleep(10);
+    assert.deepEqual(asked, [8000], 'the EADDRINUSE line was checked, the EACCES one not');
     assert.deepEqual(
       found.map((f) => [f.mode, f.resource, f.evidence, f.observedAt]),
       [
         ['port-in-use', 'grace', 'port 8000 is taken (bind probe before start)', 1],
         ['port-in-use', 'grace', 'grace exited with code 98 (EADDRINUSE)', undefined],
-        ['port-in-use', 'grace', 'service log: EADDRINUSE "listen EADDRINUSE"', 5],
+        [
+          'port-in-use',
+          'grace',
+          'service log: EADDRINUSE "listen EADDRINUSE"; confirmed: port 8000 is held by pid 4242 (python3)',
+          5,
+        ],
       ],
     );
     void detector.stop();
@@ -107,6 +119,38 @@ describe('port-in-use detector', () => {
     await sleep(200);
     assert.equal(found.length, 3, 'nothing once the service runs');
     void detector.stop();
+  });
+
+  it('opens nothing for bind.error lines its confirmation does not bear out, and checks at most ten a minute', async () => {
+    const log = fakeLog();
+    const found: Finding[] = [];
+    let checks = 0;
+    const detector = createPortInUseDetector('grace', {
+      log,
+      confirm: async () => {
+        checks++;
+        return undefined;
+      },
+    });
+    void detector.start((f) => found.push(f));
+    for (let i = 0; i < 40; i++) {
+      log.write({ ts: i, event: 'bind.error', code: 'EADDRINUSE', port: 8000, msg: 'listen EADDRINUSE' });
+      await sleep(2);
+    }
+    await sleep(20);
+    void detector.stop();
+    assert.deepEqual(found, []);
+    assert.ok(checks >= 1 && checks <= 10, `${checks} checks`);
+  });
+
+  it('acts on no bind.error line at all without a confirmation', () => {
+    const log = fakeLog();
+    const found: Finding[] = [];
+    const detector = createPortInUseDetector('grace', { log });
+    void detector.start((f) => found.push(f));
+    log.write({ ts: 1, event: 'bind.error', code: 'EADDRINUSE', port: 8000, msg: 'listen EADDRINUSE' });
+    void detector.stop();
+    assert.deepEqual(found, []);
   });
 
   it("reads other services' messages: Python's OSError and Windows' WinError 10048", () => {
@@ -256,6 +300,50 @@ describe('model-server-down detector', () => {
     assert.match(found[0]?.evidence ?? '', /ETIMEDOUT/, 'the second timeout in a row');
     // Refused on every tick (~25 ticks) after that, but reported again only after 150 ms, then 300 ms.
     assert.ok(found.length >= 2 && found.length <= 3, `${found.length} reports`);
+  });
+
+  /** A model-server-down detector whose only probes are the log's confirmations; `lines` failed model calls. */
+  async function afterModelErrors(probe: ApiProbe, lines: number) {
+    const log = fakeLog();
+    const found: Finding[] = [];
+    let probes = 0;
+    const detector = createModelServerDownDetector({
+      name: 'ollama',
+      probe: async () => {
+        probes++;
+        return probe;
+      },
+      intervalMs: 60_000,
+      log,
+    });
+    void detector.start((f) => found.push(f));
+    for (let i = 0; i < lines; i++) {
+      log.write({ ts: 9, event: 'model.error', code: 'ECONNREFUSED', msg: 'connect ECONNREFUSED' });
+      await sleep(2);
+    }
+    await sleep(20);
+    void detector.stop();
+    return { found, probes };
+  }
+
+  it('opens nothing for failed model calls while its own probe of /api/version answers, probing at most ten a minute', async () => {
+    const { found, probes } = await afterModelErrors({ ok: true, version: '0.5.1' }, 40);
+    assert.deepEqual(found, []);
+    assert.ok(probes >= 1 && probes <= 10, `${probes} probes`);
+  });
+
+  it('reports a failed model call once its own probe of /api/version fails too', async () => {
+    const { found } = await afterModelErrors({ ok: false, code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }, 1);
+    assert.deepEqual(
+      found.map((f) => [f.resource, f.evidence, f.observedAt]),
+      [
+        [
+          'ollama',
+          'service log: model call failed with ECONNREFUSED; confirmed: GET /api/version: ECONNREFUSED connect ECONNREFUSED',
+          9,
+        ],
+      ],
+    );
   });
 
   it("reads the service's failed model calls, but not a model that is merely missing", () => {

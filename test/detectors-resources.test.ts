@@ -162,6 +162,51 @@ describe('disk-full detector', () => {
     await detector.stop();
     rmSync(join(dir, 'big.log'));
   });
+
+  /** A disk-full detector on a real directory whose log gets `lines` ENOSPC lines; counts its statfs calls. */
+  async function afterEnospcLines(name: string, minFree: (free: number) => number, lines: number) {
+    const dir = join(tmp.dir, 'disk-claims', name);
+    mkdirSync(dir, { recursive: true });
+    const logFile = join(tmp.dir, `${name}.log`);
+    writeFileSync(logFile, '');
+    const log = new LogTail(logFile, 50);
+    await log.start();
+    const disk = diskSchema.parse({ minFree: minFree(freeBytes(dir).free), logs: { dirs: [dir] } });
+    let measured = 0;
+    const freeSpace = (mount: string) => {
+      measured++;
+      return freeBytes(mount).free;
+    };
+    const findings: Finding[] = [];
+    const detector = createDiskFullDetector({ disk, log, intervalMs: 60_000, freeSpace });
+    await detector.start((f) => findings.push(f));
+    const atStart = measured;
+    const say = `${JSON.stringify({ ts: 7, event: 'write.error', code: 'ENOSPC', path: join(dir, 'x'), msg: 'No space left on device' })}\n`;
+    for (let i = 0; i < lines; i++) {
+      appendFileSync(logFile, say);
+      if (i % 5 === 0) await sleep(15);
+    }
+    await sleep(400);
+    await detector.stop();
+    log.stop();
+    return { findings: findings.filter((f) => f.evidence.startsWith('service log:')), checks: measured - atStart };
+  }
+
+  it('opens nothing for ENOSPC lines while the filesystem has room, and measures it at most ten times a minute', async () => {
+    const { findings, checks } = await afterEnospcLines('roomy', () => 1, 40);
+    assert.deepEqual(findings, []);
+    assert.ok(checks >= 1 && checks <= 10, `free space was measured ${checks} times`);
+  });
+
+  it('reports an ENOSPC line with the measurement that confirms free space is under the threshold', async () => {
+    const { findings } = await afterEnospcLines('short', (free) => free + 1024 ** 4, 1);
+    assert.equal(findings.length, 1);
+    assert.match(
+      findings[0]?.evidence ?? '',
+      /^service log: ENOSPC .*; confirmed: \d+ bytes free on .*, under the \d+ threshold$/,
+    );
+    assert.equal(findings[0]?.observedAt, 7);
+  });
 });
 
 describe('missing-config detector', () => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,10 +11,13 @@ import { createInvalidCredentialsDetector } from '../detectors/invalid-credentia
 import { LogFindingLimit } from '../detectors/log-limit.js';
 import { LogTail } from '../detectors/log-tail.js';
 import { createOutOfMemoryDetector } from '../detectors/out-of-memory.js';
+import { createPortInUseDetector } from '../detectors/port-in-use.js';
 import type { Finding } from '../detectors/types.js';
 import { parseConfig } from '../lib/config/load.js';
 import type { MemorySample } from '../lib/memory.js';
-import { credentialSources } from '../workers/detector-context.js';
+import { freePortRange } from '../lib/ports.js';
+import { processInfo } from '../lib/proc.js';
+import { credentialSources, portHeldElsewhere, type PortOwner } from '../workers/detector-context.js';
 import { tempDir, testConfig } from './helpers/fixture.js';
 import { remoteApi, startProxy, until, writeSecret } from './helpers/outside.js';
 import { seedDatabase, sha256 } from './helpers/sqlite.js';
@@ -229,6 +234,92 @@ describe('an http.auth_error line is confirmed by the endpoint itself', () => {
       assert.ok(!(finding?.evidence ?? '').includes('key-revoked'), 'the credential never appears');
     } finally {
       await d.stop();
+    }
+  });
+});
+
+describe('a bind.error line is confirmed by who really holds the port', () => {
+  /** A listener of this test process on 127.0.0.1: a process other than the supervised service. */
+  async function squat(): Promise<{ port: number; server: Server }> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
+    const address = server.address();
+    assert.ok(address && typeof address === 'object');
+    return { port: address.port, server };
+  }
+
+  /** The supervised service as the confirmation reads it: `running` is its process, if any. */
+  const serviceOn = (port: number, running?: { pid: number; startTicks: number }): PortOwner => ({
+    port: undefined,
+    lastAttemptedPort: port,
+    supervisor: { running },
+    settings: { env: {} },
+  });
+
+  /** The port-in-use detector fed by a real log file, confirming with {@link portHeldElsewhere}. */
+  async function findingsAfter(name: string, owner: PortOwner, lines: string[]): Promise<Finding[]> {
+    const { path, log } = await tailOf(name);
+    const findings: Finding[] = [];
+    const detector = createPortInUseDetector('grace', { log, confirm: portHeldElsewhere(owner) });
+    await detector.start((f) => findings.push(f));
+    try {
+      for (const [i, line] of lines.entries()) {
+        appendFileSync(path, `${line}\n`);
+        if (i % 5 === 0) await sleep(15);
+      }
+      await sleep(600);
+      return findings;
+    } finally {
+      await detector.stop();
+      log.stop();
+    }
+  }
+
+  const bindError = (port: number) =>
+    JSON.stringify({ ts: 3, event: 'bind.error', code: 'EADDRINUSE', port, msg: 'listen EADDRINUSE' });
+
+  it('opens nothing for a flood of lines about a port nobody holds', async () => {
+    const port = await freePortRange(1, 21000 + Math.floor(Math.random() * 2000));
+    const lines = Array.from({ length: 30 }, (_, i) =>
+      i % 2 ? bindError(port) : `OSError: [Errno 98] Address already in use: (127.0.0.1:${port})`,
+    );
+    assert.deepEqual(await findingsAfter('bind-free', serviceOn(port), lines), []);
+  });
+
+  it("opens nothing while the port is held by the supervised service itself, or is not the service's port", async () => {
+    const { port, server } = await squat();
+    try {
+      const self = processInfo(process.pid);
+      assert.ok(self);
+      assert.deepEqual(await findingsAfter('bind-own', serviceOn(port, self), [bindError(port)]), []);
+      const other = await freePortRange(1, 23000 + Math.floor(Math.random() * 2000));
+      assert.deepEqual(await findingsAfter('bind-elsewhere', serviceOn(other), [bindError(port)]), []);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("reports the line once another process's listener holds the service's port, naming it by command only", async () => {
+    const { port, server } = await squat();
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await sleep(50);
+      const service = processInfo(child.pid ?? 0);
+      assert.ok(service, 'the stand-in for the supervised service runs');
+      const findings = await findingsAfter('bind-taken', serviceOn(port, service), [bindError(port)]);
+      assert.deepEqual(
+        findings.map((f) => [f.resource, f.evidence, f.observedAt]),
+        [
+          [
+            'grace',
+            `service log: EADDRINUSE "listen EADDRINUSE" at bind-taken.log:1; confirmed: port ${port} is held by pid ${process.pid} (node)`,
+            3,
+          ],
+        ],
+      );
+    } finally {
+      child.kill();
+      server.close();
     }
   });
 });

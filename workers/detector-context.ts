@@ -1,5 +1,6 @@
 import type { InvalidCredentialsDetectorOptions } from '../detectors/invalid-credentials.js';
 import type { LogTail } from '../detectors/log-tail.js';
+import type { PortInUseSources } from '../detectors/port-in-use.js';
 import type { WatchedConfig } from '../lib/config/resources.js';
 import type { GuardianConfig } from '../lib/config/load.js';
 import { saveVersion } from '../lib/config-files.js';
@@ -10,6 +11,8 @@ import type { Ledger } from '../lib/ledger.js';
 import type { Logger } from '../lib/logger.js';
 import type { ModelServer } from '../lib/model-server.js';
 import type { NetworkProber } from '../lib/network-probe.js';
+import { isPortFree } from '../lib/ports.js';
+import { portHolders, shortDescription } from '../lib/proc.js';
 import type { ServiceControl } from '../lib/service-control.js';
 import type { Supervisor } from '../lib/supervisor.js';
 
@@ -106,4 +109,49 @@ export function keepValidConfig(
 export function servicePids({ service, supervisor }: DetectorContext): () => number[] {
   return () =>
     [service?.supervisor.running?.pid ?? supervisor?.running?.pid].filter((p): p is number => p !== undefined);
+}
+
+/** What the port-in-use confirmation reads of the supervised service. */
+export interface PortOwner {
+  /** The port the service listens on now (or last did). */
+  readonly port: number | undefined;
+  /** The port its last start tried to bind. */
+  readonly lastAttemptedPort: number;
+  readonly supervisor: { readonly running?: { readonly pid: number; readonly startTicks: number } | undefined };
+  /** The address its bind probe uses: `env.HOST`, else 127.0.0.1. */
+  readonly settings: { readonly env: Readonly<Record<string, string>> };
+}
+
+/**
+ * Confirms a `bind.error` line's claim: the port it names (the service's current or last
+ * attempted port, when it names none) must be one of the service's, and a listener other than the
+ * supervised service must hold it — seen in /proc (`portHolders`), or, when /proc shows no holder
+ * (another user's process), by a bind probe that fails. Returns who holds it (command name only),
+ * else undefined: a port that is free, the service's own, or not the service's at all.
+ */
+export function portHeldElsewhere(service: PortOwner): (claimed: number | undefined) => Promise<string | undefined> {
+  return async (claimed) => {
+    const own = [service.port, service.lastAttemptedPort].filter((p): p is number => p !== undefined);
+    const port = claimed ?? own[0];
+    if (port === undefined || !own.includes(port)) return undefined;
+    const running = service.supervisor.running;
+    const holders = portHolders(port);
+    // Workers forked by the service share its socket: while the service holds the port, it is its own.
+    if (holders.some((h) => running !== undefined && h.pid === running.pid && h.startTicks === running.startTicks))
+      return undefined;
+    const [holder] = holders;
+    if (holder) return `port ${port} is held by ${shortDescription(holder.pid)}`;
+    const free = await isPortFree(port, service.settings.env.HOST ?? '127.0.0.1');
+    return free ? undefined : `port ${port} is taken by a listener /proc does not show (bind probe)`;
+  };
+}
+
+/** What the port-in-use detector watches of the supervised service, its log claims' confirmation included. */
+export function portInUseSources(service: GuardedService): Omit<PortInUseSources, 'log' | 'persisting'> {
+  return {
+    starts: service,
+    process: service.supervisor,
+    stillDown: () => service.downForItsPort,
+    confirm: portHeldElsewhere(service),
+  };
 }

@@ -32,6 +32,7 @@ import {
   egressCalls,
   keepValidConfig,
   networkHints,
+  portInUseSources,
   servicePids,
 } from './detector-context.js';
 import { serviceDownParams, serviceDownSources } from './service-down-wiring.js';
@@ -80,12 +81,7 @@ export const modes = {
     }),
     detector: ({ service, log }) =>
       service
-        ? createPortInUseDetector(service.name, {
-            starts: service,
-            process: service.supervisor,
-            ...(log ? { log } : {}),
-            stillDown: () => service.downForItsPort,
-          })
+        ? createPortInUseDetector(service.name, { ...portInUseSources(service), ...(log ? { log } : {}) })
         : undefined,
   }),
   'slow-boot': wire({
