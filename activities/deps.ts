@@ -8,7 +8,7 @@ import type { ModelServer } from '../lib/model-server.js';
 import type { NetworkProber } from '../lib/network-probe.js';
 import type { ProcessRegistry } from '../lib/process-registry.js';
 import type { ServiceControl } from '../lib/service-control.js';
-import { FailureType } from '../lib/failures.js';
+import { FailureType, noEgress, noService } from '../lib/failures.js';
 
 /** What activities need from the process they run in. Built once by the worker. */
 export interface ActivityDeps {
@@ -37,19 +37,13 @@ export function requireSupervision({ config, service, registry }: SupervisionDep
   service: GuardedService;
   registry: ProcessRegistry;
 } {
-  if (!service || !registry) {
-    throw ApplicationFailure.nonRetryable(
-      `${config.file} declares no service for Guardian to supervise`,
-      FailureType.NoService,
-    );
-  }
+  if (!service || !registry) throw noService(config.file);
   return { service, registry };
 }
 
 /** The egress proxy, or a non-retryable failure: guardian.yaml declares no endpoints. */
 export function requireEgress(egress: EgressProxy | undefined): EgressProxy {
-  if (!egress)
-    throw ApplicationFailure.nonRetryable('guardian.yaml declares no egress endpoints', FailureType.NoEgress);
+  if (!egress) throw noEgress();
   return egress;
 }
 

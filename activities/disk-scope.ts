@@ -15,7 +15,7 @@ import {
 import { exists, moveFile } from '../lib/files.js';
 import { realpathOrSelf } from '../lib/proc.js';
 import { currentStep, readJson, type StepState, stepState } from '../lib/step-state.js';
-import { FailureType } from '../lib/failures.js';
+import { FailureType, manifestMissing } from '../lib/failures.js';
 
 /** Free space on a guarded filesystem against its threshold. */
 export interface DiskMeasure {
@@ -124,10 +124,10 @@ export type DiskScope = ReturnType<typeof diskScope>;
 export async function readCleanupJournal<J>(manifest: string): Promise<J> {
   const journal = await readJson<J>(manifest);
   if (journal === undefined) {
-    throw ApplicationFailure.nonRetryable(
-      `the cleanup journal ${manifest} is missing, so what the step removed or moved is not known; nothing ` +
-        'was restored. Look in the trash and artifacts folders on secondary storage by hand.',
-      FailureType.ManifestMissing,
+    throw manifestMissing(
+      `the cleanup journal ${manifest}`,
+      'what the step removed or moved is not known',
+      'Look in the trash and artifacts folders on secondary storage by hand.',
     );
   }
   return journal;

@@ -1,10 +1,9 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.js';
 import { createDiskArtifactActivities } from './disk-artifacts.js';
 import { createDiskLogActivities } from './disk-logs.js';
 import { createDiskRemovalActivities } from './disk-removal.js';
 import { type DiskMeasure, diskScope } from './disk-scope.js';
-import { FailureType } from '../lib/failures.js';
+import { stillShort } from '../lib/failures.js';
 
 export type { CleanupResult, DiskMeasure } from './disk-scope.js';
 
@@ -25,9 +24,10 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
     async verifyDisk({ resource }: { resource: string }): Promise<{ healthyAt: number; detail?: string }> {
       const m = scope.measure(resource);
       if (m.short > 0) {
-        throw ApplicationFailure.nonRetryable(
-          `${resource} has ${m.free} bytes free, ${m.short} short of the ${m.minFree} wanted; free space by hand`,
-          FailureType.StillShort,
+        throw stillShort(
+          resource,
+          `${m.free} bytes free, ${m.short} short of the ${m.minFree} wanted`,
+          'free space by hand',
         );
       }
       return { healthyAt: Date.now() };

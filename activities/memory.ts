@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { memoryProblems, sampleMemory } from '../lib/memory.js';
 import type { ActivityDeps } from './deps.js';
 import { oncePerStep } from '../lib/step-state.js';
-import { FailureType } from '../lib/failures.js';
+import { stillShort } from '../lib/failures.js';
 
 /** Memory after a step: healthy or not, and what is still over. */
 export interface MemoryCheck {
@@ -131,9 +131,10 @@ export function createMemoryActivities({
     async waitForMemory({ timeoutMs }: { timeoutMs: number }): Promise<{ healthyAt: number; detail?: string }> {
       const last = await settle(timeoutMs);
       if (!last.healthy) {
-        throw ApplicationFailure.nonRetryable(
-          `memory still over its thresholds after ${timeoutMs} ms: ${last.problems.join('; ')}`,
-          FailureType.StillShort,
+        throw stillShort(
+          'memory',
+          `over its thresholds after ${timeoutMs} ms: ${last.problems.join('; ')}`,
+          'stop what holds memory by hand',
         );
       }
       return { healthyAt: Date.now() };

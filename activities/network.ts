@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { EgressProxy } from '../lib/egress/proxy.js';
 import type { DrainSummary } from '../lib/egress/outbox.js';
 import type { NetworkProber } from '../lib/network-probe.js';
-import type { ActivityDeps } from './deps.js';
+import { type ActivityDeps, requireEgress } from './deps.js';
 import { FailureType } from '../lib/failures.js';
 
 /** A probe round as workflows see it: plain data, no secrets. */
@@ -23,14 +23,7 @@ export function createNetworkActivities({
   control,
   service,
 }: Pick<ActivityDeps, 'egress' | 'prober' | 'control' | 'service'>) {
-  const proxy = (): EgressProxy => {
-    if (!egress)
-      throw ApplicationFailure.nonRetryable(
-        'guardian.yaml declares no egress endpoints, so there is no proxy to take offline',
-        FailureType.NoEgress,
-      );
-    return egress;
-  };
+  const proxy = (): EgressProxy => requireEgress(egress);
   const probes = (): NetworkProber => {
     if (!prober || prober.size === 0)
       throw ApplicationFailure.nonRetryable(

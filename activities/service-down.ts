@@ -7,7 +7,7 @@ import type { ProcessRegistry } from '../lib/process-registry.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
 import { createServiceRestartActivities } from './service-restart.js';
-import { FailureType } from '../lib/failures.js';
+import { FailureType, notGuardiansProcess } from '../lib/failures.js';
 
 /** How long the diagnostics' own health probe waits. */
 const RECHECK_TIMEOUT_MS = 300;
@@ -94,11 +94,7 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
       if (!isAlive(info) || info.startTicks !== startTicks) return stopped('not-running');
       const own = registry.provenOwn(info);
       if (!own) {
-        throw ApplicationFailure.nonRetryable(
-          `${describeProcess(info)} does not answer, but Guardian did not start it (no registry entry with its ` +
-            'PID, start time and command line), so it was not signalled. Stop it yourself if it is yours to stop.',
-          FailureType.NotGuardiansProcess,
-        );
+        throw notGuardiansProcess(`${describeProcess(info)} does not answer`);
       }
       const running = service.supervisor.running;
       if (running && running.pid === pid) {

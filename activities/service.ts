@@ -1,15 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { beat, withHeartbeat } from '../lib/heartbeat.js';
 import type { ServiceControl, ServiceHealth } from '../lib/service-control.js';
 import type { ActivityDeps } from './deps.js';
-import { FailureType } from '../lib/failures.js';
+import { noService } from '../lib/failures.js';
 
 /** Activities that talk to the guarded service through its control hooks and health route. */
-export function createServiceActivities({ control }: Pick<ActivityDeps, 'control'>) {
+export function createServiceActivities({ config, control }: Pick<ActivityDeps, 'config' | 'control'>) {
   const need = (): ServiceControl => {
-    if (!control)
-      throw ApplicationFailure.nonRetryable('guardian.yaml declares no service to control', FailureType.NoService);
+    if (!control) throw noService(config.file);
     return control;
   };
   return {

@@ -7,7 +7,7 @@ import { digestIfExists, type OnBytes } from '../lib/hash.js';
 import { processesHoldingOpen, shortDescription } from '../lib/proc.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
 import { readJson, writeJsonDurable } from '../lib/step-state.js';
-import { FailureType } from '../lib/failures.js';
+import { FailureType, manifestMissing } from '../lib/failures.js';
 
 /** A file of the set copied aside before a remediation touched it. */
 export interface QuarantinedFile {
@@ -130,10 +130,10 @@ export async function recordHealed(
 export async function readQuarantineManifest(dir: string): Promise<QuarantinedFile[]> {
   const files = await readJson<QuarantinedFile[]>(join(dir, 'manifest.json'));
   if (!files) {
-    throw ApplicationFailure.nonRetryable(
-      `the quarantine manifest ${join(dir, 'manifest.json')} is missing, so the original files cannot be told ` +
-        `apart or verified; nothing was put back. Compare ${dir} with the live database by hand.`,
-      FailureType.ManifestMissing,
+    throw manifestMissing(
+      `the quarantine manifest ${join(dir, 'manifest.json')}`,
+      'the original files cannot be told apart or verified',
+      `Compare ${dir} with the live database by hand.`,
     );
   }
   return files;

@@ -1,7 +1,10 @@
+import { ApplicationFailure } from '@temporalio/common';
+
 /**
  * The failure types Guardian's activities and workflows throw: the second argument of
  * `ApplicationFailure.nonRetryable`, and what tests and the history show as the failure's type.
- * Each is a fault retries cannot fix. Pure data, so workflows may import it.
+ * Each is a fault retries cannot fix. Pure data (and the constructors below, over
+ * `@temporalio/common`), so workflows may import it.
  */
 export const FailureType = {
   /** guardian.yaml declares no supervised service, yet a step needs one. */
@@ -100,3 +103,49 @@ export const FailureType = {
 
 /** One failure type name. */
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
+
+// One constructor for each failure type thrown from more than one place, so each has one message.
+
+/** `file` declares no supervised service, yet a step needs one. */
+export function noService(file: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `${file} declares no service for Guardian to supervise`,
+    FailureType.NoService,
+  );
+}
+
+/** guardian.yaml declares no egress endpoints, yet a step needs the proxy. */
+export function noEgress(): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    'guardian.yaml declares no egress endpoints (egress:), so there is no proxy to use',
+    FailureType.NoEgress,
+  );
+}
+
+/**
+ * `resource` (memory, or a filesystem) is still short after every step.
+ * @example stillShort('/home', '1024 bytes free, 2048 short of the 3072 wanted', 'free space by hand')
+ */
+export function stillShort(resource: string, state: string, remedy: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `${resource} is still short after every step: ${state}; ${remedy}`,
+    FailureType.StillShort,
+  );
+}
+
+/** The manifest `file` of a step is missing, so `unknown` cannot be known; nothing was put back. */
+export function manifestMissing(file: string, unknown: string, remedy: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `${file} is missing, so ${unknown}; nothing was put back. ${remedy}`,
+    FailureType.ManifestMissing,
+  );
+}
+
+/** The process `what` describes does not answer, but Guardian did not start it, so it was not signalled. */
+export function notGuardiansProcess(what: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `${what}; Guardian did not start that process, so it was not signalled (no registry entry has its PID, start ` +
+      'time and command line). Stop it yourself if it is yours to stop.',
+    FailureType.NotGuardiansProcess,
+  );
+}

@@ -4,7 +4,7 @@ import type { ServiceDiagnostics } from '../activities/service-down.js';
 import { localLongActivity, localQuickActivity, stopActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { type IncidentContext, runIncident } from './incident-harness.js';
-import { FailureType } from '../lib/failures.js';
+import { FailureType, notGuardiansProcess } from '../lib/failures.js';
 
 /** Mode parameters of service-down. The incident's resource is the service's name. */
 export interface ServiceDownParams {
@@ -43,10 +43,7 @@ export async function serviceDown(input: IncidentInput<ServiceDownParams>): Prom
     }
     if (found.kind === 'hung' && !found.ownProcess) {
       // The harness fails the incident and alerts with this message; nothing was signalled.
-      throw ApplicationFailure.nonRetryable(
-        `${found.summary}; Guardian did not start that process, so it was not signalled. Stop it yourself if it is yours to stop.`,
-        FailureType.NotGuardiansProcess,
-      );
+      throw notGuardiansProcess(found.summary);
     }
     await restartUntilReady(ctx, found);
   });
