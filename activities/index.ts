@@ -12,6 +12,7 @@ import { createNetworkActivities } from './network.js';
 import { createOverrideActivities } from './overrides.js';
 import { createPlanActivities } from './plan.js';
 import { createPortActivities } from './ports.js';
+import { createRestartBudgetActivities } from './restart-budget.js';
 import { createServiceActivities } from './service.js';
 import { createServiceDownActivities } from './service-down.js';
 import { createSqliteActivities } from './sqlite.js';
@@ -36,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createModelServerActivities(deps),
     ...createOverrideActivities(deps),
     ...createServiceDownActivities(deps),
+    ...createRestartBudgetActivities(deps),
     ...createPlanActivities(deps),
   };
 }

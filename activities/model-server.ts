@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   type ModelServer,
+  ModelServerExitedError,
   ModelServerMissingError,
   ModelServerPortTakenError,
   type StartAction,
@@ -8,6 +9,7 @@ import {
 import { ControlHookError } from '../lib/service-control.js';
 import { beat } from '../lib/heartbeat.js';
 import type { ActivityDeps } from './deps.js';
+import { spendRestart } from './restart-budget.js';
 import { FailureType } from '../lib/failures.js';
 
 /** Model-server activities: switch the service's AI feature, start the model server and wait for its API, verify. */
@@ -57,18 +59,25 @@ export function createModelServerActivities({
 
     /**
      * Starts the model server in the background (or restarts ours when it stopped answering) and
-     * waits up to `timeoutMs` for `GET /api/version`. A missing command or a port held by someone
-     * else's process is final, with instructions; anything else is retried with backoff.
+     * waits up to `timeoutMs` for `GET /api/version`. A start spends the restart budget, counted
+     * once per `key` (a retry of the step counts nothing more). A missing command, a port held by
+     * someone else's process or a refused budget is final, with instructions; a process that exits
+     * before its API answers fails at once (`ExitedWhileStarting`: the workflow spends the budget
+     * on the next start); anything else is retried with backoff.
      */
     async startModelServer({
+      key,
+      cause,
       timeoutMs,
     }: {
+      key: string;
+      cause: string;
       timeoutMs: number;
     }): Promise<{ action: StartAction; pid: number | null; version: string; readyAt: number }> {
       const server = need();
       let started: { action: StartAction; pid?: number };
       try {
-        started = await server.ensureStarted();
+        started = await server.ensureStarted(() => spendRestart(server, { key, cause }));
       } catch (err) {
         if (err instanceof ModelServerMissingError) {
           logger.error({ modelServer: server.name }, err.message);
@@ -79,7 +88,13 @@ export function createModelServerActivities({
         throw err;
       }
       const ctx = Context.current();
-      const ready = await server.waitForApi(timeoutMs, (last) => beat(last), ctx.cancellationSignal);
+      const ready = await server
+        .waitForApi(timeoutMs, (last) => beat(last), ctx.cancellationSignal, started.pid)
+        .catch((err: unknown) => {
+          if (err instanceof ModelServerExitedError)
+            throw ApplicationFailure.nonRetryable(err.message, FailureType.ExitedWhileStarting);
+          throw err;
+        });
       return { action: started.action, pid: started.pid ?? null, version: ready.version, readyAt: ready.readyAt };
     },
 

@@ -55,6 +55,8 @@ export function createPlanActivities({ config, service }: Pick<ActivityDeps, 'co
         }),
         'model-server-down': () => ({
           'degrade-ai': hook('feature {name: ai, enabled: false}'),
+          'restart-budget': `restart budget of ${resource} (modelServer.restart in ${config.file})`,
+          'hold-restarts': `restarts of ${resource} held until guardian resume model-server-down ${resource}`,
           'start-model-server': config.modelServer
             ? `${[config.modelServer.command, ...config.modelServer.args].join(' ')} in the background, answering at ${config.modelServer.url}/api/version`
             : 'no model server configured',

@@ -5,36 +5,21 @@ import { PortBusyError } from '../lib/errors.js';
 import type { GuardedService } from '../lib/guarded-service.js';
 import { beat } from '../lib/heartbeat.js';
 import { portHolders } from '../lib/proc.js';
-import type { RestartPlan } from '../lib/restart-budget.js';
 import { oncePerStep } from '../lib/step-state.js';
 import { ControlHookError } from '../lib/service-control.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
+import { spendRestart } from './restart-budget.js';
 import { FailureType } from '../lib/failures.js';
 
 /** The environment variable that starts the service in its low-memory mode (docs/contract.md). */
 export const LOW_MEMORY_ENV = 'GUARDIAN_LOW_MEMORY';
 
-/** What the restart budget allows now, with the causes of the latest restarts for an escalation. */
-export type ServiceRestartPlan = RestartPlan & { burst: number; intervalMs: number; recentCauses: string[] };
-
 /**
- * Restart activities shared by service-down's steps: the budget (backoff and start limit, kept
- * in supervision.db), the restart itself, readiness and verification, the hold after a crash loop.
+ * Restart activities of service-down's steps: the restart itself (spending the restart budget of
+ * activities/restart-budget.ts), readiness and verification, the end of low-memory mode.
  */
 export function createServiceRestartActivities(deps: Pick<ActivityDeps, 'config' | 'service' | 'registry' | 'logger'>) {
   return {
-    /** Whether the budget allows another restart, and after what pause (first at once, then doubling). */
-    async planServiceRestart(): Promise<ServiceRestartPlan> {
-      const { service } = requireSupervision(deps);
-      const limits = service.restartLimits;
-      return {
-        ...service.restarts.plan(service.name, limits),
-        burst: limits.burst,
-        intervalMs: limits.intervalMs,
-        recentCauses: service.restarts.recentCauses(service.name),
-      };
-    },
-
     /**
      * Starts the service again on its port, counted once per `key` in the restart budget. With
      * `lowMemory`, it starts in low-memory mode (GUARDIAN_LOW_MEMORY=true) and stays so for later
@@ -109,14 +94,6 @@ export function createServiceRestartActivities(deps: Pick<ActivityDeps, 'config'
       return { healthyAt: Date.now(), detail: `${service.name} runs again as pid ${pid} (${health.status})` };
     },
 
-    /** Holds further restarts after a crash loop, until `guardian resume service-down <service>`. */
-    async holdServiceRestarts({ reason }: { reason: string }): Promise<{ since: number }> {
-      const { service } = requireSupervision(deps);
-      const hold = service.restarts.hold(service.name, reason);
-      deps.logger.error({ service: service.name, reason }, 'crash loop: restarts held until guardian resume');
-      return { since: hold.since };
-    },
-
     /**
      * Rollback of a restart in low-memory mode: later starts go without GUARDIAN_LOW_MEMORY, and the
      * running service leaves low-memory mode through its control hook. The restart itself stays.
@@ -144,15 +121,7 @@ async function startCounted(
   const running = service.supervisor.running;
   if (running)
     return { pid: running.pid, port: service.port ?? 0, startedAt: running.startedAt, lowMemory, action: 'running' };
-  const plan = service.restarts.plan(service.name, service.restartLimits);
-  // A re-run of this step was counted already: it may go ahead even at the limit.
-  if (!plan.allowed && !service.restarts.counted(service.name, key)) {
-    throw ApplicationFailure.nonRetryable(
-      `restart of ${service.name} refused: ${plan.reason}`,
-      FailureType.RestartBudgetExhausted,
-    );
-  }
-  service.restarts.record(service.name, key, cause);
+  spendRestart(service, { key, cause });
   if (lowMemory) service.setEnv({ [LOW_MEMORY_ENV]: 'true' });
   const port = service.port ?? service.intendedPort();
   await untilReleased(port, service.supervisor.lastExit?.pid);

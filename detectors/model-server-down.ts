@@ -20,6 +20,8 @@ export interface ModelServerDownDetectorOptions {
    * backoff instead of every tick. @default 30000
    */
   readonly recheckAfterMs?: number;
+  /** True while the model server's restarts are held after a crash loop: its incident is escalated already. */
+  readonly held?: () => boolean;
 }
 
 /** The longest pause between two reports of a server that stays down. */
@@ -61,6 +63,7 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
     });
   /** Reports unless the server has been reported down within the current quiet period. */
   const foundStillDown = (evidence: string, observedAt?: number) => {
+    if (options.held?.()) return; // before the quiet period grows, so a resume is acted on at once
     const now = Date.now();
     if (now - lastReportAt < quietMs) return;
     quietMs = quietMs === 0 ? (options.recheckAfterMs ?? 30_000) : Math.min(quietMs * 2, MAX_RECHECK_MS);
@@ -69,7 +72,8 @@ export function createModelServerDownDetector(options: ModelServerDownDetectorOp
   };
   const onExit = (code: number | undefined, signal: string | undefined, expected: boolean) => {
     // An exit is news every time: Guardian only restarts the server inside an incident.
-    if (!expected) found(`${options.name} exited (${signal ? `signal ${signal}` : `code ${code ?? 'unknown'}`})`);
+    if (!expected && !options.held?.())
+      found(`${options.name} exited (${signal ? `signal ${signal}` : `code ${code ?? 'unknown'}`})`);
   };
 
   async function tick(): Promise<void> {

@@ -8,7 +8,7 @@ import type { Logger } from './logger.js';
 import { confineMemory } from './memory-cgroup.js';
 import { isPortFree } from './ports.js';
 import type { ProcessRegistry, RegisteredProcess } from './process-registry.js';
-import { type RestartLimits, RestartBudget } from './restart-budget.js';
+import { type RestartLimits, type RestartUnit, RestartBudget, restartLimitsOf } from './restart-budget.js';
 import { answersAs, controlToken, runsConfiguredService, type ServiceSettings } from './service-adoption.js';
 import { ServiceControl } from './service-control.js';
 import { type PortReclaim, intendedPort, reclaimPreferredPort } from './service-port.js';
@@ -26,7 +26,7 @@ export type UpOutcome = 'adopted' | 'started' | 'port-busy' | 'held';
  * port, and the boot chunks it is told to skip. Emits `port-busy` when a start found its port
  * taken (the port-in-use detector listens).
  */
-export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, at: number] }> {
+export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, at: number] }> implements RestartUnit {
   readonly supervisor: Supervisor;
   readonly control: ServiceControl;
   readonly settings: ServiceSettings;
@@ -99,8 +99,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
 
   /** guardian.yaml's `service.restart`, as the restart budget reads it. */
   get restartLimits(): RestartLimits {
-    const { burst, interval, backoff, maxBackoff } = this.settings.restart;
-    return { burst, intervalMs: interval, backoffMs: backoff, maxBackoffMs: maxBackoff };
+    return restartLimitsOf(this.settings.restart);
   }
 
   /** The port the last start tried to bind. */

@@ -5,6 +5,7 @@ import type { ModelServerSettings } from './config/lifecycle.js';
 import type { Logger } from './logger.js';
 import { describeProcess, portHolders } from './proc.js';
 import type { ProcessRegistry } from './process-registry.js';
+import { RestartBudget, type RestartLimits, type RestartUnit, restartLimitsOf } from './restart-budget.js';
 import { type ProcessIdentity, stopVerifiedProcess, Supervisor } from './supervisor.js';
 
 /** What one `GET /api/version` found. */
@@ -33,6 +34,19 @@ export class ModelServerPortTakenError extends Error {
   }
 }
 
+/** Thrown when the model server process Guardian started exited before its API answered. */
+export class ModelServerExitedError extends Error {
+  constructor(
+    readonly pid: number,
+    readonly exit: string,
+    last: string,
+    outputFile: string,
+  ) {
+    super(`${exit} before its API answered (${last}); see ${outputFile}`);
+    this.name = 'ModelServerExitedError';
+  }
+}
+
 /** How {@link ModelServer.ensureStarted} got the model server going. */
 export type StartAction = 'already-answering' | 'starting' | 'started' | 'restarted';
 
@@ -41,8 +55,10 @@ export type StartAction = 'already-answering' | 'starting' | 'started' | 'restar
  * background, probes `GET /api/version`, and restarts it. Only Ollama's public API is used, so a
  * real `ollama serve` works the same as the stand-in in examples/.
  */
-export class ModelServer {
+export class ModelServer implements RestartUnit {
   readonly supervisor: Supervisor;
+  /** Restarts after crashes and the hold after a crash loop, in supervision.db beside the service's. */
+  readonly restarts: RestartBudget;
 
   constructor(
     readonly settings: ModelServerSettings,
@@ -51,6 +67,7 @@ export class ModelServer {
     private readonly logger: Logger,
   ) {
     const url = new URL(settings.url);
+    this.restarts = new RestartBudget(registry.db);
     this.supervisor = new Supervisor(
       {
         name: settings.name,
@@ -69,6 +86,11 @@ export class ModelServer {
 
   get name(): string {
     return this.settings.name;
+  }
+
+  /** guardian.yaml's `modelServer.restart`, as the restart budget reads it. */
+  get restartLimits(): RestartLimits {
+    return restartLimitsOf(this.settings.restart);
   }
 
   get url(): string {
@@ -120,10 +142,11 @@ export class ModelServer {
 
   /**
    * At Guardian's start: leaves a model server that already answers alone (the user's own
-   * Ollama), re-adopts one an earlier Guardian started, else starts it. Never throws for a
-   * missing binary: the detector then finds the API down and the incident alerts.
+   * Ollama), re-adopts one an earlier Guardian started, else starts it, unless its restarts are
+   * held after a crash loop. Never throws for a missing binary or a port someone else holds: the
+   * detector then finds the API down and the incident alerts.
    */
-  async up(): Promise<'external' | 'adopted' | 'started' | 'missing'> {
+  async up(): Promise<'external' | 'adopted' | 'started' | 'missing' | 'port-taken' | 'held'> {
     const alive = this.registry.sweep(this.name)[0];
     if ((await this.probe()).ok) {
       if (alive && this.supervisor.adopt(alive)) return 'adopted';
@@ -133,12 +156,26 @@ export class ModelServer {
       await stopVerifiedProcess(alive, this.settings.stopTimeout);
       this.registry.recordEnd(alive.id);
     }
+    const held = this.restarts.held(this.name);
+    if (held) {
+      this.logger.warn(
+        { modelServer: this.name, since: held.since, reason: held.reason },
+        `not starting ${this.name}: its restarts are held after a crash loop; run: guardian resume model-server-down ${this.name}`,
+      );
+      return 'held';
+    }
     try {
       await this.ensureStarted();
     } catch (err) {
       if (err instanceof ModelServerMissingError) {
         this.logger.error({ modelServer: this.name }, err.message);
         return 'missing';
+      }
+      // Someone else's process on the port must not keep Guardian from starting: the detector
+      // finds the API down and the incident alerts with the holder's name.
+      if (err instanceof ModelServerPortTakenError) {
+        this.logger.error({ modelServer: this.name }, err.message);
+        return 'port-taken';
       }
       throw err;
     }
@@ -152,9 +189,10 @@ export class ModelServer {
    * Gets the model server going without waiting for it: nothing to do when the API answers; a
    * process of ours still inside its start timeout is left to finish; one of ours that stopped
    * answering is restarted; a missing command throws {@link ModelServerMissingError}; a port held
-   * by someone else's process throws {@link ModelServerPortTakenError}.
+   * by someone else's process throws {@link ModelServerPortTakenError}. `beforeStart` runs just
+   * before a process is stopped or started (where the restart budget is spent) and may throw.
    */
-  async ensureStarted(): Promise<{ action: StartAction; pid?: number }> {
+  async ensureStarted(beforeStart: () => void = () => undefined): Promise<{ action: StartAction; pid?: number }> {
     if ((await this.probe(500)).ok) {
       return { action: 'already-answering', ...(this.supervisor.running ? { pid: this.supervisor.running.pid } : {}) };
     }
@@ -162,34 +200,42 @@ export class ModelServer {
     if (running && Date.now() - running.startedAt < this.settings.startTimeout)
       return { action: 'starting', pid: running.pid };
     if (!this.commandAvailable()) throw new ModelServerMissingError(this.settings.command);
+    // Our own process is no holder to fear: it is stopped below.
+    const holder = portHolders(this.port).find((h) => !this.registry.provenOwn(h));
+    if (holder) throw new ModelServerPortTakenError(this.port, describeProcess(holder));
+    beforeStart();
     let action: StartAction = 'started';
     if (running) {
       await this.supervisor.stop();
       action = 'restarted';
     }
-    const holder = portHolders(this.port).find((h) => !this.registry.provenOwn(h));
-    if (holder) throw new ModelServerPortTakenError(this.port, describeProcess(holder));
     const identity: ProcessIdentity = this.supervisor.start({}, { port: this.port });
     return { action, pid: identity.pid };
   }
 
-  /** Polls `/api/version` until it answers; throws after `timeoutMs` or when the process exits first. */
+  /**
+   * Polls `/api/version` until it answers; throws after `timeoutMs`, or
+   * {@link ModelServerExitedError} when the process `pid` (by default the one running now) exits first.
+   */
   async waitForApi(
     timeoutMs: number,
     onTick: (last: string) => void = () => undefined,
     signal?: AbortSignal,
+    pid = this.supervisor.running?.pid,
   ): Promise<{ version: string; readyAt: number }> {
     const deadline = Date.now() + timeoutMs;
-    const started = this.supervisor.running;
     let last = 'no answer yet';
     while (Date.now() < deadline) {
       const probe = await this.probe(Math.min(1000, Math.max(100, deadline - Date.now())));
       if (probe.ok) return { version: probe.version, readyAt: Date.now() };
       last = `${probe.code}: ${probe.message}`;
-      if (started && this.supervisor.running !== started) {
-        throw new Error(
-          `the model server exited before its API answered (${last}); see ${this.supervisor.spec.outputFile}`,
-        );
+      if (pid !== undefined && this.supervisor.running?.pid !== pid) {
+        const exit = this.supervisor.lastExit;
+        const how =
+          exit?.pid === pid
+            ? `${this.name} exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code ?? 'unknown'}`})`
+            : `${this.name} (pid ${pid}) was replaced`;
+        throw new ModelServerExitedError(pid, how, last, this.supervisor.spec.outputFile);
       }
       onTick(last);
       await sleep(50, undefined, signal ? { signal } : undefined);

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { RestartSettings } from './config/lifecycle.js';
 
 /** How often a supervised process may be restarted, and how long to wait between restarts. */
 export interface RestartLimits {
@@ -10,6 +11,21 @@ export interface RestartLimits {
   readonly backoffMs: number;
   /** The longest pause between two restarts. @default 30000 */
   readonly maxBackoffMs: number;
+}
+
+/** guardian.yaml's `restart:` (of `service` or `modelServer`) as the budget reads it. */
+export function restartLimitsOf({ burst, interval, backoff, maxBackoff }: RestartSettings): RestartLimits {
+  return { burst, intervalMs: interval, backoffMs: backoff, maxBackoffMs: maxBackoff };
+}
+
+/** A supervised process whose restarts spend a budget: the guarded service or the model server. */
+export interface RestartUnit {
+  /** Its name in guardian.yaml: the incident's resource and the budget's key. */
+  readonly name: string;
+  /** The budget in supervision.db. */
+  readonly restarts: RestartBudget;
+  /** Its `restart:` settings. */
+  readonly restartLimits: RestartLimits;
 }
 
 /** A supervised unit whose restarts are held after a crash loop, until an operator resumes it. */

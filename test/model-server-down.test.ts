@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { resume } from '../cli/commands/resume.js';
+import { status } from '../cli/commands/status.js';
 import type { IncidentRecord } from '../lib/ledger.js';
 import type { GuardianRuntime } from '../workers/guardian.js';
 import { type IncidentResult, incidentWorkflowId, rollbackSignal, statusQuery } from '../workflows/definitions.js';
+import { captureStdout } from './helpers/capture.js';
 import { tempDir } from './helpers/fixture.js';
 import { recordHistory } from './helpers/history.js';
 import {
@@ -66,6 +72,16 @@ async function closedRecord(runtime: GuardianRuntime, since: number): Promise<In
   return record;
 }
 
+const modelServerStarts = (runtime: GuardianRuntime, since: number) =>
+  (
+    runtime.registry.db
+      .prepare("SELECT count(*) AS n FROM processes WHERE name = 'ollama' AND started_at >= ?")
+      .get(since - 1000) as { n: number }
+  ).n;
+
+const incidentsSince = (runtime: GuardianRuntime, since: number) =>
+  runtime.ledger.incidents({ mode: 'model-server-down' }).filter((r) => r.detectedAt >= since).length;
+
 describe('model-server-down', () => {
   it("restarts the model server killed by PID (the spec's `pkill ollama`), then switches AI answers back on", async () => {
     const runtime = await guardianWith('killed');
@@ -80,7 +96,7 @@ describe('model-server-down', () => {
     assert.match(record.evidence, /ollama exited \(signal SIGKILL\)/);
     assert.deepEqual(
       (record.steps as { name: string }[]).map((s) => s.name),
-      ['degrade-ai', 'start-model-server', 'restore-ai', 'verify'],
+      ['degrade-ai', 'restart-budget', 'start-model-server', 'restore-ai', 'verify'],
     );
     const after = modelServer.supervisor.running;
     assert.ok(after && after.pid !== before.pid, 'a new model server process');
@@ -142,43 +158,78 @@ describe('model-server-down', () => {
     await recordHistory(handleOf(runtime), 'model-server-down-missing-binary');
   });
 
-  it('bounds restarts of a server that keeps dying: retries with backoff, then flap protection pauses it', async () => {
+  it('escalates a model server that keeps dying at its restart budget, keeps it held across a restart of Guardian, and resume lifts it', async () => {
+    const config = lifecycleConfig(join(tmp.dir, 'crash-loop'), {
+      port: await freePorts(4),
+      modelServer: {
+        port: await freePorts(1),
+        // Up for 200 ms, never answering, then dead: a crash loop.
+        command: process.execPath,
+        args: ['-e', 'setTimeout(() => process.exit(3), 200)'],
+        startTimeout: '3s',
+        restart: { burst: 3, interval: '10m', backoff: '100ms', maxBackoff: '400ms' },
+      },
+    });
     const startedAt = Date.now();
-    const runtime = await guardianWith(
-      'crashing',
-      { command: process.execPath, args: ['-e', 'process.exit(3)'], recheckAfter: '300ms', startTimeout: '3s' },
-      { rollbackWindow: '1s', flap: { limit: 2, window: '10m' } },
+    let runtime = await startTestGuardian(config);
+    cleanups.push(runtime.stop.bind(runtime));
+    const found = await waitFor(
+      'the crash loop to be escalated',
+      () => runtime.ledger.incidents({ mode: 'model-server-down' }).find((r) => r.outcome === 'escalated'),
+      30_000,
     );
-    const flapping = await waitFor(
-      'the flap protection',
-      () =>
-        runtime.ledger
-          .incidents({ mode: 'model-server-down' })
-          .find((r) => r.outcome === 'flapping' && r.detectedAt >= startedAt),
-      40_000,
+    const handle = runtime.client.workflow.getHandle(found.workflowId, found.runId);
+    assert.equal((await handle.result()).outcome, 'escalated');
+    const escalated = runtime.ledger.incident(found.workflowId)!; // with its alert
+    const steps = (escalated.steps as { name: string; state: string }[]).map((s) => `${s.name}:${s.state}`);
+    assert.deepEqual(steps.slice(-2), ['restart-budget (4):completed', 'hold-restarts:completed'], escalated.summary);
+    assert.match(escalated.alert ?? '', /ollama is in a crash loop: 3 restarts within 600 s \(limit 3\)/);
+    assert.match(escalated.alert ?? '', /Last exits: ollama exited \(code 3\) before its API answered/);
+    assert.match(escalated.alert ?? '', /guardian resume model-server-down ollama/);
+    assert.match(escalated.summary, /backed off 100 ms .*backed off 200 ms/);
+    assert.equal(modelServerStarts(runtime, startedAt), 4, 'the first start and three restarts');
+    assert.deepEqual((await runtime.control!.health()).disabledFeatures, ['ai'], 'AI stays off while it is held');
+    await recordHistory(handle, 'model-server-down-crash-loop-escalated');
+    await sleep(1500);
+    assert.equal(runtime.modelServer!.supervisor.running, undefined, 'no restart after the escalation');
+    assert.equal(modelServerStarts(runtime, startedAt), 4);
+    assert.equal(incidentsSince(runtime, startedAt), 1, "the held server's findings start no incident");
+
+    await runtime.stop();
+    runtime = await startTestGuardian(config); // Guardian restarts: the hold is in supervision.db
+    cleanups.push(runtime.stop.bind(runtime));
+    await sleep(2000);
+    assert.equal(runtime.modelServer!.supervisor.running, undefined, 'not started while held');
+    assert.equal(modelServerStarts(runtime, startedAt), 4);
+    assert.equal(incidentsSince(runtime, startedAt), 1);
+    assert.ok(runtime.modelServer!.restarts.held('ollama'));
+
+    const file = join(tmp.dir, 'crash-loop.yaml');
+    const { name, command, port, restart } = config.service!;
+    const { url, args, restart: modelRestart } = config.modelServer!;
+    writeFileSync(
+      file,
+      stringify({
+        host: config.host,
+        stateDir: config.stateDir,
+        service: { name, command, port, restart },
+        modelServer: { name: 'ollama', url, command: config.modelServer!.command, args, restart: modelRestart },
+      }),
     );
-    const incidents = runtime.ledger
-      .incidents({ mode: 'model-server-down' })
-      .filter((r) => r.detectedAt >= startedAt)
-      .reverse();
-    assert.deepEqual(
-      incidents.slice(0, 3).map((r) => r.outcome),
-      ['failed', 'failed', 'flapping'],
+    const shown = await captureStdout(() => status({ config: file }));
+    assert.match(shown, /restarts: grace restarted 0 time\(s\) in the last 600 s; 5 left/);
+    assert.match(
+      shown,
+      /restarts: ollama escalated as a crash loop since \S+ \(3 restarts within 600 s \(limit 3\)\); no restart until: guardian resume model-server-down ollama/,
     );
-    assert.ok(runtime.ledger.pause('model-server-down', 'ollama'), 'auto-remediation of ollama is paused');
-    // Each failed incident started it three times (two retries), with growing pauses between.
-    const starts = runtime.registry.db
-      .prepare("SELECT started_at FROM processes WHERE name = 'ollama' AND started_at >= ? ORDER BY id")
-      .all(Math.floor(startedAt / 1000) * 1000 - 1000) as { started_at: number }[];
-    const failedRuns = incidents.filter((r) => r.outcome === 'failed').length;
-    assert.ok(
-      starts.length >= 3 * failedRuns && starts.length <= 3 * failedRuns + 1,
-      `${starts.length} starts for ${failedRuns} failed incidents`,
+    const resumedAt = Date.now();
+    const resumed = await captureStdout(() => resume('model-server-down', 'ollama', { config: file }));
+    assert.match(
+      resumed,
+      /Resumed auto-remediation of model-server-down on ollama \(it was escalated as a crash loop\)/,
     );
-    const attempts = starts.filter((s) => s.started_at >= incidents[0]!.detectedAt - 50).slice(0, 3);
-    const gaps = attempts.slice(1).map((s, i) => s.started_at - attempts[i]!.started_at);
-    assert.ok(gaps[0]! >= 900 && gaps[1]! >= 1900, `backoff between attempts: ${gaps.join(', ')} ms`);
-    assert.ok(flapping.summary.includes('escalated and paused'));
+    assert.doesNotMatch(await captureStdout(() => status({ config: file })), /ollama escalated/);
+    await waitFor('a start after the resume', () => modelServerStarts(runtime, resumedAt + 1000) > 0, 10_000);
   });
 
   it('switches AI back on after a rollback', async () => {

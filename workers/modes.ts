@@ -3,7 +3,6 @@ import { createDatabaseCorruptionDetector } from '../detectors/database-corrupti
 import { createDiskFullDetector } from '../detectors/disk-full.js';
 import { createInvalidCredentialsDetector } from '../detectors/invalid-credentials.js';
 import { createMissingConfigDetector } from '../detectors/missing-config.js';
-import { createModelServerDownDetector } from '../detectors/model-server-down.js';
 import { createNetworkUnreachableDetector } from '../detectors/network-unreachable.js';
 import { createOutOfMemoryDetector } from '../detectors/out-of-memory.js';
 import { createPortInUseDetector } from '../detectors/port-in-use.js';
@@ -35,6 +34,7 @@ import {
   portInUseSources,
   servicePids,
 } from './detector-context.js';
+import { modelServerDownDetector, modelServerDownParams } from './model-server-down-wiring.js';
 import { serviceDownParams, serviceDownSources } from './service-down-wiring.js';
 
 /**
@@ -208,21 +208,8 @@ export const modes = {
   }),
   'model-server-down': wire({
     workflow: modelServerDown,
-    params: (_resource, config) => ({
-      serviceConnected: config.service !== undefined,
-      startTimeoutMs: config.modelServer?.startTimeout ?? 10_000,
-    }),
-    detector: ({ config, modelServer, log }) =>
-      modelServer
-        ? createModelServerDownDetector({
-            name: modelServer.name,
-            probe: () => modelServer.probe(),
-            intervalMs: config.detectors.interval,
-            recheckAfterMs: modelServer.settings.recheckAfter,
-            process: modelServer.supervisor,
-            ...(log ? { log } : {}),
-          })
-        : undefined,
+    params: (_resource, config) => modelServerDownParams(config),
+    detector: modelServerDownDetector,
   }),
   'service-down': wire({
     workflow: serviceDown,

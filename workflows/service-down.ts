@@ -1,10 +1,11 @@
-import { ApplicationFailure, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
 import type { ServiceDiagnostics } from '../activities/service-down.js';
 import { localLongActivity, localQuickActivity, stopActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { type IncidentContext, runIncident } from './incident-harness.js';
-import { FailureType, notGuardiansProcess } from '../lib/failures.js';
+import { attemptStep, diedWhileStarting, spendRestartBudget } from './restart-budget.js';
+import { notGuardiansProcess } from '../lib/failures.js';
 
 /** Mode parameters of service-down. The incident's resource is the service's name. */
 export interface ServiceDownParams {
@@ -57,21 +58,8 @@ async function restartUntilReady(ctx: IncidentContext<ServiceDownParams>, found:
   let oomEvidence = found.oomEvidence;
   let cause = found.summary;
   for (let attempt = 1; ; attempt++) {
-    const named = (step: string) => (attempt === 1 ? step : `${step} (${attempt})`);
-    const plan = await ctx.step(named('restart-budget'), () => localQuick.planServiceRestart());
-    if (!plan.allowed) {
-      await ctx.step('hold-restarts', () => localQuick.holdServiceRestarts({ reason: plan.reason }));
-      await ctx.escalate(
-        `${resource} is in a crash loop: ${plan.reason}. Restarts are held until an operator resumes them. ` +
-          `Last exits: ${[cause, ...plan.recentCauses].slice(0, 5).join(' | ')}. ` +
-          (found.lastLines.length > 0 ? `Last lines: ${found.lastLines.slice(-5).join(' ⏎ ')}. ` : '') +
-          `Investigate, then run: guardian resume service-down ${resource}`,
-      );
-    }
-    if (plan.allowed && plan.delayMs > 0) {
-      ctx.note(`backed off ${plan.delayMs} ms before restart ${plan.restartsInWindow + 1} of ${plan.burst}`);
-      await sleep(plan.delayMs);
-    }
+    const named = (step: string) => attemptStep(step, attempt);
+    const plan = await spendRestartBudget(ctx, 'service', attempt, { cause, lastLines: found.lastLines });
     if (attempt === 1 && found.kind === 'hung' && found.process) {
       const proc = found.process;
       const stopped = await ctx.step('stop-hung-process', () =>
@@ -116,7 +104,7 @@ function healedMessage(
   found: ServiceDiagnostics,
   started: { pid: number; lowMemory: boolean },
   readyAt: number,
-  plan: { allowed: boolean; restartsInWindow: number; burst: number },
+  plan: { restartsInWindow: number; burst: number },
 ): string {
   const took = found.exit ? ` ${Math.max(0, readyAt - found.exit.at)} ms after it died` : '';
   return (
@@ -128,12 +116,4 @@ function healedMessage(
     (found.procState ? ` Process state when hung: ${found.procState}.` : '') +
     (found.lastLines.length > 0 ? ` Last lines: ${found.lastLines.slice(-3).join(' ⏎ ')}` : '')
   );
-}
-
-/** The failure of a wait-ready step whose new process exited before it was ready, if that is what `err` is. */
-function diedWhileStarting(err: unknown): ApplicationFailure | undefined {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof ApplicationFailure && e.type === FailureType.ExitedWhileStarting) return e;
-  }
-  return undefined;
 }

@@ -3,7 +3,7 @@ import { loadConfig } from '../../lib/config/load.js';
 import { UsageError } from '../../lib/errors.js';
 import { Ledger } from '../../lib/ledger.js';
 import { MODES, type Mode } from '../../lib/modes.js';
-import { withRestartBudget } from '../../lib/restart-report.js';
+import { RESTART_MODES, withRestartBudget } from '../../lib/restart-report.js';
 
 /** Throws a usage error naming the modes when `mode` is not one. */
 export function assertMode(mode: string): asserts mode is Mode {
@@ -17,8 +17,9 @@ export async function resume(mode: string, resource: string, options: { config: 
   const ledger = new Ledger(join(config.stateDir, 'ledger.db'));
   try {
     const lifted: string[] = ledger.resume(mode, resource);
-    // A crash loop's hold on restarts (service-down) is lifted with it, and its restarts forgotten.
-    if (mode === 'service-down' && withRestartBudget(config.stateDir, (budget) => budget.resume(resource)))
+    // A crash loop's hold on restarts (service-down, model-server-down) is lifted with it, and its restarts forgotten.
+    const budgeted = (RESTART_MODES as readonly string[]).includes(mode);
+    if (budgeted && withRestartBudget(config.stateDir, (budget) => budget.resume(resource)))
       lifted.push('escalated as a crash loop');
     process.stdout.write(
       lifted.length > 0

@@ -9,7 +9,7 @@ import { renderStateReport, stateReport } from '../../lib/state-report.js';
 import { connectClient } from '../../lib/temporal.js';
 import { type IncidentStatus, statusQuery } from '../../workflows/definitions.js';
 
-/** `guardian status`: open incidents of this host from Temporal visibility, lasting overrides, paused and held resources, and the service's restart budget. */
+/** `guardian status`: open incidents of this host from Temporal visibility, lasting overrides, paused and held resources, and the restart budgets of the service and the model server. */
 export async function status(options: { config: string; json?: boolean }): Promise<number> {
   const config = loadConfig(options.config);
   const client = await connectClient();
@@ -46,7 +46,7 @@ export async function status(options: { config: string; json?: boolean }): Promi
     process.stdout.write(`${table.toString()}\n`);
   }
   process.stdout.write(renderOverrides(overrides));
-  process.stdout.write(renderRestarts(restarts, config));
+  process.stdout.write(renderRestarts(restarts));
   process.stdout.write(renderQuiet(quiet));
   if (undeliveredAlerts > 0) {
     process.stdout.write(`${undeliveredAlerts} alert(s) not delivered to the webhook yet; Guardian keeps retrying.\n`);

@@ -36,7 +36,10 @@ export const livenessSchema = z
     examples: [{ period: '1s', timeout: '1s', threshold: 3 }],
   });
 
-/** `service.restart:` / `modelServer.restart:` — backoff between restarts and the start limit (service-down). */
+/**
+ * `service.restart:` / `modelServer.restart:` — backoff between restarts and the start limit
+ * (service-down, model-server-down).
+ */
 export const restartSchema = z
   .object({
     burst: z
@@ -92,12 +95,13 @@ export const modelServerSchema = z
       description: 'After a recovery that failed, how long until the next attempt (doubling up to 5 minutes)',
     }),
     stopTimeout: duration.default(5000),
+    restart: restartSchema.prefault({}),
   })
   .meta({ description: 'The local model server (model-server-down)' });
 
 /** `service.liveness:` after validation. */
 export type LivenessSettings = z.output<typeof livenessSchema>;
-/** `service.restart:` after validation. */
+/** `service.restart:` / `modelServer.restart:` after validation. */
 export type RestartSettings = z.output<typeof restartSchema>;
 /** A memory limit Guardian sets on the service (a cgroup of its own), in bytes. */
 export const memoryLimitSchema = size.optional().meta({

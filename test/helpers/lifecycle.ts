@@ -32,6 +32,8 @@ export interface LifecycleConfigOptions {
     env?: Record<string, string>;
     startTimeout?: string;
     recheckAfter?: string;
+    /** The model server's restart budget (modelServer.restart). */
+    restart?: NonNullable<GuardianConfigInput['modelServer']>['restart'];
   };
   incidents?: GuardianConfigInput['incidents'];
   /** More of the service's settings (liveness, restart budget, memory limit …). */
@@ -65,6 +67,7 @@ export function lifecycleConfig(dir: string, options: LifecycleConfigOptions) {
             env: { STANDIN_LATENCY_MS: '1', ...modelServer.env },
             startTimeout: modelServer.startTimeout ?? '10s',
             ...(modelServer.recheckAfter ? { recheckAfter: modelServer.recheckAfter } : {}),
+            ...(modelServer.restart ? { restart: modelServer.restart } : {}),
           },
         }
       : {}),
