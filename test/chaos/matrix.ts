@@ -104,6 +104,9 @@ async function runMode(
 ): Promise<void> {
   const mode = env.mode;
   try {
+    // A run that was stopped halfway leaves its incidents running on this task queue: one would
+    // absorb the baseline's finding, and be replayed by code it was not started with.
+    await terminateLeftovers(client, env.base.taskQueue);
     const steps: DiscoveredStep[] = [];
     const resources = new Map<number, string>();
     for (const run of RUNS[mode] ?? [0]) {
@@ -199,3 +202,15 @@ function startDecoy() {
 
 /** Every fault, for the CLI's default. */
 export const ALL_FAULTS: readonly ChaosFault[] = FAULTS;
+
+/** Terminates what an earlier, interrupted matrix left running on `taskQueue`. */
+async function terminateLeftovers(client: Client, taskQueue: string): Promise<void> {
+  for await (const wf of client.workflow.list({
+    query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"`,
+  })) {
+    await client.workflow
+      .getHandle(wf.workflowId, wf.runId)
+      .terminate('chaos: left running by an earlier, interrupted run')
+      .catch(() => undefined);
+  }
+}
