@@ -15,12 +15,19 @@ export interface NetworkUnreachableDetectorOptions {
   hints?: (listener: () => void) => () => void;
   /** The resource incidents name. @default "network" */
   resource?: string;
+  /** Pause before an outage that lasts is reported again, doubling to {@link maxRepeatMs}. @default 2000 */
+  repeatMs?: number;
+  /** @default 300000 */
+  maxRepeatMs?: number;
 }
 
 /**
  * network-unreachable detector: a round of cheap probes every interval (no overlap), and one at
  * once when outbound calls start failing below HTTP. `failedRounds` failed rounds in a row are
- * one finding; the next comes only after a round succeeds again.
+ * one finding. An outage that outlives its incident (one that failed, or was rolled back) is
+ * reported again after a pause that doubles from `repeatMs` to `maxRepeatMs`; a round that
+ * succeeds starts over. While the incident still runs a repeat only joins it, and for a held or
+ * paused resource the starter drops it.
  */
 export function createNetworkUnreachableDetector(options: NetworkUnreachableDetectorOptions): Detector {
   const intervalMs = options.intervalMs ?? 500;
@@ -30,7 +37,11 @@ export function createNetworkUnreachableDetector(options: NetworkUnreachableDete
   let unsubscribe: (() => void) | undefined;
   let running = false;
   let failed = 0;
-  let reported = false;
+  const repeatMs = options.repeatMs ?? 2000;
+  const maxRepeatMs = options.maxRepeatMs ?? 300_000;
+  // When the outage may be reported (again), and the pause after that report.
+  let reportAt = 0;
+  let pauseMs = repeatMs;
   let lastRoundAt = 0;
   let report: ReportFinding = () => undefined;
 
@@ -46,12 +57,14 @@ export function createNetworkUnreachableDetector(options: NetworkUnreachableDete
       const result = await options.probe();
       if (result.up) {
         failed = 0;
-        reported = false;
+        reportAt = 0;
+        pauseMs = repeatMs;
         return;
       }
       failed++;
-      if (failed >= failedRounds && !reported) {
-        reported = true;
+      if (failed >= failedRounds && Date.now() >= reportAt) {
+        reportAt = Date.now() + pauseMs;
+        pauseMs = Math.min(pauseMs * 2, maxRepeatMs);
         const detail = result.results.map((r) => `${r.target} ${r.error ?? 'failed'}`).join('; ');
         const finding: Finding = {
           mode: 'network-unreachable',

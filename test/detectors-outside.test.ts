@@ -100,6 +100,35 @@ describe('network-unreachable detector', () => {
     await detector.stop();
     assert.equal(findings.length, 0);
   });
+
+  it('reports an outage that outlives its incident (offline mode left, network still down) again, with doubling pauses', async () => {
+    const findings: number[] = [];
+    let offline = false;
+    const detector = createNetworkUnreachableDetector({
+      probe: async () => ({ up: false, at: Date.now(), results: [] }),
+      intervalMs: 20,
+      repeatMs: 200,
+      maxRepeatMs: 400,
+      paused: () => offline,
+    });
+    const began = Date.now();
+    await detector.start(() => {
+      findings.push(Date.now() - began);
+      // The incident enters offline mode, then fails and leaves it.
+      offline = true;
+      setTimeout(() => (offline = false), 50);
+    });
+    await sleep(1300);
+    await detector.stop();
+    // At ~40 ms, then after 200, 400 and 400 ms (capped): 4 or 5 findings, never one per round.
+    assert.ok(findings.length >= 3 && findings.length <= 5, `findings at ${findings.join(', ')} ms`);
+    const gaps = findings.slice(1).map((at, i) => at - (findings[i] ?? 0));
+    assert.ok(gaps[0] !== undefined && gaps[0] >= 190, `first repeat after the pause (${gaps.join(', ')})`);
+    assert.ok(
+      gaps.slice(1).every((g) => g >= 390),
+      `pauses doubled to the cap (${gaps.join(', ')})`,
+    );
+  });
 });
 
 describe('api-timeout detector', () => {

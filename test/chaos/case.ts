@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { FaultKind, FaultPoint, FaultTraceEntry } from '../../lib/fault-hook.js';
-import { incidentWorkflowId, rollbackSignal } from '../../workflows/definitions.js';
+import { clearInput } from '../../cli/commands/clear.js';
+import type { GuardianConfig } from '../../lib/config/load.js';
+import { type ClearInput, clearOverride } from '../../workflows/clear-override.js';
+import { incidentWorkflowId, type Mode, rollbackSignal } from '../../workflows/definitions.js';
 import type { Agent } from './agent-client.js';
 import { alertsFor, alive, type CaseRun, inspectRun, missingFiles, runsSince } from './checks.js';
 import type { ModeEnvironment } from './environment.js';
@@ -171,6 +174,25 @@ export async function runCase(
   return { row, trace, ...(incident ? { incident } : {}), ...(resource ? { resource } : {}) };
 }
 
+/** `guardian clear <mode> <resource>` on the mode's Guardian, for modes that leave overrides. */
+async function clearAsOperator(client: Client, config: GuardianConfig, mode: Mode, resource: string): Promise<void> {
+  let input: ClearInput;
+  try {
+    input = clearInput(config, mode, resource);
+  } catch {
+    return; // nothing this mode leaves in force
+  }
+  await client.workflow
+    .execute(clearOverride, {
+      taskQueue: config.taskQueue,
+      workflowId: `clear:${config.host}:${mode}:${resource}`,
+      args: [input],
+      workflowExecutionTimeout: '1m',
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    })
+    .catch(() => undefined);
+}
+
 function brokenRow(c: ChaosCase, started: number, detail: string): ChaosRow {
   const invariants: Invariants = {
     final: false,
@@ -208,14 +230,18 @@ async function tidy(
     return;
   }
   await agent.cleanup();
-  if (resource) await agent.release(resource);
+  let terminated = false;
   for (const info of await runsSince(client, env.config.taskQueue, 0)) {
     if (info.status.name !== 'RUNNING') continue;
+    terminated = true;
     await client.workflow
       .getHandle(info.workflowId, info.runId)
       .terminate('chaos: closing before the next case')
       .catch(() => undefined);
   }
+  // A terminated incident ran no compensation: what it left in force is ended as an operator would.
+  if (terminated && resource) await clearAsOperator(client, env.config, env.mode, resource);
+  if (resource) await agent.release(resource);
   for (let i = 0; i < 40; i++) {
     const { health } = await agent.health();
     if (health?.status === 'ok') return;
