@@ -190,7 +190,10 @@ async function clearAsOperator(client: Client, config: GuardianConfig, mode: Mod
       workflowExecutionTimeout: '1m',
       workflowIdConflictPolicy: 'USE_EXISTING',
     })
-    .catch(() => undefined);
+    .then(
+      (r) => process.stderr.write(`  tidy: cleared ${mode} on ${resource}: ${r.done.join('; ')}\n`),
+      (err: unknown) => process.stderr.write(`  tidy: could not clear ${mode} on ${resource}: ${String(err)}\n`),
+    );
 }
 
 function brokenRow(c: ChaosCase, started: number, detail: string): ChaosRow {
@@ -230,6 +233,8 @@ async function tidy(
     return;
   }
   await agent.cleanup();
+  // A finding reported just before the cleanup may still be starting its incident: let it land first.
+  await sleep(1000);
   let terminated = false;
   for (const info of await runsSince(client, env.config.taskQueue, 0)) {
     if (info.status.name !== 'RUNNING') continue;
