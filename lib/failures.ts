@@ -55,11 +55,11 @@ export const FailureType = {
   NotGuardiansProcess: 'NotGuardiansProcess',
   /** A process survived SIGKILL. */
   Unkillable: 'Unkillable',
-  /** The restarted service exited before it was ready. */
+  /** The restarted service, or the model server Guardian started, exited before it was ready. */
   ExitedWhileStarting: 'ExitedWhileStarting',
   /** The restarted service was not ready within its timeout. */
   NotReady: 'NotReady',
-  /** The service's restart budget is used up. */
+  /** The restart budget of the service or the model server is used up. */
   RestartBudgetExhausted: 'RestartBudgetExhausted',
   /** The service could not restart because its port is taken (port-in-use takes over). */
   PortBusy: 'PortBusy',
