@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { clear } from '../cli/commands/clear.js';
+import { hold } from '../cli/commands/hold.js';
+import { resume } from '../cli/commands/resume.js';
 import { corruptions } from '../drills/database-corruption.js';
 import { listBackups } from '../lib/backups.js';
 import { type GuardianConfig, loadConfig } from '../lib/config/load.js';
@@ -54,6 +56,21 @@ async function writeConfig(): Promise<GuardianConfig> {
   return loadConfig(file);
 }
 
+/** The sample lines of the paused, held and degraded-state gauges: `<labels> <value>` each, sorted. */
+function gauges(text: string): { paused: string[]; held: string[]; degraded: string[] } {
+  const samples = (family: string) =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith(`${family} `) || line.startsWith(`${family}{`))
+      .map((line) => line.slice(family.length).trim())
+      .sort();
+  return {
+    paused: samples('guardian_paused_resources'),
+    held: samples('guardian_held_resources'),
+    degraded: samples('guardian_degraded_states'),
+  };
+}
+
 async function healthy(): Promise<void> {
   await waitFor(
     'the demo to be healthy',
@@ -94,6 +111,75 @@ describe('metrics', () => {
     for (const family of ['guardian_paused_resources', 'guardian_held_resources', 'guardian_degraded_states'])
       assert.match(text, new RegExp(`# TYPE ${family} gauge`));
     assert.equal((await fetch(runtime.metrics.url.replace('/metrics', '/other'))).status, 404);
+  });
+
+  it('counts paused and held resources and each degraded state by kind, and drops back once they are ended', async () => {
+    const { egress, ledger } = runtime;
+    assert.ok(egress);
+    const scrape = async () => {
+      assert.ok(runtime.metrics);
+      const res = await fetch(runtime.metrics.url);
+      assert.equal(res.status, 200);
+      return res.text();
+    };
+    assert.deepEqual(
+      gauges(await scrape()),
+      { paused: ['0'], held: ['0'], degraded: [] },
+      'nothing quiet or degraded yet',
+    );
+
+    // Two holds (one with an end time) and one flap-protection pause, as the CLI and the ledger place them.
+    await captureStdout(() => hold('database-corruption', 'audit', { config: config.file, reason: 'restore drill' }));
+    await captureStdout(() => hold('database-corruption', 'world_model', { config: config.file, for: '10m' }));
+    const pausedIncident = { workflowId: uniqueName('paused'), runId: 'run-1' };
+    const gate = ledger.openIncident(
+      {
+        ...pausedIncident,
+        mode: 'database-corruption',
+        host: config.host,
+        resource: 'metrics',
+        evidence: 'test: healed too often',
+        detectedAt: Date.now(),
+        injectedAt: null,
+      },
+      { limit: 0, windowMs: 600_000 },
+    );
+    assert.equal(gate.decision, 'flapping');
+    ledger.recordIncident({
+      ...pausedIncident,
+      outcome: 'flapping',
+      healedAt: null,
+      mttrMs: null,
+      steps: [],
+      summary: '',
+    });
+    egress.setOffline(true);
+    egress.setCircuit('quotes', 'open');
+
+    assert.deepEqual(gauges(await scrape()), {
+      paused: ['1'],
+      held: ['2'],
+      degraded: ['{kind="offline-mode"} 1', '{kind="open-circuit"} 1'],
+    });
+
+    await captureStdout(() => resume('database-corruption', 'world_model', { config: config.file }));
+    assert.match(
+      await captureStdout(() => clear('network-unreachable', 'network', { config: config.file })),
+      /^Cleared /,
+    );
+    assert.deepEqual(gauges(await scrape()), {
+      paused: ['1'],
+      held: ['1'],
+      degraded: ['{kind="open-circuit"} 1'],
+    });
+
+    await captureStdout(() => resume('database-corruption', 'audit', { config: config.file }));
+    await captureStdout(() => resume('database-corruption', 'metrics', { config: config.file }));
+    assert.match(await captureStdout(() => clear('api-timeout', 'quotes', { config: config.file })), /^Cleared /);
+    const text = await scrape();
+    assert.deepEqual(gauges(text), { paused: ['0'], held: ['0'], degraded: [] });
+    // An ended degraded state leaves no series behind (the family stays, its samples go).
+    assert.match(text, /# TYPE guardian_degraded_states gauge\n/);
   });
 });
 
@@ -156,6 +242,8 @@ describe('a way out of every degraded state', () => {
     assert.deepEqual(registry.bootOverrides('grace'), []);
     assert.equal(registry.port('grace'), undefined);
     assert.equal(service.port, preferred);
+    // The port's clear returns once the service listens; until it has booted, health says only "booting".
+    await healthy();
     const health = await control.health();
     assert.equal(health.port, preferred);
     assert.equal(health.lowMemory, false);
