@@ -1,4 +1,5 @@
 import type { ProbeRound } from '../lib/network-probe.js';
+import { REPEAT_FIRST_MS, REPEAT_MAX_MS } from './persisting.js';
 import type { Detector, Finding, ReportFinding } from './types.js';
 
 /** Options of {@link createNetworkUnreachableDetector}. */
@@ -37,8 +38,8 @@ export function createNetworkUnreachableDetector(options: NetworkUnreachableDete
   let unsubscribe: (() => void) | undefined;
   let running = false;
   let failed = 0;
-  const repeatMs = options.repeatMs ?? 2000;
-  const maxRepeatMs = options.maxRepeatMs ?? 300_000;
+  const repeatMs = options.repeatMs ?? REPEAT_FIRST_MS;
+  const maxRepeatMs = options.maxRepeatMs ?? REPEAT_MAX_MS;
   // When the outage may be reported (again), and the pause after that report.
   let reportAt = 0;
   let pauseMs = repeatMs;

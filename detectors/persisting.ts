@@ -1,3 +1,8 @@
+/** The first pause before a fault that persists is reported again, and the cap of the doubling. */
+export const REPEAT_FIRST_MS = 2000;
+/** @see REPEAT_FIRST_MS */
+export const REPEAT_MAX_MS = 300_000;
+
 /** Pauses of a {@link PersistingFault}: the first re-report, and the cap of the doubling. */
 export interface PersistingFaultOptions {
   /** @default 2000 */
@@ -20,8 +25,8 @@ export class PersistingFault {
   private readonly timers = new Map<string, NodeJS.Timeout>();
 
   constructor(options: PersistingFaultOptions = {}) {
-    this.firstMs = options.firstMs ?? 2000;
-    this.maxMs = options.maxMs ?? 300_000;
+    this.firstMs = options.firstMs ?? REPEAT_FIRST_MS;
+    this.maxMs = options.maxMs ?? REPEAT_MAX_MS;
   }
 
   /**

@@ -2,7 +2,7 @@ import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { loadConfig, type GuardianConfig } from '../../lib/config/load.js';
 import { UsageError } from '../../lib/errors.js';
 import { connectClient } from '../../lib/temporal.js';
-import { type ClearInput, clearOverride } from '../../workflows/clear-override.js';
+import { type ClearInput, type ClearResult, clearOverride } from '../../workflows/clear-override.js';
 import { MODES, type Mode } from '../../workflows/definitions.js';
 
 /** Modes whose remediation can leave a lasting override, and what names their resources. */
@@ -27,13 +27,7 @@ export async function clear(mode: string, resource: string, options: { config: s
   const client = await connectClient();
   try {
     await requireWorker(client, config);
-    const result = await client.workflow.execute(clearOverride, {
-      taskQueue: config.taskQueue,
-      workflowId: `clear:${config.host}:${mode}:${resource}`,
-      args: [input],
-      workflowExecutionTimeout: '2m',
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
+    const result = await clearOnGuardian(client, config, input);
     process.stdout.write(`Cleared ${mode} on ${resource}: ${result.done.join('; ')}.\n`);
     return 0;
   } catch (err) {
@@ -47,6 +41,17 @@ export async function clear(mode: string, resource: string, options: { config: s
   } finally {
     await client.connection.close();
   }
+}
+
+/** Runs the clear-override workflow on the host's Guardian and resolves with what it ended. */
+export function clearOnGuardian(client: Client, config: GuardianConfig, input: ClearInput): Promise<ClearResult> {
+  return client.workflow.execute(clearOverride, {
+    taskQueue: config.taskQueue,
+    workflowId: `clear:${config.host}:${input.mode}:${input.resource}`,
+    args: [input],
+    workflowExecutionTimeout: '2m',
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
 }
 
 /** Checks the arguments against guardian.yaml and builds the workflow's input. */

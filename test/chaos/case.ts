@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { FaultKind, FaultPoint, FaultTraceEntry } from '../../lib/fault-hook.js';
-import { clearInput } from '../../cli/commands/clear.js';
+import { clearInput, clearOnGuardian } from '../../cli/commands/clear.js';
 import type { GuardianConfig } from '../../lib/config/load.js';
-import { type ClearInput, clearOverride } from '../../workflows/clear-override.js';
+import type { ClearInput } from '../../workflows/clear-override.js';
 import { incidentWorkflowId, type Mode, rollbackSignal } from '../../workflows/definitions.js';
 import type { Agent } from './agent-client.js';
 import { alertsFor, alive, type CaseRun, inspectRun, missingFiles, runsSince } from './checks.js';
@@ -152,7 +152,10 @@ export async function runCase(
   if (!noForeignKill) problems.push(`a process Guardian did not start was stopped (pids ${foreign.join(', ')})`);
 
   const trace = env.hookLines<FaultTraceEntry>('trace');
-  await tidy(env, agent, client, resource, restarts > 0 || c.fault === 'alert-down');
+  await tidy(env, agent, client, resource, {
+    crashed: restarts > 0 || c.fault === 'alert-down',
+    outlived: outcome !== 'healed',
+  });
   const invariants: Invariants = {
     final: finalOk && settled && rollbackRestored,
     noDataLost,
@@ -182,18 +185,9 @@ async function clearAsOperator(client: Client, config: GuardianConfig, mode: Mod
   } catch {
     return; // nothing this mode leaves in force
   }
-  await client.workflow
-    .execute(clearOverride, {
-      taskQueue: config.taskQueue,
-      workflowId: `clear:${config.host}:${mode}:${resource}`,
-      args: [input],
-      workflowExecutionTimeout: '1m',
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    })
-    .then(
-      (r) => process.stderr.write(`  tidy: cleared ${mode} on ${resource}: ${r.done.join('; ')}\n`),
-      (err: unknown) => process.stderr.write(`  tidy: could not clear ${mode} on ${resource}: ${String(err)}\n`),
-    );
+  await clearOnGuardian(client, config, input).catch((err: unknown) =>
+    process.stderr.write(`  tidy: could not clear ${mode} on ${resource}: ${String(err)}\n`),
+  );
 }
 
 function brokenRow(c: ChaosCase, started: number, detail: string): ChaosRow {
@@ -225,7 +219,7 @@ async function tidy(
   agent: Agent,
   client: Client,
   resource: string | undefined,
-  crashed: boolean,
+  { crashed, outlived }: { crashed: boolean; outlived: boolean },
 ): Promise<void> {
   env.arm({ points: [] });
   if (crashed || agent.ended) {
@@ -233,8 +227,9 @@ async function tidy(
     return;
   }
   await agent.cleanup();
-  // A finding reported just before the cleanup may still be starting its incident: let it land first.
-  await sleep(1000);
+  // A fault that outlived its incident may have been reported again just before the cleanup: let
+  // that incident start before the running ones are listed.
+  if (outlived) await sleep(1000);
   let terminated = false;
   for (const info of await runsSince(client, env.config.taskQueue, 0)) {
     if (info.status.name !== 'RUNNING') continue;
