@@ -123,10 +123,11 @@ export interface PortHolderProcess {
 
 /**
  * The spec's own scenario in a separate process: `socket.bind(...)` then `listen(1)`, bound to
- * 127.0.0.1 (tests stay on loopback), as Python would do it.
+ * 127.0.0.1 (tests stay on loopback), as Python would do it. `SO_REUSEADDR` lets it bind while the
+ * connections of a service that just left the port linger in TIME_WAIT; it never binds beside a listener.
  */
 export function holdPortWithSocket(port: number): Promise<PortHolderProcess> {
-  const code = `import socket,sys,time\nsock=socket.socket()\nsock.bind(('127.0.0.1',${port}))\nsock.listen(1)\nprint('ready',flush=True)\ntime.sleep(600)`;
+  const code = `import socket,sys,time\nsock=socket.socket()\nsock.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nsock.bind(('127.0.0.1',${port}))\nsock.listen(1)\nprint('ready',flush=True)\ntime.sleep(600)`;
   return startHolder(spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] }), port);
 }
 
