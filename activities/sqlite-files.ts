@@ -15,6 +15,8 @@ export interface QuarantinedFile {
   existed: boolean;
   size: number;
   sha256: string;
+  /** A hard link to the live file's inode, not a copy: shared with the live path until the restore renames a backup over it. */
+  linked?: boolean;
 }
 
 /**

@@ -63,8 +63,10 @@ export const databaseCorruptionDrill: ModeDrill = {
     const db = drilledDatabase(runtime.config);
     const names = Object.keys(corruptions) as (keyof typeof corruptions)[];
     const variant = names[run % names.length] ?? 'overwrite-page';
+    // Timed from the start: a truncate of gigabytes takes seconds, and the detector may see it before it returns.
+    const injectedAt = Date.now();
     await corruptions[variant](db.path);
-    return { resource: db.name, injectedAt: Date.now(), variant, cleanup: async () => undefined };
+    return { resource: db.name, injectedAt, variant, cleanup: async () => undefined };
   },
 };
 

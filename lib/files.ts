@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
-import { copyFile, lstat, rename, rm, unlink, utimes } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -94,6 +94,48 @@ export async function copyFileVerified(
     await rm(to, { force: true });
     throw err;
   }
+}
+
+/** The errors of a filesystem that cannot hard-link `from` to `to` (another device, no hard links). */
+const CANNOT_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
+
+/**
+ * Keeps `from`'s bytes at `to` without copying them: a hard link to the same inode, fsynced
+ * with its directory, then read once for its size and SHA-256. The bytes stay the original's as
+ * long as `from` is only replaced by a rename, never written in place ({@link ownInode} first
+ * when it will be). Undefined where the filesystem cannot link, for the caller to copy instead.
+ */
+export async function linkAside(
+  from: string,
+  to: string,
+  signal?: AbortSignal,
+  onBytes?: OnBytes,
+): Promise<{ size: number; sha256: string } | undefined> {
+  await rm(to, { force: true });
+  try {
+    await link(from, to);
+  } catch (err) {
+    if (CANNOT_LINK.has((err as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw err;
+  }
+  await fsyncDir(dirname(to));
+  return digestFile(to, signal, onBytes);
+}
+
+/**
+ * Gives `path` an inode of its own when it is a hard link to `other` ({@link linkAside}): a
+ * verified copy renamed over it, so writing `other` in place afterwards leaves `path` as it was.
+ * Returns whether it copied.
+ */
+export async function ownInode(path: string, other: string, signal?: AbortSignal): Promise<boolean> {
+  const [mine, theirs] = await Promise.all([stat(path), stat(other).catch(() => undefined)]);
+  if (!theirs || mine.ino !== theirs.ino || mine.dev !== theirs.dev) return false;
+  const tmp = `${path}.guardian-tmp`;
+  await copyFileVerified(path, tmp, signal);
+  await chmod(tmp, mine.mode & 0o7777);
+  await rename(tmp, path);
+  await fsyncDir(dirname(path));
+  return true;
 }
 
 /** Copies to a temporary name beside `to`, verifies and fsyncs it, then renames it over `to`. */

@@ -31,8 +31,14 @@ function check(path: string, kind: 'quick' | 'integrity', limit: number): string
   }
 }
 
-/** A check, then a write-lock probe (BEGIN IMMEDIATE): proves the file is readable and writable now. */
+/**
+ * A check, then a write-lock probe (BEGIN IMMEDIATE): proves the file is readable and writable
+ * now, and writes nothing. A read-only connection stays open meanwhile, so closing the probing
+ * one is not the last close, which in WAL mode would fold the WAL into the main file (a write
+ * to the inode a quarantine may share, see linkAside).
+ */
 function checkWritable(path: string, kind: 'quick' | 'integrity', limit: number): string[] {
+  const holder = openHolder(path);
   const db = new Database(path, { fileMustExist: true, timeout: 2000 });
   try {
     db.pragma(`mmap_size = ${MMAP_BYTES}`);
@@ -42,6 +48,20 @@ function checkWritable(path: string, kind: 'quick' | 'integrity', limit: number)
     return problems;
   } finally {
     db.close();
+    holder?.close();
+  }
+}
+
+/** A read-only connection that has read the header; undefined when the file cannot be read that far. */
+function openHolder(path: string): Database.Database | undefined {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
+    db.pragma('schema_version');
+    return db;
+  } catch {
+    db?.close();
+    return undefined;
   }
 }
 
