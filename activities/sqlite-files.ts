@@ -1,9 +1,10 @@
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { rowCountsOffThread } from '../lib/database-steps.js';
 import type { GuardianConfig } from '../lib/config/load.js';
-import { digestIfExists, type OnBytes } from '../lib/hash.js';
+import { identity, ownInode } from '../lib/files.js';
+import { digestFile, digestIfExists, type OnBytes } from '../lib/hash.js';
 import { processesHoldingOpen, shortDescription } from '../lib/proc.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
 import { readJson, writeJsonDurable } from '../lib/step-state.js';
@@ -15,8 +16,29 @@ export interface QuarantinedFile {
   existed: boolean;
   size: number;
   sha256: string;
-  /** A hard link to the live file's inode, not a copy: shared with the live path until the restore renames a backup over it. */
+  /**
+   * A hard link to the live file's inode, not a copy: shared with the live path until the
+   * restore renames a backup over it. Its `sha256` is empty (read when needed, see
+   * {@link quarantinedDigest}); `identity` is the inode, size and mtime it was linked with.
+   */
   linked?: boolean;
+  identity?: string;
+}
+
+/**
+ * The SHA-256 of a quarantined file: the recorded one for a copy; for a link, read now, after
+ * checking that it is still the inode, size and mtime copy-aside linked (nothing writes it once
+ * the restore moved the live path off it).
+ */
+export async function quarantinedDigest(dir: string, entry: QuarantinedFile, signal?: AbortSignal): Promise<string> {
+  if (!entry.linked || entry.sha256) return entry.sha256;
+  const path = join(dir, entry.name);
+  if (entry.identity !== undefined && identity(path) !== entry.identity) {
+    throw new Error(
+      `${path} was written since copy-aside kept it (inode, size or mtime changed), so it is not the original any more; compare it with the live database by hand`,
+    );
+  }
+  return (await digestFile(path, signal)).sha256;
 }
 
 /**
@@ -100,11 +122,28 @@ export async function fingerprintOfQuarantine(
   const db = files.find((f) => f.name === basename(path) && f.existed);
   const wal = files.find((f) => f.name === `${basename(path)}-wal` && f.existed && f.size > 0);
   return {
-    ...(db ? { db: db.sha256 } : {}),
+    ...(db ? { db: await quarantinedDigest(dir, db) } : {}),
     ...(wal ? { wal: wal.sha256 } : {}),
     rows: db ? await rowCountsOffThread(join(dir, db.name)) : {},
     at: 0,
   };
+}
+
+/**
+ * Before a step writes the live database in place: every quarantined file that is still a hard
+ * link to its live file becomes a copy of its own, its checksum recorded in the manifest before
+ * the copy is renamed over the link (a crash in between leaves the link, still those bytes, and
+ * the re-run copies again). Decided by inode, not by the manifest, so a re-run never skips one.
+ */
+export async function ownQuarantineCopies(dir: string, path: string, signal?: AbortSignal): Promise<void> {
+  const manifest = await readQuarantineManifest(dir);
+  for (const file of manifest) {
+    const live = join(dirname(path), file.name);
+    await ownInode(join(dir, file.name), live, signal, async ({ size, sha256 }) => {
+      const updated = manifest.map((f) => (f === file ? { name: f.name, existed: f.existed, size, sha256 } : f));
+      await writeJsonDurable(join(dir, 'manifest.json'), updated);
+    });
+  }
 }
 
 /** True when both fingerprints describe the same bytes. */

@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { digestIfExists } from '../lib/hash.js';
-import { copyFileVerified, linkAside, replaceFileVerified } from '../lib/files.js';
+import { copyFileVerified, linkAside, replaceFileVerified, sameInode } from '../lib/files.js';
 import { throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
 import { StepProgress } from '../lib/step-progress.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
@@ -17,6 +17,7 @@ import {
   fingerprintOfQuarantine,
   healedPath,
   type QuarantinedFile,
+  quarantinedDigest,
   readQuarantineManifest,
   refuseWhileOpen,
   sameContent,
@@ -72,10 +73,16 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
                   // The main file is linked, not copied (seconds per GB saved): the restore
                   // replaces it by a rename, and a step that writes it in place first gives the
                   // quarantine its own copy (ownInode). The small companions are copied.
-                  progress.start(`keeping ${name} aside`, await sizeOf(from));
-                  const linked = name === basename(path) ? await linkAside(from, to, signal, progress.add) : undefined;
+                  const linked = name === basename(path) ? await linkAside(from, to) : undefined;
                   if (linked) {
-                    out.push({ name, existed: true, ...linked, linked: true });
+                    out.push({
+                      name,
+                      existed: true,
+                      size: linked.size,
+                      sha256: '',
+                      linked: true,
+                      identity: linked.identity,
+                    });
                     continue;
                   }
                   // Each byte is read twice: once copied and hashed, once read back from the copy.
@@ -116,8 +123,10 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
       const entryOf = (file: string) => files.find((f) => f.name === basename(file));
       const differs = async (file: string): Promise<boolean> => {
         const entry = entryOf(file);
+        // A link the restore never moved the live path off is the live file itself.
+        if (entry?.linked && (await sameInode(file, join(dir, entry.name)))) return false;
         const now = await digestIfExists(file);
-        return entry?.existed ? now?.sha256 !== entry.sha256 : now !== undefined;
+        return entry?.existed ? now?.sha256 !== (await quarantinedDigest(dir, entry)) : now !== undefined;
       };
       const kept = join(dir, 'live-before-rollback');
       return withHeartbeat(
@@ -170,8 +179,11 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
                   await rm(file, { force: true });
                   continue;
                 }
+                const expected = await quarantinedDigest(dir, entry);
                 const { sha256 } = await replaceFileVerified(join(dir, entry.name), file);
-                if (sha256 !== entry.sha256)
+                // The -shm is the WAL's index, a cache: a read-only open of the quarantined copy
+                // (the restore counts its rows) rewrites it, and SQLite rebuilds it from the WAL.
+                if (sha256 !== expected && !entry.name.endsWith('-shm'))
                   throw new Error(`quarantined ${entry.name} in ${dir} no longer matches its manifest`);
                 restored.push(file);
               }

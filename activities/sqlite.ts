@@ -1,12 +1,10 @@
-import { join } from 'node:path';
 import { checkpointOffThread, inspectOffThread, verifyOffThread } from '../lib/database-steps.js';
 import { withHeartbeat } from '../lib/heartbeat.js';
 import { StepProgress } from '../lib/step-progress.js';
 import { processesHoldingOpen, shortDescription } from '../lib/proc.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
 import type { ActivityDeps } from './deps.js';
-import { ownInode } from '../lib/files.js';
-import { databasePathOf, readQuarantineManifest, recordHealed, sizeOf } from './sqlite-files.js';
+import { databasePathOf, ownQuarantineCopies, recordHealed, sizeOf } from './sqlite-files.js';
 import { createSqliteQuarantineActivities } from './sqlite-quarantine.js';
 import { createSqliteRestoreActivities } from './sqlite-restore.js';
 
@@ -55,10 +53,7 @@ export function createSqliteActivities({ config }: Pick<ActivityDeps, 'config'>)
       const walBytesBefore = await sizeOf(`${path}-wal`);
       await withHeartbeat(async (signal) => {
         // The checkpoint writes the main file in place: a quarantine linked to it gets its own copy first.
-        if (quarantineDir) {
-          for (const file of await readQuarantineManifest(quarantineDir))
-            if (file.linked) await ownInode(join(quarantineDir, file.name), path, signal);
-        }
+        if (quarantineDir) await ownQuarantineCopies(quarantineDir, path, signal);
         const { busy } = await checkpointOffThread(path, signal);
         if (busy) throw new Error(`checkpoint of ${database} was blocked by a reader or writer`);
       });

@@ -4,6 +4,7 @@
 // of a second database damaged mid-heal.
 // Usage: node --import tsx bench/large-database.ts [--sizes 1GB,3GB] [--repeat 5] [--rate 20]
 // The databases are built once and cached (GUARDIAN_DB_CACHE, default <tmp>/guardian-db-cache).
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +92,8 @@ try {
           await sleep(2000);
         },
         async inject(env, run) {
+          // Each run measures its own heal: the setup's and the previous run's writes are on disk first.
+          execFileSync('sync');
           const injection = await sized.inject(env, run);
           lags.push(detectorLagDuringHeal(env, injection.injectedAt));
           return injection;

@@ -100,17 +100,13 @@ export async function copyFileVerified(
 const CANNOT_LINK = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK']);
 
 /**
- * Keeps `from`'s bytes at `to` without copying them: a hard link to the same inode, fsynced
- * with its directory, then read once for its size and SHA-256. The bytes stay the original's as
- * long as `from` is only replaced by a rename, never written in place ({@link ownInode} first
- * when it will be). Undefined where the filesystem cannot link, for the caller to copy instead.
+ * Keeps `from`'s bytes at `to` without copying or reading them: a hard link to the same inode,
+ * fsynced with its directory. The bytes stay the original's as long as `from` is only replaced
+ * by a rename, never written in place ({@link ownInode} first when it will be). Returns the
+ * link's identity ({@link identity}), or undefined where the filesystem cannot link, for the
+ * caller to copy instead.
  */
-export async function linkAside(
-  from: string,
-  to: string,
-  signal?: AbortSignal,
-  onBytes?: OnBytes,
-): Promise<{ size: number; sha256: string } | undefined> {
+export async function linkAside(from: string, to: string): Promise<{ size: number; identity: string } | undefined> {
   await rm(to, { force: true });
   try {
     await link(from, to);
@@ -119,20 +115,33 @@ export async function linkAside(
     throw err;
   }
   await fsyncDir(dirname(to));
-  return digestFile(to, signal, onBytes);
+  return { size: (await stat(to)).size, identity: identity(to) };
+}
+
+/** True when both paths name one inode (hard links to each other); false when either is missing. */
+export async function sameInode(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  return x !== undefined && y !== undefined && x.ino === y.ino && x.dev === y.dev;
 }
 
 /**
  * Gives `path` an inode of its own when it is a hard link to `other` ({@link linkAside}): a
  * verified copy renamed over it, so writing `other` in place afterwards leaves `path` as it was.
- * Returns whether it copied.
+ * `beforeRename` gets the copy's size and SHA-256 first, to record them durably. Returns whether
+ * it copied.
  */
-export async function ownInode(path: string, other: string, signal?: AbortSignal): Promise<boolean> {
-  const [mine, theirs] = await Promise.all([stat(path), stat(other).catch(() => undefined)]);
-  if (!theirs || mine.ino !== theirs.ino || mine.dev !== theirs.dev) return false;
+export async function ownInode(
+  path: string,
+  other: string,
+  signal?: AbortSignal,
+  beforeRename?: (copy: { size: number; sha256: string }) => Promise<void>,
+): Promise<boolean> {
+  if (!(await sameInode(path, other))) return false;
+  const mode = (await stat(path)).mode & 0o7777;
   const tmp = `${path}.guardian-tmp`;
-  await copyFileVerified(path, tmp, signal);
-  await chmod(tmp, mine.mode & 0o7777);
+  const copy = await copyFileVerified(path, tmp, signal);
+  await chmod(tmp, mode);
+  await beforeRename?.(copy);
   await rename(tmp, path);
   await fsyncDir(dirname(path));
   return true;

@@ -169,9 +169,23 @@ export class EgressStore {
     return row;
   }
 
-  /** Keeps a good reply; the oldest beyond `limit` per endpoint are dropped. */
+  /**
+   * Keeps a good reply; the oldest beyond `limit` per endpoint are dropped. It runs on every good
+   * call, so its commit skips the fsync (`synchronous = NORMAL` in WAL mode): the proxy never waits
+   * for a disk busy with a heal's gigabytes. A crash of Guardian loses none; a power cut may lose
+   * the newest few, which only a later offline stretch would have served.
+   */
   cache(endpoint: string, key: string, reply: Omit<CachedReply, 'storedAt'>, limit: number): void {
     if (limit <= 0) return;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.storeReply(endpoint, key, reply, limit);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  private storeReply(endpoint: string, key: string, reply: Omit<CachedReply, 'storedAt'>, limit: number): void {
     this.db.transaction(() => {
       this.db
         .prepare(

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import Database from 'better-sqlite3';
-import { createSqliteActivities } from '../../activities/sqlite.js';
+import { createSqliteActivities, type QuarantinedFile } from '../../activities/sqlite.js';
 import { corruptions } from '../../drills/database-corruption.js';
 import { takeBackup } from '../../lib/backups.js';
 import { tempDir, testConfig } from '../helpers/fixture.js';
@@ -59,7 +59,7 @@ describe('copy-aside', () => {
     const { dir, files } = await inEnv(envFor('link', '1'), sqlite.quarantineDatabaseFiles, { database: 'damaged' });
     const main = files.find((f) => f.name === 'damaged.db');
     assert.equal(main?.linked, true);
-    assert.equal(main?.sha256, original);
+    assert.equal(main?.sha256, '', 'a link is not read at copy-aside; its checksum is read when a rollback needs it');
     assert.equal(inode(join(dir, 'damaged.db')), inode(path), 'no bytes copied: the same inode');
     assert.equal(files.find((f) => f.name === 'damaged.db-wal')?.linked, undefined, 'companions are copies');
 
@@ -72,6 +72,10 @@ describe('copy-aside', () => {
     assert.notEqual(inode(join(dir, 'damaged.db')), inode(path), 'the restore renamed a new inode over the live path');
     assert.equal(sha256(join(dir, 'damaged.db')), original, 'the quarantine keeps the damaged original');
     assert.notEqual(sha256(path), original);
+
+    const rollback = await inEnv(envFor('link', '9'), sqlite.restoreQuarantinedFiles, { database: 'damaged', dir });
+    assert.ok(rollback.restored.includes(path));
+    assert.equal(sha256(path), original, 'the rollback put the damaged original back, byte for byte');
   });
 
   it('gives the quarantine its own copy before a checkpoint writes the live file in place', async () => {
@@ -89,5 +93,9 @@ describe('copy-aside', () => {
     assert.equal(sha256(join(dir, 'healthy.db')), original, 'and still the bytes from before the checkpoint');
     assert.notEqual(sha256(path), original, 'the checkpoint folded the WAL into the live file');
     assert.ok(!existsSync(join(dir, 'healthy.db.guardian-tmp')));
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as QuarantinedFile[];
+    const entry = manifest.find((f) => f.name === 'healthy.db');
+    assert.equal(entry?.sha256, original, 'the copy is recorded with its checksum');
+    assert.equal(entry?.linked, undefined);
   });
 });
