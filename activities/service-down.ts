@@ -55,7 +55,7 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
       ];
       const running = service.supervisor.running;
       if (running) {
-        const answering = await answers(service);
+        const answering = !heldStopped(running.pid) && (await answers(service));
         const identity = identityOf(running);
         if (answering) return answeringNow(service, identity, lines);
         return hung(service, registry, identity, lines);
@@ -113,7 +113,16 @@ export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 
   };
 }
 
-/** A second look before acting on a hang: the liveness probe already failed `threshold` times, so a short timeout. */
+/** True when the kernel holds the process stopped (SIGSTOP, a debugger): it cannot answer until continued. */
+function heldStopped(pid: number): boolean {
+  const state = processInfo(pid)?.state;
+  return state === 'T' || state === 't';
+}
+
+/**
+ * A second look before acting on a hang: the liveness probe already failed `threshold` times, so
+ * a short timeout. A stopped process gets none ({@link heldStopped}); it could only answer once continued.
+ */
 async function answers(service: GuardedService): Promise<boolean> {
   try {
     await service.control.health(Math.min(RECHECK_TIMEOUT_MS, service.settings.liveness.timeout));

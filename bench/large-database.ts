@@ -120,6 +120,15 @@ try {
         `database-corruption ${sizeText}: runs ${m?.runs} healed ${m?.healed}; total MTTR p50 ${f(m?.p50Ms ?? undefined)} ms, ` +
           `p95 ${f(m?.p95Ms ?? undefined)} ms, max ${f(m?.maxMs ?? undefined)} ms (detect p50 ${f(m?.detectP50Ms ?? undefined)} ms)`,
       );
+      for (const variant of [...new Set(report.runs.map((r) => r.variant))]) {
+        const runs = report.runs.filter((r) => r.variant === variant && r.totalMs !== undefined);
+        const totals = runs.map((r) => r.totalMs ?? 0);
+        const heals = runs.map((r) => (r.totalMs ?? 0) - (r.detectMs ?? 0));
+        console.log(
+          `  ${variant}: ${runs.length} healed, total p50 ${f(median(totals))} ms, max ${f(Math.max(...totals))} ms; ` +
+            `detected after p50 ${f(median(runs.map((r) => r.detectMs ?? 0)))} ms; detection → healed p50 ${f(median(heals))} ms, max ${f(Math.max(...heals))} ms`,
+        );
+      }
       console.log(
         `  during heals: ${calls.length} proxy calls at ${rate}/s, p50 ${f(median(latencies))} ms, p99 ${f(percentile(latencies, 99))} ms, ` +
           `max ${f(latencies.length ? Math.max(...latencies) : undefined)} ms, ${failed} failed; ` +

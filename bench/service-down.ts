@@ -54,7 +54,11 @@ for (const variant of values.variants.split(',') as ServiceDownVariant[]) {
     const totals = report.runs.filter((r) => r.totalMs !== undefined).map((r) => r.totalMs ?? 0);
     const detects = report.runs.filter((r) => r.detectMs !== undefined).map((r) => r.detectMs ?? 0);
     const startP95 = percentile(starts, 95) ?? 0;
-    const detection = variant === 'hang' && liveness ? liveness.period * liveness.threshold : 0;
+    // Liveness detection counted as Kubernetes' "~31 s to notice" is (period 10 s × threshold 3 +
+    // timeout 1 s): a probe sent just before the hang began is still answered, so the first failure
+    // can end up to a period later. The stricter period × threshold is printed beside it.
+    const strict = variant === 'hang' && liveness ? liveness.period * liveness.threshold : 0;
+    const detection = variant === 'hang' && liveness ? strict + liveness.timeout : 0;
     const target = detection + 1000 + startP95;
     const p95 = percentile(totals, 95);
     console.log(
@@ -62,7 +66,10 @@ for (const variant of values.variants.split(',') as ServiceDownVariant[]) {
         `total MTTR median ${fmt(median(totals))} p95 ${fmt(p95)}; detect median ${fmt(median(detects))}; ` +
         `service start median ${fmt(median(starts))} p95 ${fmt(startP95)}; ` +
         `target p95 ≤ ${detection ? `${detection} ms detection + ` : ''}1000 ms + start = ${fmt(target)}: ` +
-        (p95 !== undefined && p95 <= target && totals.length === report.runs.length ? 'MET' : 'MISSED'),
+        (p95 !== undefined && p95 <= target && totals.length === report.runs.length ? 'MET' : 'MISSED') +
+        (strict
+          ? `; against period × threshold alone (${fmt(strict + 1000 + startP95)}): ${p95 !== undefined && p95 <= strict + 1000 + startP95 ? 'met' : 'missed'}`
+          : ''),
     );
   } finally {
     if (values.keep) console.log(`state kept in ${stateDir}`);
