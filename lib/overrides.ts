@@ -7,16 +7,20 @@ import { ProcessRegistry } from './process-registry.js';
 import type { ServiceHealth } from './service-control.js';
 import type { Mode } from '../workflows/definitions.js';
 
-/** The kinds of lasting override a remediation can leave in force after its incident closed. */
-export type OverrideKind =
-  | 'offline-mode'
-  | 'open-circuit'
-  | 'disabled-endpoint'
-  | 'skipped-chunk'
-  | 'deferred-chunk'
-  | 'low-memory-mode'
-  | 'disabled-feature'
-  | 'moved-port';
+/** Every kind of lasting override a remediation can leave in force after its incident closed. */
+export const OVERRIDE_KINDS = [
+  'offline-mode',
+  'open-circuit',
+  'disabled-endpoint',
+  'skipped-chunk',
+  'deferred-chunk',
+  'low-memory-mode',
+  'disabled-feature',
+  'moved-port',
+] as const;
+
+/** One kind of lasting override (see {@link OVERRIDE_KINDS}). */
+export type OverrideKind = (typeof OVERRIDE_KINDS)[number];
 
 /** One lasting override: what is in force, since when, and the one command that ends it. */
 export interface Override {
