@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
+import { Ledger } from './ledger.js';
 
 /** What an out-of-memory remediation can leave changed after its incident closed. */
 export type ReliefKind = 'concurrency' | 'low-memory-mode' | 'feature' | 'models';
@@ -83,6 +85,17 @@ export class MemoryReliefBook {
   private row(kind: ReliefKind, name: string): ReliefRow | undefined {
     return this.db.prepare('SELECT * FROM memory_relief WHERE kind = ? AND name = ?').get(kind, name) as
       ReliefRow | undefined;
+  }
+}
+
+/** The memory relief noted as in force in the ledger file `ledgerFile` (none when it does not exist). */
+export function notedRelief(ledgerFile: string): MemoryRelief[] {
+  if (!existsSync(ledgerFile)) return [];
+  const ledger = new Ledger(ledgerFile);
+  try {
+    return new MemoryReliefBook(ledger.db).list();
+  } finally {
+    ledger.close();
   }
 }
 

@@ -84,7 +84,7 @@ export class GuardianMetrics {
     });
     new Gauge({
       name: 'guardian_degraded_states',
-      help: 'Lasting overrides in force (offline mode, open circuit, disabled endpoint, boot chunk, low-memory mode, moved port), by kind',
+      help: 'Lasting overrides in force (offline mode, open circuit, disabled endpoint, boot chunk, low-memory mode, concurrency limit, unloaded models, moved port), by kind',
       labelNames: ['kind'],
       registers,
       async collect() {

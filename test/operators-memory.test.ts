@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { clear } from '../cli/commands/clear.js';
 import type { GuardianConfig } from '../lib/config/load.js';
 import { MemoryReliefBook } from '../lib/memory-relief.js';
+import { listOverrides } from '../lib/overrides.js';
 import { freePortRange } from '../lib/ports.js';
 import type { GuardianRuntime } from '../workers/guardian.js';
 import { type IncidentInput, type IncidentResult, rollbackSignal, statusQuery } from '../workflows/definitions.js';
@@ -105,12 +106,20 @@ describe('guardian clear out-of-memory', () => {
         .sort(),
       ['concurrency', 'feature', 'low-memory-mode', 'models'],
     );
+    const listed = await listOverrides(config);
+    assert.deepEqual(
+      listed.map((o) => o.kind).sort(),
+      ['disabled-feature', 'limited-concurrency', 'low-memory-mode', 'unloaded-models'],
+      'status lists each with its way out',
+    );
+    assert.ok(listed.every((o) => o.command === 'guardian clear out-of-memory grace'));
 
     const said = await captureStdout(() => clear('out-of-memory', 'grace', { config: config.file }));
     assert.match(said, /^Cleared out-of-memory on grace: /);
     assert.match(said, new RegExp(`concurrency limit back to ${normalConcurrency}`));
     assert.match(said, new RegExp(`models ${MODEL} loaded again`));
     await assertAllBack();
+    assert.deepEqual(await listOverrides(config), []);
   });
 
   it('rolls the same changes back through the same undo, leaving nothing for clear', async () => {
