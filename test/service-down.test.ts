@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { stringify } from 'yaml';
-import { drill } from '../cli/commands/drill.js';
 import { injectServiceDown, type ServiceDownVariant } from '../drills/service-down.js';
-import { loadConfig } from '../lib/config/load.js';
 import type { IncidentRecord } from '../lib/ledger.js';
-import { acquireStateDirLock } from '../lib/pid-lock.js';
 import { processInfo } from '../lib/proc.js';
 import type { GuardianRuntime } from '../workers/guardian.js';
 import { incidentWorkflowId, rollbackSignal } from '../workflows/definitions.js';
@@ -17,11 +12,9 @@ import {
   freePorts,
   type LifecycleConfigOptions,
   lifecycleConfig,
-  root,
   startTestGuardian,
   waitFor,
 } from './helpers/lifecycle.js';
-import { uniqueName } from './helpers/temporal.js';
 
 const tmp = tempDir();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -138,90 +131,5 @@ describe('service-down', () => {
     assert.equal((await runtime.control!.health()).lowMemory, false, 'low-memory mode ended');
     await recordHistory(handle, 'service-down-oom-rolled-back');
     await injection.cleanup();
-  });
-});
-
-/** Runs `guardian drill <mode> --json` and returns its summary (text only: the test runner's bytes go on). */
-async function drillJson(mode: string, file: string, repeat: number): Promise<{ modes: { healed: number }[] }> {
-  const write = process.stdout.write.bind(process.stdout);
-  let out = '';
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    if (typeof chunk !== 'string') return write(chunk, ...rest);
-    out += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await drill([mode], { config: file, repeat: String(repeat), json: true });
-  } finally {
-    process.stdout.write = write;
-  }
-  return JSON.parse(out) as { modes: { healed: number }[] };
-}
-
-describe('guardian drill service-down on a running Guardian', () => {
-  it("kills the process its registry names, and the incidents open under that Guardian's host with its restart budget kept", async () => {
-    const dir = join(tmp.dir, 'attached');
-    const home = join(dir, 'grace');
-    const port = await freePorts(4);
-    const host = uniqueName('sd-attached');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'guardian.yaml');
-    writeFileSync(
-      file,
-      stringify({
-        host,
-        taskQueue: `guardian@${host}`,
-        stateDir: join(dir, 'state'),
-        incidents: { rollbackWindow: '1s', flap: { limit: 5, window: '10m' } },
-        metrics: { port: 0 },
-        service: {
-          name: 'grace',
-          command: process.execPath,
-          args: [join(root, 'examples/grace/server.mjs')],
-          env: { GRACE_HOME: home, GRACE_LOG_STDOUT: 'false' },
-          port: { preferred: port, range: [port, port + 3] },
-          log: join(home, 'logs/grace.log'),
-          stopTimeout: '2s',
-          liveness: fastLiveness,
-        },
-      }),
-    );
-    const config = loadConfig(file);
-    mkdirSync(config.stateDir, { recursive: true });
-    const release = acquireStateDirLock(config.stateDir); // as `guardian up` does
-    cleanups.push(async () => release());
-    const runtime = await startTestGuardian(config);
-    cleanups.push(() => runtime.stop());
-    await waitFor(
-      'the service to boot',
-      async () => (await runtime.control?.health().catch(() => undefined))?.status === 'ok',
-    );
-    const first = runtime.registry.latestRunning('grace');
-    runtime.service!.restarts.record('grace', 'earlier', 'an earlier crash (test)');
-    const since = Date.now();
-
-    const report = await drillJson('service-down', file, 2);
-    assert.deepEqual(
-      report.modes.map((m) => m.healed),
-      [2],
-    );
-    const records = runtime.ledger.incidents({ mode: 'service-down' }).filter((r) => r.detectedAt >= since);
-    assert.equal(records.length, 2, JSON.stringify(records.map((r) => r.summary)));
-    assert.ok(records.every((r) => r.host === host && r.outcome === 'healed' && r.resource === 'grace'));
-    assert.deepEqual(records.map((r) => r.evidence).sort(), ['grace exited (code 1)', 'grace exited (signal SIGKILL)']);
-    assert.equal(processInfo(first!.pid), undefined, 'the process the registry named was the one brought down');
-    assert.ok(
-      runtime.service!.restarts.recentCauses('grace', 10).includes('an earlier crash (test)'),
-      "the running Guardian's restart budget was not reset",
-    );
-    const listed: string[] = [];
-    for (let i = 0; i < 40 && listed.length === 0; i++) {
-      for await (const wf of runtime.client.workflow.list({
-        query: `GuardianHost = "${host}" AND GuardianMode = "service-down"`,
-      }))
-        listed.push(wf.workflowId);
-      if (listed.length === 0) await new Promise((r) => setTimeout(r, 250)); // visibility is eventually consistent
-    }
-    assert.ok(listed.includes(incidentWorkflowId('service-down', host, 'grace')), listed.join(', '));
   });
 });
