@@ -120,8 +120,9 @@ describe('guardian drill on a running Guardian: service-down and model-server-do
   });
 
   it('signals the model server its registry names, and that Guardian brings it back', async () => {
-    const first = runtime.registry.latestRunning('ollama');
-    assert.ok(first, 'the Guardian started the model server');
+    const first = await waitFor('the Guardian to start the model server', () =>
+      runtime.registry.latestRunning('ollama'),
+    );
     const since = Date.now();
     const report = await drillJson('model-server-down', 1);
     assert.deepEqual(
