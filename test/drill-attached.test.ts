@@ -22,7 +22,8 @@ let runtime: GuardianRuntime;
 let release: () => void;
 
 before(async () => {
-  const home = join(tmp.dir, 'grace');
+  // The demo's home inside the state directory: an attached drill refuses to touch anything outside it.
+  const home = join(tmp.dir, 'state', 'grace');
   const port = await freePorts(5);
   writeFileSync(
     file,
