@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { memoryProblems, sampleMemory } from '../lib/memory.js';
+import { type MemoryRelief, MemoryReliefBook } from '../lib/memory-relief.js';
 import type { ActivityDeps } from './deps.js';
 import { oncePerStep } from '../lib/step-state.js';
 import { stillShort } from '../lib/failures.js';
@@ -28,7 +29,9 @@ export function createMemoryActivities({
   config,
   control,
   service,
-}: Pick<ActivityDeps, 'config' | 'control' | 'service'>) {
+  ledger,
+}: Pick<ActivityDeps, 'config' | 'control' | 'service'> & Partial<Pick<ActivityDeps, 'ledger'>>) {
+  const book = ledger && new MemoryReliefBook(ledger.db);
   const pids = (): number[] => {
     const pid = service?.supervisor.running?.pid;
     return pid === undefined ? [] : [pid];
@@ -80,20 +83,30 @@ export function createMemoryActivities({
     /**
      * Calls one memory control hook of the service (clear-caches, release-memory, set-concurrency,
      * flush-logs, low-memory-mode, feature), then measures, waiting up to `settleMs` for memory
-     * to come down. Without a service, only measures.
+     * to come down. Without a service, only measures. A lasting change (concurrency, low-memory
+     * mode, a feature off) is noted with the value before it; `undo` marks the call that puts a
+     * noted value back.
      */
     async relieveMemory({
       action,
       body = {},
       settleMs = 500,
+      undo = false,
     }: {
       action: string;
       body?: Record<string, unknown>;
       settleMs?: number;
+      undo?: boolean;
     }): Promise<ReliefResult> {
       // The reply holds the values before the hook acted (what a rollback restores): keep the first one.
       const reply = control ? await oncePerStep(config.stateDir, () => control.call(action, body)) : undefined;
+      if (book && reply) noteRelief(book, action, body, reply, undo);
       return { ...(await settle(settleMs)), ...(reply ? { reply } : {}) };
+    },
+
+    /** The memory relief in force, oldest first, each with what was there before it. */
+    async memoryReliefInForce(): Promise<MemoryRelief[]> {
+      return book?.list() ?? [];
     },
 
     /**
@@ -118,12 +131,14 @@ export function createMemoryActivities({
           }
         },
       );
+      book?.unloaded(models);
       return { ...(await settle(settleMs)), models };
     },
 
     /** Rollback of {@link unloadModels}: loads the models again. */
     async reloadModels({ models }: { models: string[] }): Promise<{ loaded: string[] }> {
       for (const model of models) await ollama('/api/generate', { model });
+      book?.reloaded(models);
       return { loaded: models };
     },
 
@@ -140,4 +155,25 @@ export function createMemoryActivities({
       return { healthyAt: Date.now() };
     },
   };
+}
+
+/** Notes a lasting change of a control hook in the book, or its undo. */
+function noteRelief(
+  book: MemoryReliefBook,
+  action: string,
+  body: Record<string, unknown>,
+  reply: Record<string, unknown>,
+  undo: boolean,
+): void {
+  const { previous } = reply;
+  if (action === 'set-concurrency' && typeof body.limit === 'number') {
+    if (undo) book.restored('concurrency', '', body.limit);
+    else if (typeof previous === 'number') book.changed('concurrency', '', previous);
+  } else if (action === 'low-memory-mode' && typeof body.enabled === 'boolean') {
+    if (undo) book.restored('low-memory-mode', '', body.enabled);
+    else if (body.enabled) book.changed('low-memory-mode', '', typeof previous === 'boolean' ? previous : false);
+  } else if (action === 'feature' && typeof body.name === 'string' && typeof body.enabled === 'boolean') {
+    if (undo) book.restored('feature', body.name, body.enabled);
+    else if (!body.enabled) book.changed('feature', body.name, typeof previous === 'boolean' ? previous : true);
+  }
 }

@@ -1,27 +1,10 @@
 import type Database from 'better-sqlite3';
 import { AlertOutbox } from './alert-outbox.js';
 import { type Hold, HoldBook, type QuietKind } from './holds.js';
+import { type IncidentRecord, toRecord } from './incident-record.js';
 import { openStateDatabase } from './state-db.js';
 
-/** An incident as the ledger keeps it. */
-export interface IncidentRecord {
-  workflowId: string;
-  runId: string;
-  mode: string;
-  host: string;
-  resource: string;
-  evidence: string;
-  detectedAt: number;
-  injectedAt: number | null;
-  healedAt: number | null;
-  mttrMs: number | null;
-  outcome: string;
-  decision: string;
-  steps: unknown[];
-  summary: string;
-  alert: string | null;
-  updatedAt: number;
-}
+export type { IncidentRecord } from './incident-record.js';
 
 /** What the flap gate decided for a new incident. */
 export interface FlapDecision {
@@ -157,25 +140,32 @@ export class Ledger {
     })();
   }
 
-  /** Updates an incident's outcome, timings, steps and summary. */
+  /**
+   * Updates an incident's outcome, timings, steps and summary. A run recorded as rolled back no
+   * longer counts as a heal for flap protection: the operator undid it, so it healed nothing.
+   */
   recordIncident(
     update: Pick<IncidentRecord, 'workflowId' | 'runId' | 'outcome' | 'healedAt' | 'mttrMs' | 'steps' | 'summary'>,
   ): void {
-    this.db
-      .prepare(
-        `UPDATE incidents SET outcome = ?, healed_at = ?, mttr_ms = ?, steps = ?, summary = ?, updated_at = ?
-         WHERE workflow_id = ? AND run_id = ?`,
-      )
-      .run(
-        update.outcome,
-        update.healedAt,
-        update.mttrMs,
-        JSON.stringify(update.steps),
-        update.summary,
-        Date.now(),
-        update.workflowId,
-        update.runId,
-      );
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE incidents SET outcome = ?, healed_at = ?, mttr_ms = ?, steps = ?, summary = ?, updated_at = ?
+           WHERE workflow_id = ? AND run_id = ?`,
+        )
+        .run(
+          update.outcome,
+          update.healedAt,
+          update.mttrMs,
+          JSON.stringify(update.steps),
+          update.summary,
+          Date.now(),
+          update.workflowId,
+          update.runId,
+        );
+      if (update.outcome === 'rolled-back')
+        this.db.prepare('DELETE FROM heals WHERE workflow_id = ? AND run_id = ?').run(update.workflowId, update.runId);
+    })();
   }
 
   /** Counts one heal for flap protection (once per workflow run). */
@@ -241,25 +231,4 @@ export class Ledger {
 function quietOfHold(hold: Hold): Quiet {
   const { mode, resource, since, reason, until } = hold;
   return { kind: 'held', mode, resource, since, reason, until };
-}
-
-function toRecord(row: Record<string, unknown>): IncidentRecord {
-  return {
-    workflowId: row.workflow_id as string,
-    runId: row.run_id as string,
-    mode: row.mode as string,
-    host: row.host as string,
-    resource: row.resource as string,
-    evidence: row.evidence as string,
-    detectedAt: row.detected_at as number,
-    injectedAt: (row.injected_at as number | null) ?? null,
-    healedAt: (row.healed_at as number | null) ?? null,
-    mttrMs: (row.mttr_ms as number | null) ?? null,
-    outcome: row.outcome as string,
-    decision: row.decision as string,
-    steps: JSON.parse((row.steps as string) || '[]') as unknown[],
-    summary: row.summary as string,
-    alert: (row.alert as string | null) ?? null,
-    updatedAt: row.updated_at as number,
-  };
 }

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Finding } from '../workflows/definitions.js';
 import type { Ledger } from './ledger.js';
-import type { Override } from './overrides.js';
+import { MODES } from './modes.js';
+import { OVERRIDE_KINDS, type Override } from './overrides.js';
 
 /** Outcomes that end an incident; each is counted once per workflow run. */
 const FINAL = new Set(['healed', 'aborted', 'rolled-back', 'failed', 'flapping', 'observed']);
@@ -55,28 +56,44 @@ export class GuardianMetrics {
     const countClosed = () => this.countClosed();
     new Gauge({
       name: 'guardian_paused_resources',
-      help: 'Mode+resource pairs whose automatic remediation flap protection paused',
+      help: 'Mode+resource pairs whose automatic remediation flap protection paused, by mode',
+      labelNames: ['mode'],
       registers,
       collect() {
-        this.set(sources.ledger.pauses().length);
+        setByLabel(
+          this,
+          'mode',
+          MODES,
+          sources.ledger.pauses().map((p) => p.mode),
+        );
       },
     });
     new Gauge({
       name: 'guardian_held_resources',
-      help: 'Mode+resource pairs an operator put on hold (by rollback or guardian hold)',
+      help: 'Mode+resource pairs an operator put on hold (by rollback or guardian hold), by mode',
+      labelNames: ['mode'],
       registers,
       collect() {
-        this.set(sources.ledger.holds.list().length);
+        setByLabel(
+          this,
+          'mode',
+          MODES,
+          sources.ledger.holds.list().map((h) => h.mode),
+        );
       },
     });
     new Gauge({
       name: 'guardian_degraded_states',
-      help: 'Lasting overrides in force (offline mode, open circuit, disabled endpoint, boot chunk, low-memory mode, moved port), by kind',
+      help: 'Lasting overrides in force (offline mode, open circuit, disabled endpoint, boot chunk, low-memory mode, concurrency limit, unloaded models, moved port), by kind',
       labelNames: ['kind'],
       registers,
       async collect() {
-        this.reset();
-        for (const o of await sources.overrides()) this.inc({ kind: o.kind });
+        setByLabel(
+          this,
+          'kind',
+          OVERRIDE_KINDS,
+          (await sources.overrides()).map((o) => o.kind),
+        );
       },
     });
     new Gauge({
@@ -126,4 +143,22 @@ export class GuardianMetrics {
       if (row.outcome === 'healed' && row.mttr_ms !== null) this.mttr.observe({ mode: row.mode }, row.mttr_ms / 1000);
     }
   }
+}
+
+/**
+ * Sets one sample per value of `label`: every known value, 0 when nothing has it, so a series never
+ * vanishes when its state ends (a vanished series reads as "no data", not as "back to normal"). The
+ * labels are modes or override kinds, never resources, so the series stay few and bounded. A
+ * value outside the known ones (a hold an older Guardian placed) is counted under its own label.
+ */
+function setByLabel<L extends string>(
+  gauge: Gauge<L>,
+  label: L,
+  known: readonly string[],
+  values: readonly string[],
+): void {
+  const counts = new Map<string, number>(known.map((k) => [k, 0]));
+  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
+  gauge.reset();
+  for (const [value, count] of counts) gauge.set({ [label]: value } as Partial<Record<L, string>>, count);
 }

@@ -3,20 +3,27 @@ import { join } from 'node:path';
 import type { GuardianConfig } from './config/load.js';
 import { EgressStore } from './egress/store.js';
 import { Ledger } from './ledger.js';
+import { notedRelief } from './memory-relief.js';
 import { ProcessRegistry } from './process-registry.js';
 import type { ServiceHealth } from './service-control.js';
 import type { Mode } from '../workflows/definitions.js';
 
-/** The kinds of lasting override a remediation can leave in force after its incident closed. */
-export type OverrideKind =
-  | 'offline-mode'
-  | 'open-circuit'
-  | 'disabled-endpoint'
-  | 'skipped-chunk'
-  | 'deferred-chunk'
-  | 'low-memory-mode'
-  | 'disabled-feature'
-  | 'moved-port';
+/** Every kind of lasting override a remediation can leave in force after its incident closed. */
+export const OVERRIDE_KINDS = [
+  'offline-mode',
+  'open-circuit',
+  'disabled-endpoint',
+  'skipped-chunk',
+  'deferred-chunk',
+  'low-memory-mode',
+  'disabled-feature',
+  'moved-port',
+  'limited-concurrency',
+  'unloaded-models',
+] as const;
+
+/** One kind of lasting override (see {@link OVERRIDE_KINDS}). */
+export type OverrideKind = (typeof OVERRIDE_KINDS)[number];
 
 /** One lasting override: what is in force, since when, and the one command that ends it. */
 export interface Override {
@@ -137,6 +144,16 @@ export async function listOverrides(
     }
   }
   if (service) found.push(...(await serviceOverrides(config, service.name, features, health)));
+  // What the health route cannot show, as out-of-memory noted it: a concurrency limit, unloaded models.
+  for (const relief of service ? notedRelief(join(config.stateDir, 'ledger.db')) : []) {
+    if (relief.kind !== 'concurrency' && relief.kind !== 'models') continue;
+    const [kind, detail] =
+      relief.kind === 'concurrency'
+        ? (['limited-concurrency', `concurrency limited (it was ${relief.previous})`] as const)
+        : (['unloaded-models', `models unloaded: ${relief.previous.join(', ')}`] as const);
+    const command = clear('out-of-memory', service?.name ?? '');
+    found.push({ kind, mode: 'out-of-memory', resource: service?.name ?? '', since: relief.since, detail, command });
+  }
   return found;
 }
 
@@ -213,26 +230,4 @@ export async function readHealth(config: GuardianConfig): Promise<ServiceHealth 
   }
   const res = await fetch(`http://127.0.0.1:${port}${service.health.path}`, { signal: AbortSignal.timeout(1500) });
   return res.ok ? ((await res.json()) as ServiceHealth) : undefined;
-}
-
-/** "3 min", "2 h 5 min": how long an override has been in force. */
-export function describeAge(since: number | null, now = Date.now()): string {
-  if (since === null) return 'unknown';
-  const s = Math.max(0, Math.round((now - since) / 1000));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
-  const h = Math.floor(m / 60);
-  return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
-}
-
-/** The overrides as `guardian status` prints them: one line each with its age and the command that ends it. */
-export function renderOverrides(overrides: readonly Override[], now = Date.now()): string {
-  if (overrides.length === 0) return 'No lasting overrides in force.\n';
-  return overrides
-    .map(
-      (o) =>
-        `${o.kind}: ${o.mode} ${o.resource}, ${o.detail}, for ${describeAge(o.since, now)}; end it with: ${o.command}\n`,
-    )
-    .join('');
 }

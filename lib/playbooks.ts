@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import ts from 'typescript';
 import { MODES, type Mode } from './modes.js';
 
@@ -68,8 +68,9 @@ function docOf(source: ts.SourceFile, wanted: (name: string) => boolean): string
 
 /** Every `ctx.step(...)` and `ctx.verify(...)` in source order, with the activities each calls. */
 function stepsOf(source: ts.SourceFile): PlaybookStep[] {
-  const proxies = proxyNames(source);
-  const locals = localFunctions(source);
+  const imported = importedHelpers(source);
+  const proxies = new Set([...proxyNames(source), ...imported.proxies]);
+  const locals = new Map([...localFunctions(source), ...imported.helpers]);
   const steps: PlaybookStep[] = [];
   const visit = (node: ts.Node) => {
     if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
@@ -123,6 +124,35 @@ function localFunctions(source: ts.SourceFile): Map<string, ts.Node> {
   return found;
 }
 
+/**
+ * The functions of exported object literals in sibling workflow files the workflow imports
+ * (`undoRelief.concurrency`, shared by a rollback and `guardian clear`), by `object.property`,
+ * and the activity proxies of those files.
+ */
+function importedHelpers(source: ts.SourceFile): { helpers: Map<string, ts.Node>; proxies: Set<string> } {
+  const helpers = new Map<string, ts.Node>();
+  const proxies = new Set<string>();
+  for (const statement of source.statements) {
+    if (!ts.isImportDeclaration(statement) || !ts.isStringLiteral(statement.moduleSpecifier)) continue;
+    const file = join(dirname(source.fileName), statement.moduleSpecifier.text.replace(/\.js$/, '.ts'));
+    if (statement.importClause?.isTypeOnly || !statement.moduleSpecifier.text.startsWith('./') || !existsSync(file))
+      continue;
+    const sibling = parse(file);
+    for (const name of proxyNames(sibling)) proxies.add(name);
+    for (const declared of sibling.statements) {
+      if (!ts.isVariableStatement(declared) || !declared.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword))
+        continue;
+      for (const d of declared.declarationList.declarations) {
+        if (!ts.isIdentifier(d.name) || !d.initializer || !ts.isObjectLiteralExpression(d.initializer)) continue;
+        for (const prop of d.initializer.properties)
+          if (ts.isPropertyAssignment(prop))
+            helpers.set(`${d.name.text}.${prop.name.getText(sibling)}`, prop.initializer);
+      }
+    }
+  }
+  return { helpers, proxies };
+}
+
 /** Activities (`proxy.activity(...)`) and child workflows (`executeChild(x)`, `startChild(x)`) called under `node`. */
 function calls(node: ts.Node, proxies: Set<string>, locals: Map<string, ts.Node>, seen = new Set<string>()): string[] {
   const out: string[] = [];
@@ -140,6 +170,12 @@ function calls(node: ts.Node, proxies: Set<string>, locals: Map<string, ts.Node>
       else if (ts.isIdentifier(callee) && locals.has(callee.text) && !seen.has(callee.text)) {
         seen.add(callee.text);
         out.push(...calls(locals.get(callee.text) as ts.Node, proxies, locals, seen));
+      } else if (ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression)) {
+        const helper = `${callee.expression.text}.${callee.name.text}`;
+        if (locals.has(helper) && !seen.has(helper)) {
+          seen.add(helper);
+          out.push(...calls(locals.get(helper) as ts.Node, proxies, locals, seen));
+        }
       }
     }
     ts.forEachChild(n, visit);

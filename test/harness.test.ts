@@ -196,4 +196,30 @@ describe('incident harness', () => {
     }
     assert.equal(((await (await start(r, [], 10)).result()) as IncidentResult).outcome, 'healed');
   });
+
+  it('does not count a heal the operator rolled back toward flap protection', async () => {
+    const r = uniqueName('rb-flap');
+    for (let i = 0; i < 2; i++) {
+      assert.equal(((await (await start(r, [], 10)).result()) as IncidentResult).outcome, 'healed');
+    }
+    const undone = await start(r, [{ name: `${r}-a`, durationMs: 10 }], 30_000);
+    await waitForPhase(undone, (s) => s.phase === 'rollback-window');
+    await undone.signal(rollbackSignal, 'operator');
+    assert.equal(((await undone.result()) as IncidentResult).outcome, 'rolled-back');
+    assert.equal(worker.ledger.healsSince('database-corruption', r, 0), 2, 'two heals stand; the undone one is gone');
+    // The rollback's hold ends without `guardian resume` (which would reset the count): an
+    // operator's timed hold took its place and ran out, so the count of heals alone decides.
+    worker.ledger.holds.place({
+      mode: 'database-corruption',
+      resource: r,
+      since: Date.now(),
+      until: Date.now() + 1,
+      reason: 'maintenance',
+      source: 'operator',
+      workflowId: null,
+    });
+    await sleep(10);
+    const next = (await (await start(r, [], 10)).result()) as IncidentResult;
+    assert.equal(next.outcome, 'healed', `limit 3: two heals and a rolled-back one are not three (${next.summary})`);
+  });
 });

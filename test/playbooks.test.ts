@@ -47,6 +47,9 @@ describe('guardian playbooks', () => {
     assert.deepEqual(step('disk-full', 'compress-old-logs')?.compensation, ['decompressLogs']);
     assert.deepEqual(step('network-unreachable', 'await-network')?.activities, ['offlineWatch (child workflow)']);
     assert.deepEqual(step('out-of-memory', 'disable-<name>')?.activities, ['relieveMemory']);
+    // Undos shared with `guardian clear` (workflows/memory-relief.ts) are followed into their file.
+    assert.deepEqual(step('out-of-memory', 'limit-concurrency')?.compensation, ['relieveMemory']);
+    assert.deepEqual(step('out-of-memory', 'unload-models')?.compensation, ['reloadModels']);
   });
 
   it('prints a table per mode for people', async () => {

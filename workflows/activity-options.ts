@@ -24,6 +24,12 @@ export const longActivity = {
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
 } as const satisfies ActivityOptions;
 
+/** A wait that carries its own deadline and fails for good past it: tried once, so that deadline is the bound. */
+export const boundedWaitActivity = {
+  ...longActivity,
+  retry: { maximumAttempts: 1 },
+} as const satisfies ActivityOptions;
+
 /**
  * Ledger and alert writes, run as local activities: they touch only Guardian's own files on
  * this worker, so they skip the task queue round trip and leave one marker in the history

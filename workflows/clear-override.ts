@@ -1,7 +1,8 @@
 import { ApplicationFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
-import { localQuickActivity, longActivity } from './activity-options.js';
+import { boundedWaitActivity, localQuickActivity, longActivity } from './activity-options.js';
 import type { Mode } from './definitions.js';
+import { endMemoryRelief } from './memory-relief.js';
 import { FailureType } from '../lib/failures.js';
 
 /** What `guardian clear <mode> <resource>` asks the host's Guardian to end. */
@@ -10,10 +11,12 @@ export interface ClearInput {
   readonly resource: string;
   /** api-timeout: the endpoint's normal timeout, restored with the closed circuit. */
   readonly normalTimeoutMs?: number;
-  /** out-of-memory: the features low-memory mode switched off. */
+  /** out-of-memory: the features low-memory mode switches off (turned on again even when no incident noted them). */
   readonly features?: readonly string[];
   /** Whether a guarded service runs (its control hooks are told too). */
   readonly service: boolean;
+  /** port-in-use: how long the service, back on its preferred port, has to report healthy. @default 30000 */
+  readonly healthTimeoutMs?: number;
 }
 
 /** What was ended. */
@@ -25,6 +28,7 @@ export interface ClearResult {
 
 const localQuick = proxyLocalActivities<GuardianActivities>(localQuickActivity);
 const long = proxyActivities<GuardianActivities>(longActivity);
+const bounded = proxyActivities<GuardianActivities>(boundedWaitActivity);
 
 /**
  * Ends the lasting override a mode's remediation left in force (offline mode, an open circuit, a
@@ -57,11 +61,7 @@ export async function clearOverride(input: ClearInput): Promise<ClearResult> {
       break;
     }
     case 'out-of-memory':
-      await localQuick.relieveMemory({ action: 'low-memory-mode', body: { enabled: false }, settleMs: 0 });
-      for (const name of input.features ?? []) {
-        await localQuick.relieveMemory({ action: 'feature', body: { name, enabled: true }, settleMs: 0 });
-      }
-      done.push(`low-memory mode off; ${(input.features ?? []).join(', ') || 'no feature'} on again`);
+      done.push(...(await endMemoryRelief(input.features ?? [])));
       break;
     case 'model-server-down':
       await localQuick.setServiceFeature({ name: 'ai', enabled: true });
@@ -75,8 +75,9 @@ export async function clearOverride(input: ClearInput): Promise<ClearResult> {
       }
       await localQuick.updateClientConfigs({ port });
       await localQuick.restartServiceOn({ port });
-      await long.waitForServiceListening({ port, timeoutMs: 10_000 });
-      done.push(`${resource} back on port ${port} (from ${from}); client files updated`);
+      // Cleared once it is healthy there, not merely answering while it boots.
+      await bounded.waitForServiceHealthy({ port, timeoutMs: input.healthTimeoutMs ?? 30_000 });
+      done.push(`${resource} back on port ${port} (from ${from}) and healthy; client files updated`);
       break;
     }
     default:

@@ -4,6 +4,7 @@ import type { ReliefResult } from '../activities/memory.js';
 import { localQuickActivity, longActivity } from './activity-options.js';
 import type { IncidentInput, IncidentResult } from './definitions.js';
 import { runIncident } from './incident-harness.js';
+import { undoRelief } from './memory-relief.js';
 
 /** Mode parameters of out-of-memory. */
 export interface OutOfMemoryParams {
@@ -48,12 +49,7 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
         last = await ctx.step(
           'limit-concurrency',
           relieve('set-concurrency', { limit: concurrency }),
-          (r) =>
-            localQuick.relieveMemory({
-              action: 'set-concurrency',
-              body: { limit: r.reply?.previous ?? concurrency },
-              settleMs: 0,
-            }),
+          (r) => undoRelief.concurrency(numberOr(r.reply?.previous, concurrency)),
           { keepOnFailure: true },
         );
       }
@@ -63,7 +59,7 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
       const unloaded = await ctx.step(
         'unload-models',
         () => localQuick.unloadModels({}),
-        (r) => localQuick.reloadModels({ models: r.models }),
+        (r) => undoRelief.models(r.models),
         { keepOnFailure: true },
       );
       if (unloaded.models.length > 0) ctx.note(`unloaded ${unloaded.models.join(', ')}`);
@@ -73,24 +69,14 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
       last = await ctx.step(
         'low-memory-mode',
         relieve('low-memory-mode', { enabled: true }),
-        (r) =>
-          localQuick.relieveMemory({
-            action: 'low-memory-mode',
-            body: { enabled: r.reply?.previous ?? false },
-            settleMs: 0,
-          }),
+        (r) => undoRelief.lowMemoryMode(r.reply?.previous === true),
         { keepOnFailure: true },
       );
       for (const name of disableFeatures) {
         last = await ctx.step(
           `disable-${name}`,
           relieve('feature', { name, enabled: false }),
-          (r) =>
-            localQuick.relieveMemory({
-              action: 'feature',
-              body: { name, enabled: r.reply?.previous ?? true },
-              settleMs: 0,
-            }),
+          (r) => undoRelief.feature(name, r.reply?.previous !== false),
           { keepOnFailure: true },
         );
       }
@@ -104,4 +90,9 @@ export async function outOfMemory(input: IncidentInput<OutOfMemoryParams>): Prom
       last.healthy ? localQuick.waitForMemory({ timeoutMs: 0 }) : long.waitForMemory({ timeoutMs: settleMs }),
     );
   });
+}
+
+/** The control hook's reply value when it is a number (the limit before), else `fallback`. */
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' ? value : fallback;
 }
