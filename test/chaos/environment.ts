@@ -110,7 +110,8 @@ export class ModeEnvironment {
 
 /**
  * Ports of a mode's own: the service's range, the model server, and the remote-API stand-in (which
- * guardian.yaml puts on 9400 and 9401), so modes run side by side and beside other drills.
+ * guardian.yaml puts on 9400 and 9401, its OAuth token endpoint included), so modes run side by side
+ * and beside other drills.
  */
 /** Ports handed to a mode in this run: free when checked is not enough, as the mode starts its service later. */
 const claimed = new Set<number>();
@@ -147,8 +148,15 @@ async function ownPorts(mode: Mode, config: GuardianConfig): Promise<GuardianCon
     const backup = await move(e.backup);
     endpoints.push({ ...e, url: (await move(e.url)) ?? e.url, ...(backup ? { backup } : {}) });
   }
+  // The OAuth token endpoint is served by the same stand-in, so it moves with the endpoint URLs.
+  const credentials = [];
+  for (const c of config.credentials) {
+    const tokenUrl = c.oauth ? await move(c.oauth.tokenUrl) : undefined;
+    credentials.push(c.oauth && tokenUrl ? { ...c, oauth: { ...c.oauth, tokenUrl } } : c);
+  }
   return {
     ...config,
+    credentials,
     egress: { ...config.egress, endpoints },
     ...(config.service
       ? { service: { ...config.service, port: { preferred: start, range: [start, start + 19] } } }
