@@ -11,7 +11,7 @@ import { processInfo } from '../lib/proc.js';
 import type { GuardianRuntime } from '../workers/guardian.js';
 import { incidentWorkflowId } from '../workflows/definitions.js';
 import { tempDir } from './helpers/fixture.js';
-import { freePorts, root, startTestGuardian, waitFor } from './helpers/lifecycle.js';
+import { freePorts, graceService, root, startTestGuardian, waitFor } from './helpers/lifecycle.js';
 import { uniqueName } from './helpers/temporal.js';
 
 const tmp = tempDir();
@@ -34,13 +34,7 @@ before(async () => {
       incidents: { rollbackWindow: '1s', flap: { limit: 5, window: '10m' } },
       metrics: { port: 0 },
       service: {
-        name: 'grace',
-        command: process.execPath,
-        args: [join(root, 'examples/grace/server.mjs')],
-        env: { GRACE_HOME: home, GRACE_LOG_STDOUT: 'false' },
-        port: { preferred: port, range: [port, port + 3] },
-        log: join(home, 'logs/grace.log'),
-        stopTimeout: '2s',
+        ...graceService(home, port),
         liveness: { period: '250ms', timeout: '250ms', threshold: 3 },
       },
       modelServer: {

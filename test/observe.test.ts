@@ -14,7 +14,7 @@ import { type GuardianRuntime, startGuardian } from '../workers/guardian.js';
 import type { IncidentResult } from '../workflows/definitions.js';
 import { captureStdout } from './helpers/capture.js';
 import { tempDir } from './helpers/fixture.js';
-import { freePorts, root, waitFor } from './helpers/lifecycle.js';
+import { freePorts, graceService, root, waitFor } from './helpers/lifecycle.js';
 import { uniqueName, workflowBundle } from './helpers/temporal.js';
 
 const tmp = tempDir();
@@ -54,13 +54,7 @@ before(async () => {
     remediate: 'observe',
     metrics: { port: 0 },
     service: {
-      name: 'grace',
-      command: process.execPath,
-      args: [join(root, 'examples/grace/server.mjs')],
-      env: { GRACE_HOME: home, GRACE_LOG_STDOUT: 'false' },
-      port: { preferred: port, range: [port, port + 3] },
-      log: join(home, 'logs/grace.log'),
-      stopTimeout: '2s',
+      ...graceService(home, port),
       clientConfigs: [{ path: join(tmp.dir, 'client', 'client.json'), key: 'grace.port' }],
     },
     modelServer: {

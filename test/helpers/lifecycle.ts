@@ -40,19 +40,28 @@ export interface LifecycleConfigOptions {
   service?: Partial<NonNullable<GuardianConfigInput['service']>>;
 }
 
+/** The demo service (examples/grace) with its home at `home`, on `port` or the `rangeSize - 1` ports after it. */
+export function graceService(home: string, port: number, rangeSize = 4) {
+  return {
+    name: 'grace',
+    command: process.execPath,
+    args: [join(root, 'examples/grace/server.mjs')],
+    env: { GRACE_HOME: home, GRACE_LOG_STDOUT: 'false' },
+    port: { preferred: port, range: [port, port + rangeSize - 1] as [number, number] },
+    log: join(home, 'logs/grace.log'),
+    stopTimeout: '2s',
+  } satisfies NonNullable<GuardianConfigInput['service']>;
+}
+
 /** guardian.yaml for the demo service (and optionally the model server stand-in) under `dir`. */
 export function lifecycleConfig(dir: string, options: LifecycleConfigOptions) {
   const home = join(dir, 'grace');
   const { port, rangeSize = 4, modelServer } = options;
+  const grace = graceService(home, port, rangeSize);
   return testConfig(dir, {
     service: {
-      name: 'grace',
-      command: process.execPath,
-      args: [join(root, 'examples/grace/server.mjs')],
-      env: { GRACE_HOME: home, GRACE_LOG_STDOUT: 'false', ...options.env },
-      port: { preferred: port, range: [port, port + rangeSize - 1] },
-      log: join(home, 'logs/grace.log'),
-      stopTimeout: '2s',
+      ...grace,
+      env: { ...grace.env, ...options.env },
       ...(options.boot ? { boot: options.boot } : {}),
       ...(options.clientConfigs ? { clientConfigs: options.clientConfigs } : {}),
       ...options.service,

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { type GuardianConfig, loadConfig } from '../../lib/config/load.js';
 import type { GuardianConfigInput } from '../../lib/config/schema.js';
 import type { GuardianRuntime } from '../../workers/guardian.js';
-import { freePorts, root, waitFor } from './lifecycle.js';
+import { freePorts, graceService, waitFor } from './lifecycle.js';
 import { uniqueName } from './temporal.js';
 
 /**
@@ -25,13 +25,7 @@ export async function writeOperatorsConfig(
     incidents: { rollbackWindow: '500ms', flap: { limit: 100, window: '10m' } },
     metrics: { port: 0 },
     service: {
-      name: 'grace',
-      command: process.execPath,
-      args: [join(root, 'examples/grace/server.mjs')],
-      env: { GRACE_HOME: home, GRACE_LOG_STDOUT: 'false' },
-      port: { preferred, range: [preferred, preferred + 3] },
-      log: join(home, 'logs/grace.log'),
-      stopTimeout: '2s',
+      ...graceService(home, preferred),
     },
     databases: ['world_model', 'metrics', 'audit'].map((name) => ({
       name,

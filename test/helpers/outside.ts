@@ -9,6 +9,7 @@ import { CredentialStore } from '../../lib/egress/credentials.js';
 import { EgressProxy } from '../../lib/egress/proxy.js';
 import { EgressStore } from '../../lib/egress/store.js';
 import { freePortRange } from '../../lib/ports.js';
+import { graceService } from './lifecycle.js';
 import { type GuardianRuntime, startGuardian } from '../../workers/guardian.js';
 import { testConfig } from './fixture.js';
 import { workflowBundle } from './temporal.js';
@@ -64,12 +65,8 @@ export async function startGuardedDemo(
   const home = join(dir, 'grace');
   const config = testConfig(dir, {
     service: {
-      name: 'grace',
-      command: process.execPath,
-      args: [join(root, 'examples/grace/server.mjs')],
-      env: { GRACE_HOME: home, GRACE_LOG_STDOUT: 'false' },
-      port: { preferred: port, range: [port, port + 2] },
-      log: join(home, 'logs/grace.log'),
+      ...graceService(home, port, 3),
+      stopTimeout: '5s',
     },
     incidents: { rollbackWindow: '500ms', flap: { limit: 100, window: '10m' } },
     ...overrides,
