@@ -88,15 +88,24 @@ export function placeSizedDatabase(path: string, bytes: number): void {
  * Overwrites a b-tree page of {@link COLD_TABLE} with random bytes: damage no service query
  * reads, which only a quick_check (the scrub) finds. Returns the page number.
  */
-export async function damageColdPage(path: string): Promise<number> {
+export function damageColdPage(path: string): Promise<number> {
+  return damageRootPage(path, COLD_TABLE);
+}
+
+/**
+ * Overwrites the root page of `table`'s b-tree with random bytes: for `entities`, damage every
+ * query of the demo service reads, as a page fault under a running service would be. Returns the
+ * page number.
+ */
+export async function damageRootPage(path: string, table: string): Promise<number> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   let page: number;
   let pageSize: number;
   try {
     pageSize = db.pragma('page_size', { simple: true }) as number;
-    const root = db.prepare('SELECT rootpage FROM sqlite_master WHERE name = ?').get(COLD_TABLE) as
+    const root = db.prepare('SELECT rootpage FROM sqlite_master WHERE name = ?').get(table) as
       { rootpage: number } | undefined;
-    if (!root) throw new Error(`${path} has no ${COLD_TABLE} table; grow it with growDatabase first`);
+    if (!root) throw new Error(`${path} has no ${table} table; grow it with growDatabase first`);
     page = root.rootpage;
   } finally {
     db.close();

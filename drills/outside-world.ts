@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import { startRemoteApi, type RemoteApi } from '../examples/remote-api/remote-api.mjs';
 import type { GuardianConfig } from '../lib/config/load.js';
 import type { CredentialSettings, SecretRef } from '../lib/config/outside.js';
+import type { ConfigureOptions } from './types.js';
 
 /**
  * The outside world the outbound-traffic drills break and mend: the remote-API stand-in
@@ -34,7 +35,10 @@ const DRILL_REFRESH_WINDOW_MS = 1000;
  * files under the drill's state directory, shortened timeouts and retry intervals, and network
  * probes aimed at the stand-in's DNS server and port (the drill can only take down what it runs).
  */
-export async function configureOutsideWorld(config: GuardianConfig): Promise<GuardianConfig> {
+export async function configureOutsideWorld(
+  config: GuardianConfig,
+  options: ConfigureOptions = {},
+): Promise<GuardianConfig> {
   const first = config.egress.endpoints[0];
   if (!first)
     throw new Error(
@@ -44,7 +48,9 @@ export async function configureOutsideWorld(config: GuardianConfig): Promise<Gua
   if (!['127.0.0.1', 'localhost'].includes(primaryUrl.hostname))
     throw new Error(`the drill runs the remote API on loopback only; ${first.name} points at ${primaryUrl.host}`);
   const secretsDir = join(config.stateDir, 'secrets');
-  if (!world) resetEgressState(config.stateDir);
+  // A recovering Guardian finds its egress state (offline flag, outbox, key slots) as it left it;
+  // only the tokens the stand-in it restarts never issued go.
+  if (!world) resetEgressState(config.stateDir, options.recovering ? 'tokens' : 'all');
   const credentials = config.credentials.map((c) => drillCredential(c, secretsDir));
   if (!world) world = await startWorld(config, credentials, secretsDir);
   users++;
@@ -156,11 +162,13 @@ async function startWorld(
 
 /**
  * A drill starts from a clean proxy: no circuit left open, no key slot or refreshed token from an
- * earlier drill. Only ever in the drill's own state directory.
+ * earlier drill (`all`); a recovery keeps the proxy's state and drops only the refreshed tokens
+ * (`tokens`). Only ever in the drill's own state directory.
  */
-function resetEgressState(stateDir: string): void {
+function resetEgressState(stateDir: string, what: 'all' | 'tokens'): void {
   if (basename(stateDir) !== 'drill')
     throw new Error(`refusing to reset egress state outside a drill state directory: ${stateDir}`);
-  for (const name of ['egress.db', 'egress.db-wal', 'egress.db-shm']) rmSync(join(stateDir, name), { force: true });
+  if (what === 'all')
+    for (const name of ['egress.db', 'egress.db-wal', 'egress.db-shm']) rmSync(join(stateDir, name), { force: true });
   rmSync(join(stateDir, 'credentials'), { recursive: true, force: true });
 }

@@ -31,6 +31,15 @@ export interface Injection {
   cleanup(): Promise<void>;
 }
 
+/** How a drill's `configure` is called. */
+export interface ConfigureOptions {
+  /**
+   * The Guardian it configures restarts after a crash of its own (a fault-matrix recovery): what
+   * Guardian keeps in its state directory stays, as it would across a real restart.
+   */
+  readonly recovering?: boolean;
+}
+
 /** A mode's drill: the spec's test scenario (and harder variants), injected for real. */
 export interface ModeDrill {
   readonly mode: Mode;
@@ -47,7 +56,7 @@ export interface ModeDrill {
    * Adjusts the drill's config before Guardian starts (a threshold set low for the test, a small
    * filesystem of its own). Whatever it sets up, `teardown` removes.
    */
-  configure?(config: GuardianConfig): Promise<GuardianConfig>;
+  configure?(config: GuardianConfig, options?: ConfigureOptions): Promise<GuardianConfig>;
   /** Runs once before the first injection (e.g. take a verified backup). */
   prepare?(env: DrillEnvironment): Promise<void>;
   /** Runs once after Guardian stopped, whatever happened: removes what `configure` set up. */

@@ -26,7 +26,8 @@ async function up(request: AgentStart): Promise<GuardianConfig> {
   const needsWorld =
     drill?.configure !== undefined &&
     ['network-unreachable', 'api-timeout', 'invalid-credentials'].includes(request.mode);
-  if (drill?.configure && (request.fresh || needsWorld)) config = await drill.configure(request.config);
+  if (drill?.configure && (request.fresh || needsWorld))
+    config = await drill.configure(request.config, { recovering: !request.fresh });
   runtime = await startGuardian({ config, workflowBundle: await workflowBundle() });
   const rt = runtime;
   env = { runtime: rt, servicePort: () => rt.service?.port ?? config.service?.port.preferred };
