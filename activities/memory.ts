@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { memoryProblems, sampleMemory } from '../lib/memory.js';
 import type { ActivityDeps } from './deps.js';
+import { type HookBefore, readHookBefore, withJournaledPrevious } from '../lib/hook-before.js';
 import { oncePerStep } from '../lib/step-state.js';
 import { stillShort } from '../lib/failures.js';
 
@@ -72,15 +73,21 @@ export function createMemoryActivities({
   };
 
   return {
-    /** Measures memory against guardian.yaml's thresholds. */
+    /**
+     * Measures memory against guardian.yaml's thresholds. As a step, once: a re-run (a replay after
+     * Guardian died) returns the first measurement, so the replay takes the path the first run took.
+     */
     async checkMemory(): Promise<MemoryCheck> {
-      return check();
+      return oncePerStep(config.stateDir, check);
     },
 
     /**
      * Calls one memory control hook of the service (clear-caches, release-memory, set-concurrency,
      * flush-logs, low-memory-mode, feature), then measures, waiting up to `settleMs` for memory
-     * to come down. Without a service, only measures.
+     * to come down. Without a service, only measures. Once per step: the value the hook will change
+     * is read from the health route and journaled before the call (the reply's `previous`, which
+     * a rollback puts back, comes from there), and a re-run returns the first result, measurement
+     * included, so a replay takes the path the first run took.
      */
     async relieveMemory({
       action,
@@ -91,9 +98,14 @@ export function createMemoryActivities({
       body?: Record<string, unknown>;
       settleMs?: number;
     }): Promise<ReliefResult> {
-      // The reply holds the values before the hook acted (what a rollback restores): keep the first one.
-      const reply = control ? await oncePerStep(config.stateDir, () => control.call(action, body)) : undefined;
-      return { ...(await settle(settleMs)), ...(reply ? { reply } : {}) };
+      return oncePerStep(
+        config.stateDir,
+        async (before: HookBefore) => {
+          const reply = control ? withJournaledPrevious(await control.call(action, body), before) : undefined;
+          return { ...(await settle(settleMs)), ...(reply ? { reply } : {}) };
+        },
+        async () => (control ? readHookBefore(control, action, body) : {}),
+      );
     },
 
     /**
@@ -102,12 +114,13 @@ export function createMemoryActivities({
      */
     async unloadModels({ settleMs = 500 }: { settleMs?: number } = {}): Promise<ReliefResult & { models: string[] }> {
       // The models unloaded are what a rollback loads again: a re-run must not report none.
-      // They are listed (and journaled) before any is unloaded, so a crash in between keeps the list.
-      const models = await oncePerStep(
+      // They are listed (and journaled) before any is unloaded, so a crash in between keeps the list;
+      // the measurement after is part of the first result, so a replay takes the same path.
+      return oncePerStep(
         config.stateDir,
-        async (loaded: string[]) => {
-          for (const model of loaded) await ollama('/api/generate', { model, keep_alive: 0 });
-          return loaded;
+        async (models: string[]) => {
+          for (const model of models) await ollama('/api/generate', { model, keep_alive: 0 });
+          return { ...(await settle(settleMs)), models };
         },
         async () => {
           try {
@@ -118,7 +131,6 @@ export function createMemoryActivities({
           }
         },
       );
-      return { ...(await settle(settleMs)), models };
     },
 
     /** Rollback of {@link unloadModels}: loads the models again. */
