@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { GuardianConfig } from './config/load.js';
 import { EgressStore } from './egress/store.js';
 import { Ledger } from './ledger.js';
+import { LowMemoryStarts } from './low-memory-starts.js';
 import { ProcessRegistry } from './process-registry.js';
 import type { ServiceHealth } from './service-control.js';
 import type { Mode } from '../workflows/definitions.js';
@@ -37,7 +38,8 @@ export type HealthReader = () => Promise<ServiceHealth | undefined>;
 /**
  * Every lasting override in force on this host, read from where each is kept: the egress
  * state (offline mode, circuits, disabled endpoints), the supervision registry (moved port, boot
- * chunks, features Guardian switched off) and the service's health route (low-memory mode).
+ * chunks, features Guardian switched off, starts in low-memory mode after an OOM kill) and the
+ * service's health route (low-memory mode turned on by out-of-memory).
  * Pauses and holds are the ledger's (`guardian status` lists them beside these). Reads only;
  * works whether or not Guardian runs.
  */
@@ -102,6 +104,7 @@ export async function listOverrides(
   const service = config.service;
   const registryFile = join(config.stateDir, 'supervision.db');
   let features: { feature: string; since: number }[] = [];
+  let lowMemoryStarts = false;
   if (service && existsSync(registryFile)) {
     const registry = new ProcessRegistry(registryFile);
     try {
@@ -126,6 +129,18 @@ export async function listOverrides(
           command: clear('slow-boot', o.chunk),
         });
       }
+      const lowMemory = new LowMemoryStarts(registry.db).of(service.name);
+      if (lowMemory) {
+        lowMemoryStarts = true;
+        found.push({
+          kind: 'low-memory-mode',
+          mode: 'service-down',
+          resource: service.name,
+          since: lowMemory.since,
+          detail: 'started in low-memory mode (GUARDIAN_LOW_MEMORY=true) after an OOM kill, and on every start since',
+          command: clear('service-down', service.name),
+        });
+      }
       features = registry.db
         .prepare('SELECT feature, since FROM degraded_features WHERE service = ?')
         .all(service.name) as {
@@ -136,7 +151,7 @@ export async function listOverrides(
       registry.close();
     }
   }
-  if (service) found.push(...(await serviceOverrides(config, service.name, features, health)));
+  if (service) found.push(...(await serviceOverrides(config, service.name, features, health, lowMemoryStarts)));
   return found;
 }
 
@@ -146,12 +161,14 @@ async function serviceOverrides(
   name: string,
   marked: { feature: string; since: number }[],
   health: HealthReader,
+  /** Low-memory mode is service-down's (listed from the registry): not out-of-memory's too. */
+  lowMemoryStarts: boolean,
 ): Promise<Override[]> {
   const now = await health().catch(() => undefined);
   if (!now) return [];
   const found: Override[] = [];
   const oomSince = lastStepAt(config, 'out-of-memory', 'low-memory-mode');
-  if (now.lowMemory === true) {
+  if (now.lowMemory === true && !lowMemoryStarts) {
     found.push({
       kind: 'low-memory-mode',
       mode: 'out-of-memory',
@@ -213,26 +230,4 @@ export async function readHealth(config: GuardianConfig): Promise<ServiceHealth 
   }
   const res = await fetch(`http://127.0.0.1:${port}${service.health.path}`, { signal: AbortSignal.timeout(1500) });
   return res.ok ? ((await res.json()) as ServiceHealth) : undefined;
-}
-
-/** "3 min", "2 h 5 min": how long an override has been in force. */
-export function describeAge(since: number | null, now = Date.now()): string {
-  if (since === null) return 'unknown';
-  const s = Math.max(0, Math.round((now - since) / 1000));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min`;
-  const h = Math.floor(m / 60);
-  return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
-}
-
-/** The overrides as `guardian status` prints them: one line each with its age and the command that ends it. */
-export function renderOverrides(overrides: readonly Override[], now = Date.now()): string {
-  if (overrides.length === 0) return 'No lasting overrides in force.\n';
-  return overrides
-    .map(
-      (o) =>
-        `${o.kind}: ${o.mode} ${o.resource}, ${o.detail}, for ${describeAge(o.since, now)}; end it with: ${o.command}\n`,
-    )
-    .join('');
 }

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { clear } from '../cli/commands/clear.js';
 import { hold } from '../cli/commands/hold.js';
 import { resume } from '../cli/commands/resume.js';
+import { createServiceRestartActivities } from '../activities/service-restart.js';
 import { corruptions } from '../drills/database-corruption.js';
 import { listBackups } from '../lib/backups.js';
 import { type GuardianConfig, loadConfig } from '../lib/config/load.js';
@@ -283,5 +284,40 @@ describe('a way out of every degraded state', () => {
     await healthy();
     assert.equal(runtime.service?.port, preferred);
     assert.equal(runtime.registry.port('grace'), undefined);
+  });
+});
+
+describe('low-memory starts after an OOM kill', () => {
+  it('survive a restart of Guardian, are listed by guardian status, and `guardian clear service-down` ends them', async () => {
+    const { service, registry, logger } = runtime;
+    assert.ok(service);
+    await service.stop();
+    const { restartService } = createServiceRestartActivities({ config, service, registry, logger });
+    await restartService({ key: uniqueName('oom'), cause: 'test: killed for lack of memory', lowMemory: true });
+    await healthy();
+    assert.equal((await runtime.control?.health())?.lowMemory, true);
+
+    await runtime.stop();
+    runtime = await startTestGuardian(config);
+    await healthy();
+    // A start by the restarted Guardian, which never saw the OOM restart, still goes in low-memory mode.
+    await runtime.service?.restartOn(preferred);
+    await healthy();
+    assert.equal((await runtime.control?.health())?.lowMemory, true);
+    const listed = (await listOverrides(config)).filter((o) => o.kind === 'low-memory-mode');
+    assert.deepEqual(
+      listed.map((o) => [o.mode, o.resource, o.command]),
+      [['service-down', 'grace', 'guardian clear service-down grace']],
+    );
+
+    assert.match(
+      await captureStdout(() => clear('service-down', 'grace', { config: config.file })),
+      /^Cleared service-down on grace: grace starts in normal memory mode again; the running service left low-memory mode\./,
+    );
+    assert.equal((await runtime.control?.health())?.lowMemory, false);
+    await runtime.service?.restartOn(preferred);
+    await healthy();
+    assert.equal((await runtime.control?.health())?.lowMemory, false);
+    assert.deepEqual(await listOverrides(config), []);
   });
 });

@@ -3,7 +3,7 @@ import ms from 'ms';
 import { loadConfig } from '../../lib/config/load.js';
 import { UsageError } from '../../lib/errors.js';
 import { Ledger, type Quiet } from '../../lib/ledger.js';
-import { describeAge } from '../../lib/overrides.js';
+import { describeAge } from '../../lib/override-render.js';
 import { assertMode } from './resume.js';
 
 /**
