@@ -44,14 +44,18 @@ export function createNetworkActivities({
   };
 
   return {
-    /** Egress proxy offline: GETs answered from the cache, other calls queued, nothing leaves. Once per step. */
+    /**
+     * Egress proxy offline: GETs answered from the cache, other calls queued, nothing leaves. A re-run
+     * sets the flag again rather than returning a first result: it is the same write, no undo reads
+     * `previous`, and the proxy is offline after it whatever happened to egress.db meanwhile.
+     */
     async enterOfflineMode(): Promise<{ previous: boolean }> {
-      return oncePerStep(config.stateDir, async () => ({ previous: proxy().setOffline(true) }));
+      return { previous: proxy().setOffline(true) };
     },
 
-    /** Egress proxy back online (queued calls are sent by `drainOutbox`). Once per step. */
+    /** Egress proxy back online (queued calls are sent by `drainOutbox`); a re-run sets it again, as above. */
     async exitOfflineMode(): Promise<{ previous: boolean }> {
-      return oncePerStep(config.stateDir, async () => ({ previous: proxy().setOffline(false) }));
+      return { previous: proxy().setOffline(false) };
     },
 
     /**
