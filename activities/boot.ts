@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ControlHookError } from '../lib/service-control.js';
 import { requireSupervision, type SupervisionDeps } from './deps.js';
 import { waitForHealth } from './health-wait.js';
+import { oncePerStep } from '../lib/step-state.js';
 import { FailureType } from '../lib/failures.js';
 
 /** A boot chunk as slow-boot sees it. */
@@ -28,43 +29,48 @@ export function createBootActivities(deps: SupervisionDeps) {
   return {
     /**
      * Reads `/guardian/boot` and reports the chunk: its state, whether it is critical or
-     * deferrable, how long it has run. `boot` names whichever chunk is running now.
+     * deferrable, how long it has run. `boot` names whichever chunk is running now. Once per step:
+     * a re-run (a replay after Guardian died) returns the first reading, so the replay skips or
+     * defers the chunk the first run did, and its undo stays on the stack.
      */
     async inspectBootChunk({ chunk }: { chunk: string }): Promise<ChunkInspection> {
-      const report = await need().service.bootReport();
-      const now = Date.now();
-      const found =
-        chunk === 'boot'
-          ? report.chunks.find((c) => c.state === 'running' && !c.background)
-          : report.chunks.find((c) => c.name === chunk);
-      const bootRanForMs = report.durationMs ?? now - report.startedAt;
-      if (!found) {
+      return oncePerStep(config.stateDir, async () => {
+        const report = await need().service.bootReport();
+        const now = Date.now();
+        const found =
+          chunk === 'boot'
+            ? report.chunks.find((c) => c.state === 'running' && !c.background)
+            : report.chunks.find((c) => c.name === chunk);
+        const bootRanForMs = report.durationMs ?? now - report.startedAt;
+        if (!found) {
+          return {
+            chunk,
+            state: 'unknown',
+            critical: false,
+            deferrable: false,
+            budgetMs: budgetOf(chunk),
+            ranForMs: 0,
+            bootStatus: report.status,
+            bootRanForMs,
+          };
+        }
         return {
-          chunk,
-          state: 'unknown',
-          critical: false,
-          deferrable: false,
-          budgetMs: budgetOf(chunk),
-          ranForMs: 0,
+          chunk: found.name,
+          state: found.state,
+          critical: found.critical,
+          deferrable: found.deferrable,
+          budgetMs: budgetOf(found.name),
+          ranForMs: found.state === 'running' && found.startedAt ? now - found.startedAt : (found.durationMs ?? 0),
           bootStatus: report.status,
           bootRanForMs,
         };
-      }
-      return {
-        chunk: found.name,
-        state: found.state,
-        critical: found.critical,
-        deferrable: found.deferrable,
-        budgetMs: budgetOf(found.name),
-        ranForMs: found.state === 'running' && found.startedAt ? now - found.startedAt : (found.durationMs ?? 0),
-        bootStatus: report.status,
-        bootRanForMs,
-      };
+      });
     },
 
     /**
      * Skips or defers a chunk through the control hook and records it in the registry, so later
      * boots skip or defer it too until it is enabled again. A refusal (critical chunk) is final.
+     * Once per step: journaled before the hook is called, the first result returned on a re-run.
      */
     async overrideBootChunk({
       chunk,
@@ -73,22 +79,24 @@ export function createBootActivities(deps: SupervisionDeps) {
       chunk: string;
       kind: 'skip' | 'defer';
     }): Promise<{ effect: string; state: string }> {
-      const { service, registry } = need();
-      try {
-        const reply = await service.control.call<{ effect: string; state: string }>(`${kind}-chunk`, { chunk });
-        registry.setBootOverride(
-          service.name,
-          chunk,
-          kind,
-          Context.current().info.workflowExecution?.workflowId ?? null,
-        );
-        return { effect: reply.effect, state: reply.state };
-      } catch (err) {
-        if (err instanceof ControlHookError && (err.status === 409 || err.status === 404 || err.status === 400)) {
-          throw ApplicationFailure.nonRetryable(err.message, FailureType.ChunkOverrideRefused);
+      return oncePerStep(config.stateDir, async () => {
+        const { service, registry } = need();
+        try {
+          const reply = await service.control.call<{ effect: string; state: string }>(`${kind}-chunk`, { chunk });
+          registry.setBootOverride(
+            service.name,
+            chunk,
+            kind,
+            Context.current().info.workflowExecution?.workflowId ?? null,
+          );
+          return { effect: reply.effect, state: reply.state };
+        } catch (err) {
+          if (err instanceof ControlHookError && (err.status === 409 || err.status === 404 || err.status === 400)) {
+            throw ApplicationFailure.nonRetryable(err.message, FailureType.ChunkOverrideRefused);
+          }
+          throw err;
         }
-        throw err;
-      }
+      });
     },
 
     /** Forgets the skip/defer (the next boot runs the chunk) and tells the running service too. */

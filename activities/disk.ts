@@ -4,6 +4,7 @@ import { createDiskLogActivities } from './disk-logs.js';
 import { createDiskRemovalActivities } from './disk-removal.js';
 import { type DiskMeasure, diskScope } from './disk-scope.js';
 import { stillShort } from '../lib/failures.js';
+import { oncePerStep } from '../lib/step-state.js';
 
 export type { CleanupResult, DiskMeasure } from './disk-scope.js';
 
@@ -15,9 +16,13 @@ export function createDiskActivities({ config }: Pick<ActivityDeps, 'config'>) {
     ...createDiskLogActivities(scope),
     ...createDiskArtifactActivities(scope),
 
-    /** Free space on the filesystem mounted at `resource` against `disk.minFree`. */
+    /**
+     * Free space on the filesystem mounted at `resource` against `disk.minFree`. Once per step: a
+     * re-run (a replay after Guardian died) returns the first measurement, so the replay runs the
+     * cleanups the first run did (each returns its recorded result) and their undos stay on the stack.
+     */
     async measureDisk({ resource }: { resource: string }): Promise<DiskMeasure> {
-      return scope.measure(resource);
+      return oncePerStep(config.stateDir, async () => scope.measure(resource));
     },
 
     /** Confirms free space is back over the threshold; returns when it was confirmed. */

@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { memoryProblems, sampleMemory } from '../lib/memory.js';
 import { type MemoryRelief, MemoryReliefBook } from '../lib/memory-relief.js';
 import type { ActivityDeps } from './deps.js';
+import { type HookBefore, readHookBefore, withJournaledPrevious } from '../lib/hook-before.js';
 import { oncePerStep } from '../lib/step-state.js';
 import { stillShort } from '../lib/failures.js';
 
@@ -75,9 +76,12 @@ export function createMemoryActivities({
   };
 
   return {
-    /** Measures memory against guardian.yaml's thresholds. */
+    /**
+     * Measures memory against guardian.yaml's thresholds. As a step, once: a re-run (a replay after
+     * Guardian died) returns the first measurement, so the replay takes the path the first run took.
+     */
     async checkMemory(): Promise<MemoryCheck> {
-      return check();
+      return oncePerStep(config.stateDir, check);
     },
 
     /**
@@ -85,7 +89,10 @@ export function createMemoryActivities({
      * flush-logs, low-memory-mode, feature), then measures, waiting up to `settleMs` for memory
      * to come down. Without a service, only measures. A lasting change (concurrency, low-memory
      * mode, a feature off) is noted with the value before it; `undo` marks the call that puts a
-     * noted value back.
+     * noted value back. Once per step: the value the hook will change is read from the health
+     * route and journaled before the call (the reply's `previous`, which a rollback puts back,
+     * comes from there), and a re-run returns the first result, measurement included, so a replay
+     * takes the path the first run took.
      */
     async relieveMemory({
       action,
@@ -98,10 +105,15 @@ export function createMemoryActivities({
       settleMs?: number;
       undo?: boolean;
     }): Promise<ReliefResult> {
-      // The reply holds the values before the hook acted (what a rollback restores): keep the first one.
-      const reply = control ? await oncePerStep(config.stateDir, () => control.call(action, body)) : undefined;
-      if (book && reply) noteRelief(book, action, body, reply, undo);
-      return { ...(await settle(settleMs)), ...(reply ? { reply } : {}) };
+      return oncePerStep(
+        config.stateDir,
+        async (before: HookBefore) => {
+          const reply = control ? withJournaledPrevious(await control.call(action, body), before) : undefined;
+          if (book && reply) noteRelief(book, action, body, reply, undo);
+          return { ...(await settle(settleMs)), ...(reply ? { reply } : {}) };
+        },
+        async () => (control ? readHookBefore(control, action, body) : {}),
+      );
     },
 
     /** The memory relief in force, oldest first, each with what was there before it. */
@@ -115,12 +127,14 @@ export function createMemoryActivities({
      */
     async unloadModels({ settleMs = 500 }: { settleMs?: number } = {}): Promise<ReliefResult & { models: string[] }> {
       // The models unloaded are what a rollback loads again: a re-run must not report none.
-      // They are listed (and journaled) before any is unloaded, so a crash in between keeps the list.
-      const models = await oncePerStep(
+      // They are listed (and journaled) before any is unloaded, so a crash in between keeps the list;
+      // the measurement after is part of the first result, so a replay takes the same path.
+      return oncePerStep(
         config.stateDir,
-        async (loaded: string[]) => {
-          for (const model of loaded) await ollama('/api/generate', { model, keep_alive: 0 });
-          return loaded;
+        async (models: string[]) => {
+          for (const model of models) await ollama('/api/generate', { model, keep_alive: 0 });
+          book?.unloaded(models);
+          return { ...(await settle(settleMs)), models };
         },
         async () => {
           try {
@@ -131,8 +145,6 @@ export function createMemoryActivities({
           }
         },
       );
-      book?.unloaded(models);
-      return { ...(await settle(settleMs)), models };
     },
 
     /** Rollback of {@link unloadModels}: loads the models again. */

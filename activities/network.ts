@@ -3,6 +3,8 @@ import type { EgressProxy } from '../lib/egress/proxy.js';
 import type { DrainSummary } from '../lib/egress/outbox.js';
 import type { NetworkProber } from '../lib/network-probe.js';
 import { type ActivityDeps, requireEgress } from './deps.js';
+import { type HookBefore, readHookBefore } from '../lib/hook-before.js';
+import { oncePerStep } from '../lib/step-state.js';
 import { FailureType } from '../lib/failures.js';
 
 /** A probe round as workflows see it: plain data, no secrets. */
@@ -18,11 +20,12 @@ export interface NetworkProbeResult {
  * probe rounds, and the outbox of calls made while offline.
  */
 export function createNetworkActivities({
+  config,
   egress,
   prober,
   control,
   service,
-}: Pick<ActivityDeps, 'egress' | 'prober' | 'control' | 'service'>) {
+}: Pick<ActivityDeps, 'config' | 'egress' | 'prober' | 'control' | 'service'>) {
   const proxy = (): EgressProxy => requireEgress(egress);
   const probes = (): NetworkProber => {
     if (!prober || prober.size === 0)
@@ -41,19 +44,35 @@ export function createNetworkActivities({
   };
 
   return {
-    /** Egress proxy offline: GETs answered from the cache, other calls queued, nothing leaves. */
+    /**
+     * Egress proxy offline: GETs answered from the cache, other calls queued, nothing leaves. A re-run
+     * sets the flag again rather than returning a first result: it is the same write, no undo reads
+     * `previous`, and the proxy is offline after it whatever happened to egress.db meanwhile.
+     */
     async enterOfflineMode(): Promise<{ previous: boolean }> {
       return { previous: proxy().setOffline(true) };
     },
 
-    /** Egress proxy back online (queued calls are sent by `drainOutbox`). */
+    /** Egress proxy back online (queued calls are sent by `drainOutbox`); a re-run sets it again, as above. */
     async exitOfflineMode(): Promise<{ previous: boolean }> {
       return { previous: proxy().setOffline(false) };
     },
 
-    /** The service's own offline mode (control hook `offline-mode`); null when no service is guarded. */
+    /**
+     * The service's own offline mode (control hook `offline-mode`); `previous` null when no service
+     * is guarded. Once per step: the mode before is read from the health route and journaled ahead
+     * of the call, so a re-run after a crash between the hook's answer and the step's record reports
+     * that value, not the one its own first call set.
+     */
     async setServiceOfflineMode({ enabled }: { enabled: boolean }): Promise<{ previous: boolean | null }> {
-      return { previous: await setServiceOffline(enabled) };
+      return oncePerStep(
+        config.stateDir,
+        async (before: HookBefore) => {
+          const replied = await setServiceOffline(enabled);
+          return { previous: typeof before.previous === 'boolean' && replied !== null ? before.previous : replied };
+        },
+        async () => (control ? readHookBefore(control, 'offline-mode', { enabled }) : {}),
+      );
     },
 
     /**

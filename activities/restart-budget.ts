@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { RestartPlan, RestartUnit } from '../lib/restart-budget.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
 import { FailureType } from '../lib/failures.js';
+import { oncePerStep } from '../lib/step-state.js';
 
 /** Which supervised process a restart is about: the guarded service or the model server. */
 export type SupervisedUnit = 'service' | 'model-server';
@@ -50,15 +51,21 @@ export function createRestartBudgetActivities(
   deps: Pick<ActivityDeps, 'config' | 'service' | 'registry' | 'modelServer' | 'logger'>,
 ) {
   return {
-    /** Whether the budget of `unit` allows another restart, and after what pause (first at once, then doubling). */
+    /**
+     * Whether the budget of `unit` allows another restart, and after what pause (first at once, then
+     * doubling). Once per step: a re-run returns the first plan, not one that counts the restart
+     * the first run went on to make.
+     */
     async planRestart({ unit }: { unit: SupervisedUnit }): Promise<UnitRestartPlan> {
-      const { name, restarts, restartLimits: limits } = restartUnit(deps, unit);
-      return {
-        ...restarts.plan(name, limits),
-        burst: limits.burst,
-        intervalMs: limits.intervalMs,
-        recentCauses: restarts.recentCauses(name),
-      };
+      return oncePerStep(deps.config.stateDir, async () => {
+        const { name, restarts, restartLimits: limits } = restartUnit(deps, unit);
+        return {
+          ...restarts.plan(name, limits),
+          burst: limits.burst,
+          intervalMs: limits.intervalMs,
+          recentCauses: restarts.recentCauses(name),
+        };
+      });
     },
 
     /** Holds further restarts of `unit` after a crash loop, until `guardian resume <mode> <name>`. */

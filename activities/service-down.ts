@@ -5,6 +5,7 @@ import type { GuardedService } from '../lib/guarded-service.js';
 import { describeProcess, isAlive, portHolders, type ProcessInfo, processInfo } from '../lib/proc.js';
 import type { ProcessRegistry } from '../lib/process-registry.js';
 import { stopVerifiedProcess } from '../lib/supervisor.js';
+import { oncePerStep } from '../lib/step-state.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
 import { createServiceRestartActivities } from './service-restart.js';
 import { FailureType, notGuardiansProcess } from '../lib/failures.js';
@@ -46,27 +47,34 @@ export interface HungStop {
 /** service-down activities: diagnostics, stopping a hung process proven Guardian's, and the restart steps. */
 export function createServiceDownActivities(deps: Pick<ActivityDeps, 'config' | 'service' | 'registry' | 'logger'>) {
   return {
-    /** Captures how the service went down: exit status or signal, OOM evidence, /proc state of a hang, last lines. */
+    /**
+     * Captures how the service went down: exit status or signal, OOM evidence, /proc state of a
+     * hang, last lines. Once per step: a re-run (a replay after Guardian died) returns the first
+     * capture, so the replay restarts as the first run did, with the restart's low-memory undo on
+     * the stack, even when the restarted Guardian already has the service answering again.
+     */
     async captureServiceDiagnostics(): Promise<ServiceDiagnostics> {
-      const { service, registry } = requireSupervision(deps);
-      const lines = [
-        ...lastLines(service.supervisor.spec.outputFile, 5),
-        ...(deps.config.service?.log ? lastLines(deps.config.service.log, 5) : []),
-      ];
-      const running = service.supervisor.running;
-      if (running) {
-        const answering = !heldStopped(running.pid) && (await answers(service));
-        const identity = identityOf(running);
-        if (answering) return answeringNow(service, identity, lines);
-        return hung(service, registry, identity, lines);
-      }
-      // The process that just ended may still hold its socket while the kernel tears it down.
-      const ended = service.supervisor.lastExit?.pid;
-      const holder = portHolders(service.port ?? service.intendedPort()).find((h) => isAlive(h) && h.pid !== ended);
-      if (holder && !(await answers(service))) {
-        return hung(service, registry, identityOf(holder), lines);
-      }
-      return exited(service, lines);
+      return oncePerStep(deps.config.stateDir, async () => {
+        const { service, registry } = requireSupervision(deps);
+        const lines = [
+          ...lastLines(service.supervisor.spec.outputFile, 5),
+          ...(deps.config.service?.log ? lastLines(deps.config.service.log, 5) : []),
+        ];
+        const running = service.supervisor.running;
+        if (running) {
+          const answering = !heldStopped(running.pid) && (await answers(service));
+          const identity = identityOf(running);
+          if (answering) return answeringNow(service, identity, lines);
+          return hung(service, registry, identity, lines);
+        }
+        // The process that just ended may still hold its socket while the kernel tears it down.
+        const ended = service.supervisor.lastExit?.pid;
+        const holder = portHolders(service.port ?? service.intendedPort()).find((h) => isAlive(h) && h.pid !== ended);
+        if (holder && !(await answers(service))) {
+          return hung(service, registry, identityOf(holder), lines);
+        }
+        return exited(service, lines);
+      });
     },
 
     /**

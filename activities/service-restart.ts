@@ -5,14 +5,11 @@ import { PortBusyError } from '../lib/errors.js';
 import type { GuardedService } from '../lib/guarded-service.js';
 import { beat } from '../lib/heartbeat.js';
 import { portHolders } from '../lib/proc.js';
-import { oncePerStep } from '../lib/step-state.js';
+import { currentStep, oncePerStep } from '../lib/step-state.js';
 import { ControlHookError } from '../lib/service-control.js';
 import { type ActivityDeps, requireSupervision } from './deps.js';
 import { spendRestart } from './restart-budget.js';
 import { FailureType } from '../lib/failures.js';
-
-/** The environment variable that starts the service in its low-memory mode (docs/contract.md). */
-export const LOW_MEMORY_ENV = 'GUARDIAN_LOW_MEMORY';
 
 /**
  * Restart activities of service-down's steps: the restart itself (spending the restart budget of
@@ -23,7 +20,8 @@ export function createServiceRestartActivities(deps: Pick<ActivityDeps, 'config'
     /**
      * Starts the service again on its port, counted once per `key` in the restart budget. With
      * `lowMemory`, it starts in low-memory mode (GUARDIAN_LOW_MEMORY=true) and stays so for later
-     * starts until a rollback ends it. A no-op when it already runs (a re-run of the step).
+     * starts, across restarts of Guardian (supervision.db), until a rollback or `guardian clear
+     * service-down <service>` ends it. A no-op when it already runs (a re-run of the step).
      */
     async restartService({
       key,
@@ -95,18 +93,20 @@ export function createServiceRestartActivities(deps: Pick<ActivityDeps, 'config'
     },
 
     /**
-     * Rollback of a restart in low-memory mode: later starts go without GUARDIAN_LOW_MEMORY, and the
-     * running service leaves low-memory mode through its control hook. The restart itself stays.
+     * Rollback of a restart in low-memory mode (and `guardian clear service-down <service>`): later
+     * starts go without GUARDIAN_LOW_MEMORY (the mark in supervision.db is removed), and the running
+     * service leaves low-memory mode through its control hook. The restart itself stays.
+     * `marked`: later starts were in low-memory mode; `ended`: the running service was told.
      */
-    async endLowMemoryMode(): Promise<{ ended: boolean }> {
+    async endLowMemoryMode(): Promise<{ marked: boolean; ended: boolean }> {
       const { service } = requireSupervision(deps);
-      service.setEnv({ [LOW_MEMORY_ENV]: undefined });
-      if (!service.supervisor.running) return { ended: false };
+      const marked = service.lowMemoryStarts.clear(service.name);
+      if (!service.supervisor.running) return { marked, ended: false };
       try {
         await service.control.call('low-memory-mode', { enabled: false });
-        return { ended: true };
+        return { marked, ended: true };
       } catch (err) {
-        if (err instanceof ControlHookError && err.status === undefined) return { ended: false };
+        if (err instanceof ControlHookError && err.status === undefined) return { marked, ended: false };
         throw err;
       }
     },
@@ -122,7 +122,7 @@ async function startCounted(
   if (running)
     return { pid: running.pid, port: service.port ?? 0, startedAt: running.startedAt, lowMemory, action: 'running' };
   spendRestart(service, { key, cause });
-  if (lowMemory) service.setEnv({ [LOW_MEMORY_ENV]: 'true' });
+  if (lowMemory) service.lowMemoryStarts.mark(service.name, currentStep()?.workflowId ?? null);
   const port = service.port ?? service.intendedPort();
   await untilReleased(port, service.supervisor.lastExit?.pid);
   try {

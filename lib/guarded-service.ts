@@ -5,6 +5,7 @@ import { type BootReport, fetchBootReport } from './boot-report.js';
 import { PortBusyError } from './errors.js';
 import { OomWatch } from './exit-evidence.js';
 import type { Logger } from './logger.js';
+import { LowMemoryStarts } from './low-memory-starts.js';
 import { confineMemory } from './memory-cgroup.js';
 import { isPortFree } from './ports.js';
 import type { ProcessRegistry, RegisteredProcess } from './process-registry.js';
@@ -32,6 +33,8 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
   readonly settings: ServiceSettings;
   /** Restarts after crashes and the hold after a crash loop (supervision.db, so they survive a restart). */
   readonly restarts: RestartBudget;
+  /** Whether its starts go in low-memory mode after an OOM kill (supervision.db, so they survive a restart). */
+  readonly lowMemoryStarts: LowMemoryStarts;
   /** Tells an OOM kill from any other end of the process. */
   readonly oom = new OomWatch();
   private wantedUp = false;
@@ -50,6 +53,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
     super();
     this.settings = config.service;
     this.restarts = new RestartBudget(registry.db);
+    this.lowMemoryStarts = new LowMemoryStarts(registry.db);
     this.supervisor = new Supervisor(
       {
         name: this.settings.name,
@@ -244,7 +248,7 @@ export class GuardedService extends EventEmitter<{ 'port-busy': [port: number, a
       settings: this.settings,
       bootOverrides: this.registry.bootOverrides(this.name),
       modelUrl: this.config.modelServer?.url,
-      extra: this.envOverrides,
+      extra: { ...this.envOverrides, ...this.lowMemoryStarts.env(this.name) },
       port,
       token: this.control.token,
     });

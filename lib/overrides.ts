@@ -4,6 +4,7 @@ import type { GuardianConfig } from './config/load.js';
 import { EgressStore } from './egress/store.js';
 import { Ledger } from './ledger.js';
 import { notedRelief } from './memory-relief.js';
+import { LowMemoryStarts } from './low-memory-starts.js';
 import { ProcessRegistry } from './process-registry.js';
 import type { ServiceHealth } from './service-control.js';
 import type { Mode } from '../workflows/definitions.js';
@@ -44,7 +45,8 @@ export type HealthReader = () => Promise<ServiceHealth | undefined>;
 /**
  * Every lasting override in force on this host, read from where each is kept: the egress
  * state (offline mode, circuits, disabled endpoints), the supervision registry (moved port, boot
- * chunks, features Guardian switched off) and the service's health route (low-memory mode).
+ * chunks, features Guardian switched off, starts in low-memory mode after an OOM kill) and the
+ * service's health route (low-memory mode turned on by out-of-memory).
  * Pauses and holds are the ledger's (`guardian status` lists them beside these). Reads only;
  * works whether or not Guardian runs.
  */
@@ -109,6 +111,7 @@ export async function listOverrides(
   const service = config.service;
   const registryFile = join(config.stateDir, 'supervision.db');
   let features: { feature: string; since: number }[] = [];
+  let lowMemoryStarts = false;
   if (service && existsSync(registryFile)) {
     const registry = new ProcessRegistry(registryFile);
     try {
@@ -133,6 +136,18 @@ export async function listOverrides(
           command: clear('slow-boot', o.chunk),
         });
       }
+      const lowMemory = new LowMemoryStarts(registry.db).of(service.name);
+      if (lowMemory) {
+        lowMemoryStarts = true;
+        found.push({
+          kind: 'low-memory-mode',
+          mode: 'service-down',
+          resource: service.name,
+          since: lowMemory.since,
+          detail: 'started in low-memory mode (GUARDIAN_LOW_MEMORY=true) after an OOM kill, and on every start since',
+          command: clear('service-down', service.name),
+        });
+      }
       features = registry.db
         .prepare('SELECT feature, since FROM degraded_features WHERE service = ?')
         .all(service.name) as {
@@ -143,7 +158,7 @@ export async function listOverrides(
       registry.close();
     }
   }
-  if (service) found.push(...(await serviceOverrides(config, service.name, features, health)));
+  if (service) found.push(...(await serviceOverrides(config, service.name, features, health, lowMemoryStarts)));
   // What the health route cannot show, as out-of-memory noted it: a concurrency limit, unloaded models.
   for (const relief of service ? notedRelief(join(config.stateDir, 'ledger.db')) : []) {
     if (relief.kind !== 'concurrency' && relief.kind !== 'models') continue;
@@ -163,12 +178,14 @@ async function serviceOverrides(
   name: string,
   marked: { feature: string; since: number }[],
   health: HealthReader,
+  /** Low-memory mode is service-down's (listed from the registry): not out-of-memory's too. */
+  lowMemoryStarts: boolean,
 ): Promise<Override[]> {
   const now = await health().catch(() => undefined);
   if (!now) return [];
   const found: Override[] = [];
   const oomSince = lastStepAt(config, 'out-of-memory', 'low-memory-mode');
-  if (now.lowMemory === true) {
+  if (now.lowMemory === true && !lowMemoryStarts) {
     found.push({
       kind: 'low-memory-mode',
       mode: 'out-of-memory',

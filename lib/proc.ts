@@ -204,3 +204,9 @@ export function environmentVariable(pid: number, name: string): string | undefin
 export function describeProcess(info: Pick<ProcessInfo, 'pid' | 'argv'>): string {
   return `pid ${info.pid} (${describeCommand(info.argv, 80)})`;
 }
+
+/** Who listens on `port`, for a message: "held by pid 42 (node server.mjs)", or "holder unknown". */
+export function describePortHolders(port: number): string {
+  const holders = portHolders(port);
+  return holders.length === 0 ? 'holder unknown' : `held by ${holders.map(describeProcess).join(', ')}`;
+}

@@ -46,7 +46,7 @@ before(async () => {
   const egress = proxy.proxy;
   worker = await startTestWorker(config, {
     extraActivities: {
-      ...createNetworkActivities({ egress, prober }),
+      ...createNetworkActivities({ config, egress, prober }),
       ...createHttpActivities({ egress }),
       ...createCredentialActivities({ config, egress, logger: createLogger('guardian-test') }),
     },
@@ -107,7 +107,7 @@ describe('long-lived watches', () => {
   });
 
   it('a failed probe round that ends after a rollback left offline mode does not turn offline mode back on', async () => {
-    const { probeNetwork } = createNetworkActivities({ egress: proxy.proxy, prober: watchProber });
+    const { probeNetwork } = createNetworkActivities({ config, egress: proxy.proxy, prober: watchProber });
     await api.stop();
     try {
       proxy.proxy.setOffline(true);

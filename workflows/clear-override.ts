@@ -32,8 +32,8 @@ const bounded = proxyActivities<GuardianActivities>(boundedWaitActivity);
 
 /**
  * Ends the lasting override a mode's remediation left in force (offline mode, an open circuit, a
- * disabled endpoint, a skipped or deferred boot chunk, low-memory mode, a moved port, the AI
- * feature switched off) with the same activities its compensation uses, so a person can end it
+ * disabled endpoint, a skipped or deferred boot chunk, low-memory mode (after memory ran short or
+ * after an OOM kill), a moved port, the AI feature switched off) with the same activities its compensation uses, so a person can end it
  * after the rollback window closed. Each action is idempotent: clearing what is not in force is a no-op.
  */
 export async function clearOverride(input: ClearInput): Promise<ClearResult> {
@@ -63,6 +63,14 @@ export async function clearOverride(input: ClearInput): Promise<ClearResult> {
     case 'out-of-memory':
       done.push(...(await endMemoryRelief(input.features ?? [])));
       break;
+    case 'service-down': {
+      const r = await localQuick.endLowMemoryMode();
+      done.push(
+        `${resource} starts in normal memory mode again${r.marked ? '' : ' (it was not in low-memory mode)'}` +
+          (r.ended ? '; the running service left low-memory mode' : ''),
+      );
+      break;
+    }
     case 'model-server-down':
       await localQuick.setServiceFeature({ name: 'ai', enabled: true });
       done.push('AI feature on again');

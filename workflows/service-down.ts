@@ -26,8 +26,9 @@ const stop = proxyActivities<GuardianActivities>(stopActivity);
  * Captures diagnostics; stops a hung process only when the registry proves it Guardian's own;
  * restarts it (in low-memory mode after an OOM kill), waits until it is ready, verifies, alerts.
  * Restarts spend a budget (first at once, then a doubling pause; `burst` per window): past it the
- * crash loop is escalated and restarts are held until `guardian resume`. Rollback ends the
- * low-memory mode a restart turned on; the restart itself cannot be undone.
+ * crash loop is escalated and restarts are held until `guardian resume`. Rollback (or `guardian
+ * clear service-down <service>`) ends the low-memory mode a restart turned on, which every start
+ * keeps until then, across restarts of Guardian; the restart itself cannot be undone.
  */
 export async function serviceDown(input: IncidentInput<ServiceDownParams>): Promise<IncidentResult> {
   // The restart budget is this mode's own flap protection; the harness's stays as a backstop above it.
@@ -110,7 +111,7 @@ function healedMessage(
   return (
     `${found.summary}. Guardian ${found.kind === 'hung' ? 'stopped and ' : ''}restarted it${took} (pid ${started.pid}).` +
     (started.lowMemory
-      ? ` It was killed for lack of memory (${found.oomEvidence}); it now runs in low-memory mode (GUARDIAN_LOW_MEMORY=true) until a rollback ends it.`
+      ? ` It was killed for lack of memory (${found.oomEvidence}); it now runs in low-memory mode (GUARDIAN_LOW_MEMORY=true), and so does every start until a rollback or guardian clear service-down ${resource} ends it.`
       : '') +
     ` Restarts in the window: ${plan.restartsInWindow + 1} of ${plan.burst}.` +
     (found.procState ? ` Process state when hung: ${found.procState}.` : '') +

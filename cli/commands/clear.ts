@@ -14,6 +14,7 @@ const CLEARABLE: Partial<Record<Mode, string>> = {
   'out-of-memory': 'the service',
   'model-server-down': 'the model server',
   'port-in-use': 'the service',
+  'service-down': 'the service',
 };
 
 /**

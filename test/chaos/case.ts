@@ -11,7 +11,7 @@ import type { ModeEnvironment } from './environment.js';
 import { fileHash } from './injections.js';
 import type { InjectedFault } from './protocol.js';
 import type { CaseEvidence, ChaosCase, ChaosFault, ChaosRow, Invariants } from './types.js';
-import { checkFinal, checkServiceUp, FINAL_BOUND_MS, outcomeOf, settle } from './verdict.js';
+import { checkFinal, checkPathKept, checkServiceUp, FINAL_BOUND_MS, outcomeOf, settle } from './verdict.js';
 
 export { FAULTS, type CaseEvidence, type ChaosCase, type ChaosFault, type ChaosRow, type Invariants } from './types.js';
 
@@ -112,7 +112,8 @@ export async function runCase(
   if (point && !fired) problems.push(`the fault point (${c.activity} #${c.nth ?? 1}) was never reached`);
 
   const outcome = outcomeOf(incident);
-  const finalOk = checkFinal(env, c, incident, outcome, problems);
+  const pathKept = checkPathKept(c, incident, fired, problems);
+  const finalOk = checkFinal(env, c, incident, outcome, problems) && pathKept;
   const settled = await settle(client, env.config.taskQueue, since, incident, problems);
 
   // Data, files, service, foreign processes: before any cleanup touches them.

@@ -21,6 +21,8 @@ export interface DiscoveredStep {
   readonly step: string;
   readonly first: { activity: string; nth: number };
   readonly last: { activity: string; nth: number };
+  /** The steps the baseline incident completed before this one, in order. */
+  readonly before: readonly string[];
 }
 
 /** Options of {@link runMatrix}. */
@@ -137,7 +139,8 @@ export function casesFor(
   const perStep = options.faults.filter((f) => f !== 'alert-down' && f !== 'cancel-during' && f !== 'none');
   const at = (step: DiscoveredStep, fault: ChaosFault): ChaosCase => {
     const which = fault === 'crash-after' || fault === 'step-fails' ? step.last : step.first;
-    return { mode, run: step.run, step: step.step, fault, activity: which.activity, nth: which.nth };
+    const done = fault === 'crash-after' ? [...step.before, step.step] : fault === 'crash-before' ? step.before : [];
+    return { mode, run: step.run, step: step.step, fault, activity: which.activity, nth: which.nth, done };
   };
   if (options.quick) {
     perStep.forEach((fault, i) => {
@@ -185,7 +188,8 @@ export function discoverSteps(baseline: CaseEvidence, run: number): DiscoveredSt
     const mine = byStep[i] ?? [];
     const first = mine[0];
     const last = mine[mine.length - 1];
-    return first && last ? [{ run, step: s.name, first, last }] : [];
+    const before = steps.slice(0, i).map((b) => b.name);
+    return first && last ? [{ run, step: s.name, first, last, before }] : [];
   });
 }
 

@@ -24,6 +24,12 @@ export interface ChaosCase {
   readonly fault: ChaosFault;
   readonly activity?: string;
   readonly nth?: number;
+  /**
+   * The steps the first run had done when the fault fired (those before the step, and for
+   * `crash-after` the step too): a replay after the crash must still show each, or their undos
+   * are missing from the compensation stack.
+   */
+  readonly done?: readonly string[];
 }
 
 /** What each invariant concluded; null where it does not apply to the mode. */

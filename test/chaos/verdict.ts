@@ -117,3 +117,25 @@ export async function checkServiceUp(
   problems.push(`service not up: ${last}`);
   return false;
 }
+
+/**
+ * After a crash, the incident that healed still shows every step the first run had done when
+ * Guardian died: a replay that decided again from a fresh inspection and took a shorter path would
+ * leave those steps, and their undos, out. Applies only when the fault fired and the incident healed.
+ */
+export function checkPathKept(
+  c: ChaosCase,
+  incident: CaseRun | undefined,
+  fired: boolean,
+  problems: string[],
+): boolean {
+  const steps = incident?.result?.steps;
+  if (!fired || !steps || incident?.result?.outcome !== 'healed' || !c.done) return true;
+  const shown = new Set(steps.map((s) => s.name));
+  const lost = c.done.filter((name) => !shown.has(name));
+  if (lost.length === 0) return true;
+  problems.push(
+    `the replay after the crash left out step(s) the first run had done: ${lost.join(', ')} (their undos are not on the stack)`,
+  );
+  return false;
+}
