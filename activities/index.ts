@@ -15,6 +15,7 @@ import { createPortActivities } from './ports.js';
 import { createRestartBudgetActivities } from './restart-budget.js';
 import { createServiceActivities } from './service.js';
 import { createServiceDownActivities } from './service-down.js';
+import { createServiceFeatureActivities } from './service-feature.js';
 import { createSqliteActivities } from './sqlite.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -35,6 +36,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPortActivities(deps),
     ...createBootActivities(deps),
     ...createModelServerActivities(deps),
+    ...createServiceFeatureActivities(deps),
     ...createOverrideActivities(deps),
     ...createServiceDownActivities(deps),
     ...createRestartBudgetActivities(deps),

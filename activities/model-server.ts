@@ -6,21 +6,18 @@ import {
   ModelServerPortTakenError,
   type StartAction,
 } from '../lib/model-server.js';
-import { ControlHookError } from '../lib/service-control.js';
 import { beat } from '../lib/heartbeat.js';
 import type { ActivityDeps } from './deps.js';
 import { spendRestart } from './restart-budget.js';
 import { FailureType } from '../lib/failures.js';
 
-/** Model-server activities: switch the service's AI feature, start the model server and wait for its API, verify. */
+/** Model-server activities: start the model server and wait for its API, verify (the AI feature's switch is in service-feature.ts). */
 export function createModelServerActivities({
   config,
   modelServer,
   control,
-  registry,
   logger,
-}: Pick<ActivityDeps, 'config' | 'modelServer' | 'control' | 'registry' | 'logger'>) {
-  const service = config.service?.name ?? 'service';
+}: Pick<ActivityDeps, 'config' | 'modelServer' | 'control' | 'logger'>) {
   const need = (): ModelServer => {
     if (!modelServer)
       throw ApplicationFailure.nonRetryable(`${config.file} declares no modelServer`, FailureType.NoModelServer);
@@ -28,35 +25,6 @@ export function createModelServerActivities({
   };
 
   return {
-    /**
-     * Switches a feature of the service (`feature` control hook) and remembers in the registry
-     * whether Guardian switched it off, so a later incident knows to switch it on again even when
-     * an earlier one left it off. A service that is not running cannot be degraded and needs not
-     * be: `applied` says whether the hook ran; `byGuardian` whether Guardian had switched it off.
-     */
-    async setServiceFeature({
-      name,
-      enabled,
-    }: {
-      name: string;
-      enabled: boolean;
-    }): Promise<{ applied: boolean; previous: boolean | null; byGuardian: boolean }> {
-      const byGuardian = registry?.featureDegraded(service, name) ?? false;
-      if (!control) return { applied: false, previous: null, byGuardian };
-      let previous: boolean;
-      try {
-        previous = (await control.call<{ previous: boolean }>('feature', { name, enabled })).previous;
-      } catch (err) {
-        if (err instanceof ControlHookError && err.status === undefined)
-          return { applied: false, previous: null, byGuardian };
-        throw err;
-      }
-      if (enabled) registry?.clearFeatureDegraded(service, name);
-      else if (previous || byGuardian)
-        registry?.markFeatureDegraded(service, name, Context.current().info.workflowExecution?.workflowId ?? null);
-      return { applied: true, previous, byGuardian };
-    },
-
     /**
      * Starts the model server in the background (or restarts ours when it stopped answering) and
      * waits up to `timeoutMs` for `GET /api/version`. A start spends the restart budget, counted

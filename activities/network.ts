@@ -6,6 +6,7 @@ import { type ActivityDeps, requireEgress } from './deps.js';
 import { type HookBefore, readHookBefore } from '../lib/hook-before.js';
 import { oncePerStep } from '../lib/step-state.js';
 import { FailureType } from '../lib/failures.js';
+import { currentStep } from '../lib/step-state.js';
 
 /** A probe round as workflows see it: plain data, no secrets. */
 export interface NetworkProbeResult {
@@ -121,11 +122,16 @@ export function createNetworkActivities({
       return { up: round.up, at: round.at, detail };
     },
 
-    /** Sends the calls queued while offline, oldest first, each at most once. */
+    /**
+     * Sends the calls queued while offline, oldest first, each at most once. Named by its step
+     * (run and activity ID, which a retry keeps), so the summary of a retry after Guardian died
+     * mid-drain counts every call the step claimed: sent, refused, or unknown (the one in flight).
+     */
     async drainOutbox(): Promise<DrainSummary> {
+      const step = currentStep();
       const beat = setInterval(() => Context.current().heartbeat(), 1000);
       try {
-        return await proxy().drainOutbox();
+        return await proxy().drainOutbox(step ? `${step.runId}/${step.activityId}` : undefined);
       } finally {
         clearInterval(beat);
       }

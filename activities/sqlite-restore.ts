@@ -4,12 +4,19 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { listBackups, recordedDigest } from '../lib/backups.js';
 import { rowCountsOffThread } from '../lib/database-steps.js';
 import { StepProgress } from '../lib/step-progress.js';
-import { copyFileVerified, exists, moveFile } from '../lib/files.js';
+import { copyFileVerified, exists, freeName, moveFile } from '../lib/files.js';
 import { digestIfExists } from '../lib/hash.js';
-import { isActivityCancellation, throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
+import { throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
 import { fsyncDir, runJournaled, StepState } from '../lib/step-state.js';
 import type { ActivityDeps } from './deps.js';
-import { databasePathOf, recordHealed, refuseWhileOpen, sizeOf } from './sqlite-files.js';
+import {
+  databaseHolders,
+  databasePathOf,
+  ownQuarantineCopies,
+  recordHealed,
+  refuseWhileOpen,
+  sizeOf,
+} from './sqlite-files.js';
 import { FailureType } from '../lib/failures.js';
 
 /** What `restoreLastGoodBackup` put in place. */
@@ -83,26 +90,33 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
               if (resumed && (await digestIfExists(path))?.sha256 === journal.backupSha256) {
                 return finish(journal); // an earlier run got past the rename
               }
-              refuseWhileOpen(database, path, 'the restore', `The damaged files are kept in ${quarantineDir}.`);
-              // Each byte is read twice: once copied and hashed, once read back from the copy.
-              progress.start('copying the backup', 2 * (await sizeOf(journal.backup)));
-              await rm(journal.tmp, { force: true });
-              const copy = await copyFileVerified(journal.backup, journal.tmp, signal, progress.add);
-              if (copy.sha256 !== journal.backupSha256) {
-                await rm(journal.tmp, { force: true });
-                throw ApplicationFailure.nonRetryable(
-                  `the backup ${journal.backup} changed since it was chosen; restore it by hand or take a new backup`,
-                  FailureType.BackupChanged,
-                );
-              }
+              let copy: { sha256: string };
               try {
+                refuseWhileOpen(database, path, 'the restore', `The damaged files are kept in ${quarantineDir}.`);
+                // Each byte is read twice: once copied and hashed, once read back from the copy.
+                progress.start('copying the backup', 2 * (await sizeOf(journal.backup)));
+                await rm(journal.tmp, { force: true });
+                copy = await copyFileVerified(journal.backup, journal.tmp, signal, progress.add);
+                if (copy.sha256 !== journal.backupSha256) {
+                  throw ApplicationFailure.nonRetryable(
+                    `the backup ${journal.backup} changed since it was chosen; restore it by hand or take a new backup`,
+                    FailureType.BackupChanged,
+                  );
+                }
                 throwIfCancelled();
                 progress.start('moving stale companions aside');
                 await mkdir(join(quarantineDir, 'displaced'), { recursive: true });
-                for (const { from, to } of journal.displaced) if (await exists(from)) await moveFile(from, to);
+                for (const { from, to } of journal.displaced) {
+                  if (!(await exists(from))) continue;
+                  // One an earlier run moved stays; a companion created since goes beside it.
+                  await moveFile(from, (await exists(to)) ? await freeName(to) : to);
+                }
+                await fsyncDir(dirname(path));
                 throwIfCancelled();
               } catch (err) {
-                if (isActivityCancellation(err)) await undoBegun(journal);
+                // Before the commit point (cancelled, failed, or failed on the retry after Guardian
+                // died here): the copy goes and the companions an earlier run moved come back too.
+                await undoBegun(journal, path); // what it cannot return, its undo (undoBackupRestore) reports
                 throw err;
               }
               progress.start('renaming');
@@ -125,13 +139,76 @@ export function createSqliteRestoreActivities({ config }: Pick<ActivityDeps, 'co
         };
       }
     },
+
+    /**
+     * Undo of a restore-last-good-backup that failed: when it stopped before its commit point (a
+     * failed retry after Guardian died between moving the damaged file's -wal/-shm aside and the
+     * rename, say), the copy goes and the moved companions come back beside the damaged file, as
+     * they were. Past the commit point the restored backup is kept (good data in place); the undo of
+     * copy-aside is what brings the originals back on a rollback. A quarantined file hard-linked to
+     * the damaged one gets its own inode first (the service may write the file once it has it back).
+     * Fails, naming them, when a companion cannot come back: the originals are then in the
+     * quarantine, verified.
+     */
+    async undoBackupRestore({
+      database,
+      quarantineDir,
+    }: {
+      database: string;
+      quarantineDir: string;
+    }): Promise<{ returned: string[] }> {
+      const path = databasePathOf(config, database);
+      const state = new StepState(quarantineDir, 'restore');
+      const journal = await state.readJournal<RestoreJournal>();
+      if (!journal) return { returned: [] }; // it never planned, so it did nothing
+      const committed =
+        (await state.readResult<BackupRestore>()) !== undefined ||
+        (await digestIfExists(path))?.sha256 === journal.backupSha256;
+      if (committed) return { returned: [] };
+      // The damaged file goes back to whoever opens it next, who may write it in place: a
+      // quarantine linked to its inode gets its own copy first, so the originals stay as verified.
+      await ownQuarantineCopies(quarantineDir, path);
+      const { returned, left } = await undoBegun(journal, path);
+      if (left.length > 0) {
+        const holders = databaseHolders(path);
+        throw ApplicationFailure.nonRetryable(
+          `the damaged ${database}'s ${left.map((c) => basename(c.from)).join(', ')} stay in ${join(quarantineDir, 'displaced')}: ` +
+            (holders.length > 0
+              ? `${path} is open in ${holders.join(', ')}, and moving them back under it would mix two states. `
+              : `other files stand in their place now. `) +
+            `Every original file is also in ${quarantineDir}, verified (manifest.json). Stop what has ${path} open, then move them back by hand.`,
+          FailureType.CompanionsDisplaced,
+        );
+      }
+      return { returned };
+    },
   };
 }
 
-/** Cancelled before the commit point: the copy goes, the companions come back, the database is as it was. */
-async function undoBegun(journal: RestoreJournal): Promise<void> {
+/**
+ * Undoes a restore stopped before its commit point: the copy goes and the companions moved aside
+ * come back, so the database is as it was. A companion stays in the quarantine when another stands
+ * in its place now, or while a process holds the database open (moving a WAL under an open
+ * connection would mix two states): those are `left`.
+ */
+async function undoBegun(
+  journal: RestoreJournal,
+  path: string,
+): Promise<{ returned: string[]; left: RestoreJournal['displaced'] }> {
   await rm(journal.tmp, { force: true });
-  for (const { from, to } of journal.displaced) {
-    if ((await exists(to)) && !(await exists(from))) await moveFile(to, from);
+  const moved: RestoreJournal['displaced'] = [];
+  for (const companion of journal.displaced) if (await exists(companion.to)) moved.push(companion);
+  if (moved.length === 0) return { returned: [], left: [] };
+  if (databaseHolders(path).length > 0) return { returned: [], left: moved };
+  const returned: string[] = [];
+  const left: RestoreJournal['displaced'] = [];
+  for (const companion of moved) {
+    if (await exists(companion.from)) left.push(companion);
+    else {
+      await moveFile(companion.to, companion.from);
+      returned.push(companion.from);
+    }
   }
+  await fsyncDir(dirname(path));
+  return { returned, left };
 }

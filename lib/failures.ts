@@ -33,6 +33,11 @@ export const FailureType = {
   BackupChanged: 'BackupChanged',
   /** A quarantine manifest is missing, so the originals cannot be verified. */
   ManifestMissing: 'ManifestMissing',
+  /**
+   * A damaged database's -wal/-shm/-journal, moved aside by a restore that did not reach its commit
+   * point, stay in the quarantine: a process holds the database open, or another file stands in their place.
+   */
+  CompanionsDisplaced: 'CompanionsDisplaced',
   /** A database was written since the heal; a rollback would lose those writes (unless forced). */
   DatabaseChangedSinceHeal: 'DatabaseChangedSinceHeal',
   /** No valid saved version and no defaults of a config exist. */

@@ -157,18 +157,19 @@ export async function runJournaled<J, R>(state: StepState, step: JournaledStep<J
  * Runs `act` once per step of a workflow run (keyed by run ID and activity ID, which a re-run of
  * the same step keeps): a re-run returns the first result instead of acting again. `observe`, when
  * given, reads "what it was before" and is journaled before `act` runs, so a crash between the
- * side effect and the recorded result still leaves the true "before" for the rollback.
+ * side effect and the recorded result still leaves the true "before" for the rollback. `act` is
+ * told when an earlier run journaled the same "before" and may have acted (`resumed`).
  */
 export async function oncePerStep<T, B = undefined>(
   stateDir: string,
-  act: (before: B) => Promise<T>,
+  act: (before: B, resumed: boolean) => Promise<T>,
   observe?: () => Promise<B>,
 ): Promise<T> {
   const step = currentStep();
-  if (!step) return act(observe ? await observe() : (undefined as B)); // a direct call: nothing re-runs it
+  if (!step) return act(observe ? await observe() : (undefined as B), false); // a direct call: nothing re-runs it
   const state = new StepState(join(stateDir, 'step-results', step.runId), step.activityId.replace(/[^\w-]/g, '_'));
   return runJournaled(state, {
     plan: async () => ({ before: observe ? await observe() : null }),
-    act: ({ before }) => act(before as B),
+    act: ({ before }, resumed) => act(before as B, resumed),
   });
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeJwt, type RemoteApi } from '../examples/remote-api/remote-api.mjs';
 import type { CallEvent } from '../lib/egress/proxy.js';
+import { EgressStore } from '../lib/egress/store.js';
 import { tempDir, testConfig } from './helpers/fixture.js';
 import { remoteApi, startProxy, writeSecret } from './helpers/outside.js';
 
@@ -176,7 +177,7 @@ describe('egress proxy', () => {
         headers: { ...offline, 'content-type': 'application/json' },
       });
       assert.equal(write.status, 503);
-      assert.equal(p.store.outbox().length, 0);
+      assert.equal(p.store.outbox.list().length, 0);
       assert.equal(primary.stats.calls, calls, 'nothing left the machine');
     } finally {
       await p.stop();
@@ -194,12 +195,18 @@ describe('egress proxy', () => {
       const refused = await p.proxy.drainOutbox();
       assert.deepEqual({ sent: refused.sent, pending: refused.pending }, { sent: 0, pending: 2 });
       await primary.start();
-      // A drain interrupted after it claimed a call: that call may have left, so it is never sent again.
-      p.store.claimNext();
+      // A Guardian that died after it claimed a call: that call may have left, so it is never sent
+      // again, and the next drain counts it as unknown.
+      const earlier = new EgressStore(p.store.path);
+      earlier.outbox.claimNext('an-earlier-guardian');
+      earlier.close();
       const after = await p.proxy.drainOutbox();
-      assert.equal(after.sent, 1);
       assert.deepEqual(
-        p.store.outbox().map((e) => e.state),
+        { sent: after.sent, unknown: after.unknown, pending: after.pending },
+        { sent: 1, unknown: 1, pending: 0 },
+      );
+      assert.deepEqual(
+        p.store.outbox.list().map((e) => e.state),
         ['unknown', 'sent'],
       );
     } finally {
@@ -219,7 +226,7 @@ describe('egress proxy', () => {
       assert.equal(again.proxy.offline, true);
       assert.equal(again.proxy.route('solo').circuit, 'open');
       assert.equal(again.proxy.route('solo').timeoutMs, 100);
-      assert.equal(again.store.outbox(['pending']).length, 1);
+      assert.equal(again.store.outbox.list(['pending']).length, 1);
     } finally {
       await again.stop();
     }

@@ -179,6 +179,38 @@ describe('incident harness', () => {
     assert.match(worker.ledger.incident(handle.workflowId)?.alert ?? '', /could not heal.*failed on purpose/);
   });
 
+  it('after a failure, keeps a kept step and the earlier steps it supersedes, and undoes only the rest', async () => {
+    const r = uniqueName('supersede');
+    const handle = await start(r, [
+      { name: `${r}-a`, durationMs: 10 },
+      { name: `${r}-b`, durationMs: 10 },
+      { name: `${r}-c`, durationMs: 10, keep: { supersedes: [`${r}-b`] } },
+      { name: `${r}-d`, durationMs: 10, fail: true },
+    ]);
+    const result = (await handle.result()) as IncidentResult;
+    assert.equal(result.outcome, 'failed');
+    const undone = journalOf(r).filter((l) => l.startsWith('undo:'));
+    assert.deepEqual(undone, [`undo:${r}-a`], 'b is superseded by the kept c, so only a is undone');
+    assert.match(result.summary, new RegExp(`kept after the failure: ${r}-b, ${r}-c`));
+  });
+
+  it('on a rollback, undoes a kept step and the steps it superseded, newest first', async () => {
+    const r = uniqueName('supersede-rb');
+    const handle = await start(
+      r,
+      [
+        { name: `${r}-a`, durationMs: 10 },
+        { name: `${r}-b`, durationMs: 10, keep: { supersedes: [`${r}-a`] } },
+      ],
+      60_000,
+    );
+    await waitForPhase(handle, (s) => s.phase === 'rollback-window');
+    await handle.signal(rollbackSignal, 'test');
+    assert.equal(((await handle.result()) as IncidentResult).outcome, 'rolled-back');
+    const undone = journalOf(r).filter((l) => l.startsWith('undo:'));
+    assert.deepEqual(undone, [`undo:${r}-b`, `undo:${r}-a`]);
+  });
+
   it('escalates a resource healed too often, and the pause survives a restart until resumed', async () => {
     const r = uniqueName('flap');
     for (let i = 0; i < 3; i++) {

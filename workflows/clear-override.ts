@@ -3,6 +3,7 @@ import type { GuardianActivities } from '../activities/index.js';
 import { boundedWaitActivity, localQuickActivity, longActivity } from './activity-options.js';
 import type { Mode } from './definitions.js';
 import { endMemoryRelief } from './memory-relief.js';
+import { describeDrain } from './network-unreachable.js';
 import { FailureType } from '../lib/failures.js';
 
 /** What `guardian clear <mode> <resource>` asks the host's Guardian to end. */
@@ -44,7 +45,7 @@ export async function clearOverride(input: ClearInput): Promise<ClearResult> {
       if (input.service) await localQuick.setServiceOfflineMode({ enabled: false });
       await localQuick.exitOfflineMode();
       const drained = await long.drainOutbox();
-      done.push(`offline mode off; queued calls: ${drained.sent} sent, ${drained.failed + drained.unknown} not sent`);
+      done.push(`offline mode off; ${describeDrain(drained)}`);
       break;
     }
     case 'api-timeout':

@@ -75,8 +75,13 @@ export async function databaseCorruption(input: IncidentInput<DatabaseCorruption
       );
       ctx.note(`integrity ok; WAL checkpointed (${checkpoint.walBytesBefore} → ${checkpoint.walBytesAfter} bytes)`);
     } else {
-      const restore = await ctx.step('restore-last-good-backup', () =>
-        long.restoreLastGoodBackup({ database, quarantineDir: quarantine.dir }),
+      const restore = await ctx.step(
+        'restore-last-good-backup',
+        () => long.restoreLastGoodBackup({ database, quarantineDir: quarantine.dir }),
+        undefined,
+        // Failed short of its commit point (a retry that failed after Guardian died mid-step, say):
+        // the damaged file's -wal/-shm it moved aside come back beside it, so nothing is left worse.
+        { undoFailed: () => long.undoBackupRestore({ database, quarantineDir: quarantine.dir }) },
       );
       const loss = describeLoss(restore.rowsBefore, restore.rowsAfter);
       ctx.note(`${inspection.verdict}: restored backup taken ${Math.round(restore.backupAgeMs / 1000)} s before`);

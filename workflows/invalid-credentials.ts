@@ -66,12 +66,14 @@ export async function invalidCredentials(input: IncidentInput<InvalidCredentials
       { keepOnFailure: true },
     );
     if (credential && (input.params.oauth || input.params.backup)) {
-      // Later checks use the credential as configured: that is the one the user updates.
+      // Later checks use the credential as configured: that is the one the user updates. Kept when
+      // the incident fails, and with it the slot switches it replaced: their undos, run after it,
+      // would put a refused backup key or token back in use.
       await ctx.step(
         'use-configured-credential',
         () => localQuick.useCredentialSlot({ credential, slot: 'primary' }),
         ({ previous }) => localQuick.useCredentialSlot({ credential, slot: previous }),
-        { keepOnFailure: true },
+        { keepOnFailure: true, supersedes: ['refresh-oauth-token', 'switch-to-backup-key'] },
       );
     }
     await ctx.step('log-authentication-required', () => localQuick.logAuthenticationRequired({ endpoint, credential }));

@@ -6,9 +6,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { GuardianActivities } from '../activities/index.js';
+import type { DrainSummary } from '../lib/egress/outbox.js';
 import { localQuickActivity, longActivity } from './activity-options.js';
 import { type IncidentInput, type IncidentResult, incidentWorkflowId } from './definitions.js';
-import { runIncident } from './incident-harness.js';
+import { type IncidentContext, runIncident } from './incident-harness.js';
 import { offlineWatch } from './offline-watch.js';
 import { FailureType } from '../lib/failures.js';
 
@@ -44,7 +45,7 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
     // again), and so does a step that failed after acting.
     const leaveOffline = async () => {
       await localQuick.exitOfflineMode();
-      await long.drainOutbox();
+      await reportDrain(ctx, await long.drainOutbox());
     };
     await ctx.step('enter-offline-mode', () => localQuick.enterOfflineMode(), leaveOffline, {
       undoFailed: leaveOffline,
@@ -78,14 +79,35 @@ export async function networkUnreachable(input: IncidentInput<NetworkUnreachable
     if (serviceControlled) await ctx.step('service-online', () => localQuick.setServiceOfflineMode({ enabled: false }));
     await ctx.step('exit-offline-mode', () => localQuick.exitOfflineMode());
     const drained = await ctx.step('retry-queued-operations', () => long.drainOutbox());
-    ctx.note(
-      `network back after ${Math.round(watch.offlineMs / 1000)} s (${watch.probes} probe(s)); queued calls: ${drained.sent} sent, ${drained.failed} refused, ${drained.unknown} unknown, ${drained.pending} still queued`,
+    await reportDrain(
+      ctx,
+      drained,
+      `network back after ${Math.round(watch.offlineMs / 1000)} s (${watch.probes} probe(s)); `,
     );
-    if (drained.failed + drained.unknown + drained.pending > 0) {
-      await ctx.alert(
-        `${drained.failed} queued call(s) were refused, ${drained.unknown} may or may not have arrived, and ${drained.pending} are still queued (their endpoint could not be reached); none is sent twice. They are listed in the outbox table of egress.db in Guardian's state directory.`,
-        'warning',
-      );
-    }
   });
+}
+
+/** The outcome of a drain in words: every call it claimed was sent, refused or unknown; the rest are still queued. */
+export function describeDrain(drained: DrainSummary): string {
+  return `queued calls: ${drained.sent} sent, ${drained.failed} refused, ${drained.unknown} unknown, ${drained.pending} still queued`;
+}
+
+/**
+ * Notes a drain's outcome in the summary (one note, after `lead`) and alerts on every call a person
+ * must look at: refused, unknown (it may have arrived; Guardian never sends it again) and still queued.
+ */
+async function reportDrain(
+  ctx: IncidentContext<NetworkUnreachableParams>,
+  drained: DrainSummary,
+  lead = '',
+): Promise<void> {
+  ctx.note(`${lead}${describeDrain(drained)}`);
+  if (drained.failed + drained.unknown + drained.pending === 0) return;
+  await ctx.alert(
+    `${drained.failed} queued call(s) were refused, ${drained.unknown} may or may not have arrived (Guardian never sends ` +
+      `those again: check them at their endpoint), and ${drained.pending} are still queued (their endpoint could not be ` +
+      `reached); none is sent twice. They are listed in the outbox table of egress.db in Guardian's state directory ` +
+      `(guardian status counts them).`,
+    'warning',
+  );
 }

@@ -5,12 +5,13 @@ import { Ledger } from '../../lib/ledger.js';
 import { renderQuiet } from './hold.js';
 import { renderOverrides } from '../../lib/override-report.js';
 import { listOverrides } from '../../lib/overrides.js';
+import { outboxReport, renderOutbox } from '../../lib/outbox-report.js';
 import { renderRestarts, restartStatuses } from '../../lib/restart-report.js';
 import { renderStateReport, stateReport } from '../../lib/state-report.js';
 import { connectClient } from '../../lib/temporal.js';
 import { type IncidentStatus, statusQuery } from '../../workflows/definitions.js';
 
-/** `guardian status`: open incidents of this host from Temporal visibility, lasting overrides, paused and held resources, and the restart budgets of the service and the model server. */
+/** `guardian status`: open incidents of this host from Temporal visibility, lasting overrides, paused and held resources, the restart budgets of the service and the model server, and the offline outbox's calls by outcome. */
 export async function status(options: { config: string; json?: boolean }): Promise<number> {
   const config = loadConfig(options.config);
   const client = await connectClient();
@@ -31,9 +32,10 @@ export async function status(options: { config: string; json?: boolean }): Promi
   const overrides = await listOverrides(config);
   const state = await stateReport(config);
   const restarts = restartStatuses(config);
+  const outbox = outboxReport(config.stateDir);
   if (options.json) {
     process.stdout.write(
-      `${JSON.stringify({ open, quiet, overrides, restarts, undeliveredAlerts, ...state }, null, 2)}\n`,
+      `${JSON.stringify({ open, quiet, overrides, restarts, undeliveredAlerts, outbox, ...state }, null, 2)}\n`,
     );
     return 0;
   }
@@ -49,6 +51,7 @@ export async function status(options: { config: string; json?: boolean }): Promi
   process.stdout.write(renderOverrides(overrides));
   process.stdout.write(renderRestarts(restarts));
   process.stdout.write(renderQuiet(quiet));
+  process.stdout.write(renderOutbox(outbox, config.stateDir));
   if (undeliveredAlerts > 0) {
     process.stdout.write(`${undeliveredAlerts} alert(s) not delivered to the webhook yet; Guardian keeps retrying.\n`);
   }

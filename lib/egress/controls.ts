@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { EgressEndpointSettings, EgressSettings } from '../config/outside.js';
 import type { Logger } from '../logger.js';
@@ -127,9 +128,13 @@ export class EgressControls extends EventEmitter<{ call: [CallEvent] }> {
     };
   }
 
-  /** Sends the calls queued while offline, oldest first, each at most once. */
-  drainOutbox(limit = 1000): Promise<DrainSummary> {
-    return drainOutbox(this.store, limit, (entry) => {
+  /**
+   * Sends the calls queued while offline, oldest first, each at most once. `drain` names this
+   * drain (a retry of the same step passes the same name, so its summary counts what an attempt
+   * that Guardian died in did); a fresh one when omitted.
+   */
+  drainOutbox(drain = `drain-${randomUUID()}`, limit = 1000): Promise<DrainSummary> {
+    return drainOutbox(this.store.outbox, drain, limit, (entry) => {
       const endpoint = this.settings.endpoints.find((e) => e.name === entry.endpoint);
       if (!endpoint) return undefined;
       return {

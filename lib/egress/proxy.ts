@@ -139,7 +139,7 @@ export class EgressProxy extends EgressControls {
       case 'cache':
         return this.sendCached(res, name, call.path, decision.reason, decision.status, decision.fallback);
       case 'queue': {
-        if (this.store.pendingCount() >= OUTBOX_CAP) {
+        if (this.store.outbox.pendingCount() >= OUTBOX_CAP) {
           return send(res, 503, {
             error: `Guardian's offline outbox is full (${OUTBOX_CAP} calls queued for when the network is back); this call was not queued`,
             queued: false,
@@ -147,7 +147,7 @@ export class EgressProxy extends EgressControls {
             endpoint: name,
           });
         }
-        const id = this.store.enqueue({
+        const id = this.store.outbox.enqueue({
           endpoint: name,
           method: call.method,
           path: call.path,

@@ -1,5 +1,8 @@
 import type Database from 'better-sqlite3';
 import { openStateDatabase } from '../state-db.js';
+import { OUTBOX_SCHEMA, OutboxQueue } from './outbox-queue.js';
+
+export type { OutboxEntry } from './outbox-queue.js';
 
 /** Circuit breaker state of one endpoint. */
 export type CircuitState = 'closed' | 'open' | 'half-open';
@@ -12,21 +15,6 @@ export interface RouteState {
   /** Disabled for its credentials: cached replies only. */
   disabled: boolean;
   disabledReason: string | null;
-}
-
-/** A call made while offline, waiting to be sent once the network is back. */
-export interface OutboxEntry {
-  id: number;
-  endpoint: string;
-  method: string;
-  path: string;
-  contentType: string | null;
-  body: Buffer | null;
-  createdAt: number;
-  state: 'pending' | 'sending' | 'sent' | 'failed' | 'unknown';
-  attemptedAt: number | null;
-  status: number | null;
-  error: string | null;
 }
 
 /** A last good GET reply, served marked stale while the endpoint cannot be used. */
@@ -42,11 +30,6 @@ CREATE TABLE IF NOT EXISTS routes (
   endpoint TEXT PRIMARY KEY, circuit TEXT NOT NULL, timeout_ms INTEGER NOT NULL,
   disabled INTEGER NOT NULL DEFAULT 0, disabled_reason TEXT, updated_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS flags (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
-  content_type TEXT, body BLOB, created_at INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
-  attempted_at INTEGER, status INTEGER, error TEXT);
-CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, id);
 CREATE TABLE IF NOT EXISTS cache (
   endpoint TEXT NOT NULL, key TEXT NOT NULL, status INTEGER NOT NULL, content_type TEXT NOT NULL,
   body BLOB NOT NULL, stored_at INTEGER NOT NULL, PRIMARY KEY (endpoint, key));
@@ -62,9 +45,12 @@ CREATE TABLE IF NOT EXISTS credential_checks (
  */
 export class EgressStore {
   readonly db: Database.Database;
+  /** The offline outbox: calls made while offline, sent once the network is back. */
+  readonly outbox: OutboxQueue;
 
   constructor(readonly path: string) {
-    this.db = openStateDatabase(path, SCHEMA);
+    this.db = openStateDatabase(path, SCHEMA + OUTBOX_SCHEMA);
+    this.outbox = new OutboxQueue(this.db);
   }
 
   route(endpoint: string): RouteState | undefined {
@@ -98,66 +84,6 @@ export class EgressStore {
         'INSERT INTO flags (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
       )
       .run(name, value, Date.now());
-  }
-
-  /** Calls queued and not sent yet. */
-  pendingCount(): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM outbox WHERE state = 'pending'").get() as { n: number }).n;
-  }
-
-  /** Appends a call to the outbox; returns its id (the order it will be sent in). */
-  enqueue(entry: {
-    endpoint: string;
-    method: string;
-    path: string;
-    contentType: string | null;
-    body: Buffer | null;
-  }): number {
-    const { lastInsertRowid } = this.db
-      .prepare('INSERT INTO outbox (endpoint, method, path, content_type, body, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(entry.endpoint, entry.method, entry.path, entry.contentType, entry.body, Date.now());
-    return Number(lastInsertRowid);
-  }
-
-  /**
-   * Takes the oldest pending call and marks it `sending` in one transaction. A call found still
-   * `sending` (Guardian stopped mid-send) may have been delivered: it becomes `unknown` and is
-   * never sent again, so each call is sent at most once. Calls to `skipEndpoints` are left queued.
-   */
-  claimNext(skipEndpoints: readonly string[] = []): OutboxEntry | undefined {
-    return this.db.transaction(() => {
-      this.db
-        .prepare(
-          "UPDATE outbox SET state = 'unknown', error = 'Guardian stopped while sending it' WHERE state = 'sending'",
-        )
-        .run();
-      const row = this.db
-        .prepare(
-          `SELECT * FROM outbox WHERE state = 'pending' AND endpoint NOT IN (SELECT value FROM json_each(?))
-           ORDER BY id LIMIT 1`,
-        )
-        .get(JSON.stringify(skipEndpoints)) as RawOutbox | undefined;
-      if (!row) return undefined;
-      const attemptedAt = Date.now();
-      this.db.prepare("UPDATE outbox SET state = 'sending', attempted_at = ? WHERE id = ?").run(attemptedAt, row.id);
-      return { ...toEntry(row), state: 'sending' as const, attemptedAt };
-    })();
-  }
-
-  /** Records how a claimed call went; `pending` puts back one that certainly never left. */
-  settle(
-    id: number,
-    state: 'sent' | 'failed' | 'unknown' | 'pending',
-    result: { status?: number; error?: string } = {},
-  ): void {
-    this.db
-      .prepare('UPDATE outbox SET state = ?, status = ?, error = ? WHERE id = ?')
-      .run(state, result.status ?? null, result.error ?? null, id);
-  }
-
-  outbox(states?: readonly OutboxEntry['state'][]): OutboxEntry[] {
-    const rows = this.db.prepare('SELECT * FROM outbox ORDER BY id').all() as RawOutbox[];
-    return rows.map(toEntry).filter((e) => !states || states.includes(e.state));
   }
 
   cached(endpoint: string, key: string): CachedReply | undefined {
@@ -272,34 +198,4 @@ export class EgressStore {
   close(): void {
     this.db.close();
   }
-}
-
-interface RawOutbox {
-  id: number;
-  endpoint: string;
-  method: string;
-  path: string;
-  content_type: string | null;
-  body: Buffer | null;
-  created_at: number;
-  state: OutboxEntry['state'];
-  attempted_at: number | null;
-  status: number | null;
-  error: string | null;
-}
-
-function toEntry(row: RawOutbox): OutboxEntry {
-  return {
-    id: row.id,
-    endpoint: row.endpoint,
-    method: row.method,
-    path: row.path,
-    contentType: row.content_type,
-    body: row.body,
-    createdAt: row.created_at,
-    state: row.state,
-    attemptedAt: row.attempted_at,
-    status: row.status,
-    error: row.error,
-  };
 }

@@ -14,6 +14,12 @@ export interface StepOptions {
    * or a rollback undoes what the step may have done. Must be safe when the step did nothing.
    */
   readonly undoFailed?: () => Promise<unknown>;
+  /**
+   * Earlier steps whose effect this step replaced (a credential slot switched again, say). When
+   * this step is kept after a failure, their undos are kept too: run after it, they would put back
+   * the state this step replaced. A rollback still runs every undo, newest first. @default []
+   */
+  readonly supersedes?: readonly string[];
 }
 
 /** Observe mode's stand-in for running a step: records it as planned and returns a stand-in result. */
@@ -29,6 +35,7 @@ interface Compensation {
   readonly step: StepStatus;
   readonly undo: () => Promise<unknown>;
   readonly keepOnFailure: boolean;
+  readonly supersedes: readonly string[];
 }
 
 /**
@@ -64,7 +71,7 @@ export class StepRunner {
       step.state = 'completed';
       step.endedAt = Date.now();
       if (undo) {
-        this.compensations.push({ step, undo: () => undo(value), keepOnFailure: options?.keepOnFailure === true });
+        this.compensations.push({ step, undo: () => undo(value), ...keeping(options) });
         status.compensationsPending.push(name);
       }
       return value;
@@ -73,7 +80,7 @@ export class StepRunner {
       step.endedAt = Date.now();
       step.detail = messageOf(err);
       if (options?.undoFailed) {
-        this.compensations.push({ step, undo: options.undoFailed, keepOnFailure: options.keepOnFailure === true });
+        this.compensations.push({ step, undo: options.undoFailed, ...keeping(options) });
         status.compensationsPending.push(name);
       }
       throw err;
@@ -82,8 +89,9 @@ export class StepRunner {
 
   /**
    * Pops the compensation stack in reverse order, outside any cancellation. On a rollback every
-   * undo runs; after a failure, steps marked `keepOnFailure` keep their effect. A failed undo
-   * is recorded on its step and alerted once, and the others still run.
+   * undo runs; after a failure, steps marked `keepOnFailure` keep their effect, and so do the
+   * earlier steps a kept step `supersedes`. A failed undo is recorded on its step and alerted
+   * once, and the others still run.
    */
   async compensate(cause: 'rollback' | 'failure' = 'rollback'): Promise<void> {
     const { recorder } = this;
@@ -91,11 +99,10 @@ export class StepRunner {
     status.phase = 'compensating';
     await CancellationScope.nonCancellable(async () => {
       const failures: string[] = [];
-      if (cause === 'failure') {
-        const kept = this.compensations.filter((c) => c.keepOnFailure).map((c) => c.step.name);
-        if (kept.length > 0) recorder.note(`kept after the failure: ${kept.join(', ')}`);
-      }
-      const undoing = this.compensations.filter((c) => cause === 'rollback' || !c.keepOnFailure);
+      const kept = cause === 'failure' ? keptAfterFailure(this.compensations) : new Set<Compensation>();
+      const keptNames = this.compensations.filter((c) => kept.has(c)).map((c) => c.step.name);
+      if (keptNames.length > 0) recorder.note(`kept after the failure: ${keptNames.join(', ')}`);
+      const undoing = this.compensations.filter((c) => !kept.has(c));
       for (const { step, undo } of undoing.reverse()) {
         step.state = 'compensating';
         try {
@@ -118,6 +125,24 @@ export class StepRunner {
       }
     });
   }
+}
+
+/** The keep options of a step as its compensation records them. */
+function keeping(options: StepOptions | undefined): Pick<Compensation, 'keepOnFailure' | 'supersedes'> {
+  return { keepOnFailure: options?.keepOnFailure === true, supersedes: options?.supersedes ?? [] };
+}
+
+/**
+ * The compensations whose effect stays after a failure: each one marked `keepOnFailure`, and each
+ * earlier one that a kept step supersedes (its undo would reinstate what the kept step replaced).
+ */
+function keptAfterFailure(compensations: readonly Compensation[]): Set<Compensation> {
+  const kept = new Set(compensations.filter((c) => c.keepOnFailure));
+  compensations.forEach((c, i) => {
+    const later = compensations.slice(i + 1);
+    if (later.some((k) => kept.has(k) && k.supersedes.includes(c.step.name))) kept.add(c);
+  });
+  return kept;
 }
 
 /** The most useful message of a failure chain (an activity failure's cause says what went wrong). */
