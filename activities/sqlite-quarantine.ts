@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { digestIfExists } from '../lib/hash.js';
@@ -6,7 +6,7 @@ import { copyFileVerified, linkAside, replaceFileVerified, sameInode } from '../
 import { throwIfCancelled, withHeartbeat } from '../lib/heartbeat.js';
 import { StepProgress } from '../lib/step-progress.js';
 import { databaseFileSet } from '../lib/sqlite-file.js';
-import { createPrivateFile } from '../lib/state-db.js';
+import { createPrivateFile, STATE_DIR_MODE } from '../lib/state-db.js';
 import { readJson, runDir, runJournaled, StepState } from '../lib/step-state.js';
 import type { ActivityDeps } from './deps.js';
 import {
@@ -63,7 +63,9 @@ export function createSqliteQuarantineActivities({ config }: Pick<ActivityDeps, 
           runJournaled(state, {
             plan: async () => databaseFileSet(path).map((file) => basename(file)),
             act: async (names) => {
-              await mkdir(dir, { recursive: true });
+              // Owner-only: the linked main file keeps the live file's mode, so the directory guards it.
+              await mkdir(dir, { recursive: true, mode: STATE_DIR_MODE });
+              await chmod(dir, STATE_DIR_MODE);
               const out: QuarantinedFile[] = [];
               for (const name of names) {
                 throwIfCancelled();

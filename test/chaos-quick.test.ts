@@ -14,18 +14,8 @@ import { runMatrix } from './chaos/matrix.js';
  * and step, on a real Guardian process the hook can SIGKILL. `npm run chaos` runs the whole matrix.
  */
 const SAMPLE: readonly { mode: Mode; fault: ChaosFault; offset: number; todo?: string }[] = [
-  {
-    mode: 'database-corruption',
-    fault: 'rollback-during',
-    offset: 3,
-    todo: 'the restore step finds no verified backup of the drill database right after the drill took one',
-  },
-  {
-    mode: 'disk-full',
-    fault: 'crash-after',
-    offset: 1,
-    todo: 'after a restart mid-cleanup the disk-full workflow fails its tasks with a nondeterminism error',
-  },
+  { mode: 'database-corruption', fault: 'rollback-during', offset: 3 },
+  { mode: 'disk-full', fault: 'crash-after', offset: 1 },
   { mode: 'missing-config', fault: 'step-fails', offset: 2 },
   { mode: 'port-in-use', fault: 'crash-before', offset: 2 },
   { mode: 'network-unreachable', fault: 'alert-down', offset: 0 },

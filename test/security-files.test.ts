@@ -77,7 +77,7 @@ describe('files Guardian creates under its state directory', () => {
     assert.equal(modeOf(`${backup.path}.sha256`), 0o600);
   });
 
-  it('makes the quarantine copies of a database 0600', async () => {
+  it('makes the quarantine copies of a database 0600, in an owner-only directory that also guards the linked main file', async () => {
     const env = new MockActivityEnvironment({
       workflowExecution: { workflowId: 'database-corruption:h:q', runId: 'q' },
     });
@@ -85,9 +85,15 @@ describe('files Guardian creates under its state directory', () => {
     const { dir: quarantine } = (await env.run(sqlite.quarantineDatabaseFiles, { database: 'notes' })) as {
       dir: string;
     };
-    const copies = readdirSync(quarantine).filter((name) => name.startsWith('notes.db'));
-    assert.ok(copies.length > 0, `copies in ${quarantine}`);
-    for (const name of copies) assert.equal(modeOf(join(quarantine, name)), 0o600, name);
+    assert.equal(modeOf(quarantine), 0o700);
+    const kept = readdirSync(quarantine).filter((name) => name.startsWith('notes.db'));
+    assert.ok(kept.length > 1, `copies in ${quarantine}`);
+    for (const name of kept) {
+      const live = join(dir, name);
+      // The main file is a hard link to the live inode (same mode as the live file, no copy); the rest are copies.
+      if (name === 'notes.db') assert.equal(statSync(join(quarantine, name)).ino, statSync(live).ino, name);
+      else assert.equal(modeOf(join(quarantine, name)), 0o600, name);
+    }
   });
 
   it('makes alerts.log 0600', async () => {
