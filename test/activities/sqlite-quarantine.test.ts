@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import Database from 'better-sqlite3';
 import { createSqliteActivities, type QuarantinedFile } from '../../activities/sqlite.js';
 import { corruptions } from '../../drills/database-corruption.js';
 import { takeBackup } from '../../lib/backups.js';
 import { tempDir, testConfig } from '../helpers/fixture.js';
-import { seedDatabase, sha256 } from '../helpers/sqlite.js';
+import { envFor, inEnv, seedDatabase, sha256 } from '../helpers/sqlite.js';
 
 const tmp = tempDir();
 const names = ['damaged', 'healthy'];
@@ -18,13 +17,6 @@ const config = testConfig(tmp.dir, {
 const sqlite = createSqliteActivities({ config });
 const pathOf = (name: string) => join(tmp.dir, `${name}.db`);
 const inode = (path: string) => statSync(path).ino;
-const envFor = (runId: string, activityId: string) =>
-  new MockActivityEnvironment({
-    activityId,
-    workflowExecution: { workflowId: `database-corruption:h:${runId}`, runId },
-  });
-const inEnv = <A, R>(env: MockActivityEnvironment, fn: (arg: A) => Promise<R>, arg: A) =>
-  env.run(fn, arg) as Promise<R>;
 
 /**
  * Leaves committed rows in the WAL with no connection open: a read-only connection stays open

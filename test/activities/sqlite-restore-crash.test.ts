@@ -5,27 +5,19 @@ import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } fro
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { createSqliteActivities } from '../../activities/sqlite.js';
 import { takeBackup } from '../../lib/backups.js';
 import { FailureType } from '../../lib/failures.js';
 import { corruptions } from '../../drills/database-corruption.js';
 import { tempDir, testConfig } from '../helpers/fixture.js';
 import { root } from '../helpers/lifecycle.js';
-import { seedDatabase, sha256 } from '../helpers/sqlite.js';
+import { envFor, inEnv, seedDatabase, sha256 } from '../helpers/sqlite.js';
 
 const tmp = tempDir();
 const names = ['held', 'changed'];
 const pathOf = (name: string) => join(tmp.dir, `${name}.db`);
 const config = testConfig(tmp.dir, { databases: names.map((name) => ({ name, path: pathOf(name) })) });
 const sqlite = createSqliteActivities({ config });
-const envFor = (runId: string, activityId: string) =>
-  new MockActivityEnvironment({
-    activityId,
-    workflowExecution: { workflowId: `database-corruption:h:${runId}`, runId },
-  });
-const inEnv = <A, R>(env: MockActivityEnvironment, fn: (arg: A) => Promise<R>, arg: A) =>
-  env.run(fn, arg) as Promise<R>;
 const failureType = (err: unknown) => (err instanceof ApplicationFailure ? err.type : undefined);
 const companions = ['-wal', '-shm'];
 

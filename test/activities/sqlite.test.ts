@@ -4,14 +4,13 @@ import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import Database from 'better-sqlite3';
 import { createSqliteActivities } from '../../activities/sqlite.js';
 import { takeBackup } from '../../lib/backups.js';
 import { FailureType } from '../../lib/failures.js';
 import { corruptions } from '../../drills/database-corruption.js';
 import { tempDir, testConfig } from '../helpers/fixture.js';
-import { allRows, seedDatabase, sha256 } from '../helpers/sqlite.js';
+import { allRows, envFor, inEnv, seedDatabase, sha256 } from '../helpers/sqlite.js';
 
 const tmp = tempDir();
 const names = ['open', 'wal', 'cancel', 'rerun', 'changed', 'forced', 'nomanifest'];
@@ -23,12 +22,6 @@ const pathOf = (name: string) => join(tmp.dir, `${name}.db`);
 let run = 0;
 /** The failure type of an activity's error (undefined when it is not an ApplicationFailure). */
 const failureType = (err: unknown) => (err instanceof ApplicationFailure ? err.type : undefined);
-/** An activity environment of one step of one incident run; the same `runId`+`activityId` is the same step re-run. */
-const envFor = (runId: string, activityId = '1') =>
-  new MockActivityEnvironment({
-    activityId,
-    workflowExecution: { workflowId: `database-corruption:h:${runId}`, runId },
-  });
 
 before(async () => {
   for (const db of config.databases) {
@@ -38,9 +31,6 @@ before(async () => {
 });
 after(() => tmp.cleanup());
 
-/** Runs one activity in `env`, typed. */
-const inEnv = <A, R>(env: MockActivityEnvironment, fn: (arg: A) => Promise<R>, arg: A) =>
-  env.run(fn, arg) as Promise<R>;
 /** True when no WAL with content stands beside `path` (a reader may leave an empty one). */
 const noWal = (path: string) => !existsSync(`${path}-wal`) || statSync(`${path}-wal`).size === 0;
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import Database from 'better-sqlite3';
 import { sha256 as sha256Bytes } from '../../lib/hash.js';
 
@@ -30,4 +31,17 @@ export function allRows(path: string): unknown[] {
 /** SHA-256 of a file's bytes. */
 export function sha256(path: string): string {
   return sha256Bytes(readFileSync(path));
+}
+
+/** An activity environment of one step of one database-corruption run: the same `runId` + `activityId` is the same step re-run. */
+export function envFor(runId: string, activityId = '1'): MockActivityEnvironment {
+  return new MockActivityEnvironment({
+    activityId,
+    workflowExecution: { workflowId: `database-corruption:h:${runId}`, runId },
+  });
+}
+
+/** Runs one activity in `env`, typed. */
+export function inEnv<A, R>(env: MockActivityEnvironment, fn: (arg: A) => Promise<R>, arg: A): Promise<R> {
+  return env.run(fn, arg) as Promise<R>;
 }
