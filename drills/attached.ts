@@ -31,6 +31,10 @@ export async function attachDrills(
   const own = selected.filter((d) => !d.attachable).map((d) => d.mode);
   if (own.length > 0)
     throw new UsageError(`${own.join(', ')} cannot run on a running Guardian; run them with --isolated`);
+  for (const d of selected) {
+    const reason = d.attachRefusal?.(config);
+    if (reason) throw new UsageError(`${d.mode}: ${reason}`);
+  }
   const flapLimit = config.incidents.flap.limit;
   if (options.repeat > flapLimit)
     throw new UsageError(

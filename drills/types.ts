@@ -53,6 +53,12 @@ export interface ModeDrill {
    */
   readonly attachable?: boolean;
   /**
+   * Why an `attachable` drill cannot run on this running Guardian as it is configured (its
+   * config asks for more than the drill may do safely); undefined when it can. The drill then
+   * runs in an isolated Guardian, and the reason is printed.
+   */
+  attachRefusal?(config: GuardianConfig): string | undefined;
+  /**
    * Adjusts the drill's config before Guardian starts (a threshold set low for the test, a small
    * filesystem of its own). Whatever it sets up, `teardown` removes.
    */

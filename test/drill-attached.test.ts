@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { drill } from '../cli/commands/drill.js';
+import { drills } from '../drills/index.js';
 import { type GuardianConfig, loadConfig } from '../lib/config/load.js';
 import { acquireStateDirLock } from '../lib/pid-lock.js';
 import { processInfo } from '../lib/proc.js';
@@ -33,8 +34,11 @@ before(async () => {
       stateDir: join(tmp.dir, 'state'),
       incidents: { rollbackWindow: '1s', flap: { limit: 5, window: '10m' } },
       metrics: { port: 0 },
+      memory: { rss: '200MB', interval: '100ms' },
       service: {
         ...graceService(home, port),
+        // As the demo's guardian.yaml: release-memory collects at once.
+        args: ['--expose-gc', join(root, 'examples/grace/server.mjs')],
         liveness: { period: '250ms', timeout: '250ms', threshold: 3 },
       },
       modelServer: {
@@ -90,7 +94,7 @@ async function listed(mode: string): Promise<string[]> {
   return [...new Set(ids)];
 }
 
-describe('guardian drill on a running Guardian: service-down and model-server-down attach', () => {
+describe('guardian drill on a running Guardian: service-down, model-server-down and out-of-memory attach', () => {
   it('kills the service process its registry names; the incidents open under its host, its restart budget kept', async () => {
     const first = runtime.registry.latestRunning('grace');
     assert.ok(first);
@@ -129,5 +133,26 @@ describe('guardian drill on a running Guardian: service-down and model-server-do
     assert.equal(record?.outcome, 'healed', record?.summary);
     assert.notEqual(runtime.registry.latestRunning('ollama')?.pid, first.pid, 'a new model server process');
     assert.deepEqual(await listed('model-server-down'), [incidentWorkflowId('model-server-down', host, 'ollama')]);
+  });
+
+  it("allocates past the running Guardian's own memory.rss, and that Guardian frees it", async () => {
+    const since = Date.now();
+    const report = await drillJson('out-of-memory', 2);
+    assert.deepEqual(
+      report.modes.map((m) => [m.mode, m.healed]),
+      [['out-of-memory', 2]],
+    );
+    const records = runtime.ledger.incidents({ mode: 'out-of-memory' }).filter((r) => r.detectedAt >= since);
+    assert.equal(records.length, 2, JSON.stringify(records.map((r) => r.summary)));
+    assert.ok(records.every((r) => r.host === host && r.outcome === 'healed' && r.resource === 'grace'));
+    const health = await runtime.control!.health();
+    assert.ok((health.rssBytes ?? Infinity) < 200 * 1048576, `rss after the drill: ${health.rssBytes}`);
+    assert.deepEqual(await listed('out-of-memory'), [incidentWorkflowId('out-of-memory', host, 'grace')]);
+  });
+
+  it("runs out-of-memory in an isolated Guardian when the running one's memory.rss is more than it may hold", () => {
+    const reason = drills['out-of-memory'].attachRefusal?.({ ...config, memory: { ...config.memory, rss: 2 ** 50 } });
+    assert.match(reason ?? '', /memory\.rss \(\d+ MB in .*guardian\.yaml\) would have the drill hold \d+ MB/);
+    assert.equal(drills['out-of-memory'].attachRefusal?.(config), undefined);
   });
 });

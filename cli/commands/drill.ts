@@ -80,7 +80,13 @@ async function drillTargets(
   const pid = options.isolated ? undefined : runningGuardianPid(running.stateDir);
   // More heals than flap protection allows would pause the running demo's resource: isolate them.
   const fits = drillOptions.repeat <= running.incidents.flap.limit;
-  const onRunning = pid === undefined || !fits ? [] : selected.filter((d) => d.attachable);
+  const refused = new Map<ModeDrill, string>();
+  if (pid !== undefined && fits)
+    for (const d of selected) {
+      const reason = d.attachable ? d.attachRefusal?.(running) : undefined;
+      if (reason) refused.set(d, reason);
+    }
+  const onRunning = pid === undefined || !fits ? [] : selected.filter((d) => d.attachable && !refused.has(d));
   const isolated = selected.filter((d) => !onRunning.includes(d));
   const attached = onRunning.length > 0 ? await attachDrills(running, onRunning, drillOptions) : undefined;
   if (isolated.length === 0 && attached) return attached;
@@ -91,11 +97,12 @@ async function drillTargets(
         ? 'isolated (--isolated)'
         : `no Guardian runs on ${running.stateDir}`
       : fits
-        ? 'need a Guardian of their own (they change its config before it starts)'
+        ? 'a Guardian of its own is needed (the drill changes its config before it starts)'
         : `--repeat ${drillOptions.repeat} is past the running Guardian's flap limit (${running.incidents.flap.limit})`;
-  drillOptions.onProgress?.(
-    `${isolated.map((d) => d.mode).join(', ')}: ${why}; starting one: host ${config.host}, state ${config.stateDir}`,
-  );
+  const rest = isolated.filter((d) => !refused.has(d));
+  for (const [d, reason] of refused) drillOptions.onProgress?.(`${d.mode}: ${reason}`);
+  if (rest.length > 0) drillOptions.onProgress?.(`${rest.map((d) => d.mode).join(', ')}: ${why}`);
+  drillOptions.onProgress?.(`starting an isolated Guardian: host ${config.host}, state ${config.stateDir}`);
   const own = await runDrills(config, isolated, drillOptions);
   return attached ? summarize(selected, [...attached.runs, ...own.runs]) : own;
 }

@@ -100,6 +100,13 @@ export function createCaches(entries) {
       ballast.push(buf);
       ballastBytes += buf.length;
     },
+    /** Drops what /debug/allocate holds, caches kept; returns the bytes freed. */
+    releaseBallast() {
+      const freed = ballastBytes;
+      ballast = [];
+      ballastBytes = 0;
+      return freed;
+    },
     /** Drops everything; returns the bytes freed. */
     clearAll() {
       const freed = caches.ai.clear() + caches.external.clear() + caches.world.clear() + ballastBytes;

@@ -40,24 +40,31 @@ export function addDebugRoutes(router, app) {
     if (caches.ballastBytes() / MB + mb > budgetMb) {
       return memoryError(app, `cache budget of ${budgetMb} MB exceeded (asked for ${mb} MB more)`, mb);
     }
-    /** @type {Buffer[]} */
-    const pieces = [];
     try {
       // Filled, so the pages are really touched and RSS grows. Pieces of 40 MB or more: past glibc's
       // largest mmap threshold (32 MB), each is its own mapping, so freeing it gives RSS back at once;
       // smaller pieces may come from the heap, whose freed middle stays in RSS after the next GC.
+      // Each piece is held at once and the event loop turns between pieces, so a large allocation
+      // neither hides from a clear-caches nor stops the health route from answering.
       const count = Math.max(1, Math.floor(mb / 40));
       for (let i = 0; i < count; i++) {
         const size = Math.floor(mb / count) + (i < mb % count ? 1 : 0);
-        pieces.push(Buffer.alloc(size * MB, (i % 251) + 1));
+        caches.holdBallast(Buffer.alloc(size * MB, (i % 251) + 1));
+        if (i + 1 < count) await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (err) {
       return memoryError(app, `allocation of ${mb} MB failed: ${err instanceof Error ? err.message : err}`, mb);
     }
-    for (const piece of pieces) caches.holdBallast(piece);
     return {
       body: { ok: true, allocatedMb: mb, ballastBytes: caches.ballastBytes(), rssBytes: process.memoryUsage.rss() },
     };
+  });
+
+  // Gives back what /debug/allocate holds (a drill's cleanup when no heal did it).
+  router.add('POST', '/debug/release', () => {
+    const freedBytes = caches.releaseBallast();
+    globalThis.gc?.(); // with --expose-gc (the demo's guardian.yaml sets it): RSS drops now, not at some later GC
+    return { body: { ok: true, freedBytes, rssBytes: process.memoryUsage.rss() } };
   });
 
   // Crashes on purpose, after the reply is out: the service-down drill's exit and exception variants.
