@@ -14,12 +14,16 @@ export const FAULT_FILE_ENV = 'GUARDIAN_FAULT_FILE';
 /** What the hook does at its point. */
 export type FaultKind = 'crash-before' | 'crash-after' | 'step-fails' | 'pause';
 
-/** One armed point: the `nth` call (first attempts only) of `activity` in the workflow `workflowId`. */
+/**
+ * One armed point: the `nth` call (first attempts only) of `activity` in the workflow
+ * `workflowId` or in a child of it (a workflow whose ID starts with `<workflowId>:`, as the
+ * incident's watch workflows do).
+ */
 export interface FaultPoint {
   readonly id: string;
   readonly activity: string;
   readonly workflowId: string;
-  /** 1-based, counted per workflow run over first attempts. @default 1 */
+  /** 1-based, counted per workflow run (a child's runs count on their own) over first attempts. @default 1 */
   readonly nth?: number;
   readonly fault: FaultKind;
   /** How long `pause` holds the activity before running it. @default 2000 */
@@ -90,7 +94,11 @@ function armedPoint(file: string, activity: string, counts: Map<string, number>)
   };
   const fired = firedIds(file);
   const point = readPlan(file).points.find(
-    (p) => p.activity === activity && workflowId === p.workflowId && (p.nth ?? 1) === nth && !fired.has(p.id),
+    (p) =>
+      p.activity === activity &&
+      (workflowId === p.workflowId || workflowId.startsWith(`${p.workflowId}:`)) &&
+      (p.nth ?? 1) === nth &&
+      !fired.has(p.id),
   );
   appendFileSync(
     `${file}.trace`,

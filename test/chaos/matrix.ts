@@ -7,12 +7,18 @@ import { ModeEnvironment } from './environment.js';
 
 /** Activities that are bookkeeping around the steps, not a step's side effect. */
 const BOOKKEEPING =
-  /^(openIncident|recordIncident|recordHeal|sendAlert|deliverAlert|recordAlert|queueAlert|.*Outbox.*|.*Ledger.*)$/;
+  /^(openIncident|recordIncident|recordHeal|sendAlert|deliverAlert|recordAlert|queueAlert|.*Ledger.*)$/;
 
 /** Drill variants (run indices) whose steps differ enough to be cases of their own. */
 const RUNS: Partial<Record<Mode, readonly number[]>> = {
   // `socket`: someone else holds the port (the service moves); `stale-own-process`: Guardian's own leftover is stopped.
   'port-in-use': [0, 2],
+  // The OAuth refresh, the backup key, and no fallback at all (the endpoint is disabled until a person replaces the key).
+  'invalid-credentials': [0, 1, 2],
+  // A crash (SIGKILL), and a hang (SIGSTOP): the hung process is stopped first.
+  'service-down': [0, 3],
+  // A chunk that is skipped, and one that is deferred.
+  'slow-boot': [0, 1],
 };
 
 /** A step of a mode as the baseline run showed it: the first and the last activity call in it. */
@@ -116,7 +122,14 @@ async function runMode(
       const baseline = await runCase(env, client, { mode, run, step: '(baseline)', fault: 'none' });
       if (!baseline.row.pass) record(baseline.row);
       if (baseline.resource) resources.set(run, baseline.resource);
-      for (const step of discoverSteps(baseline, run)) if (!steps.some((s) => s.step === step.step)) steps.push(step);
+      const found = discoverSteps(baseline, run);
+      for (const step of found) if (!steps.some((s) => s.step === step.step)) steps.push(step);
+      const reported = (baseline.incident?.result?.steps ?? []).map((s) => s.name);
+      const unseen = reported.filter((name) => !found.some((s) => s.step === name));
+      progress(
+        `${mode}: run ${run} took ${reported.join(' → ') || 'no steps'}` +
+          (unseen.length > 0 ? `; no activity call seen in ${unseen.join(', ')}` : ''),
+      );
     }
     if (steps.length === 0) progress(`${mode}: the baseline showed no steps; only alert-down runs`);
     for (const c of casesFor(mode, steps, options)) {
@@ -160,29 +173,38 @@ export function casesFor(
 
 /**
  * The steps of the baseline incident, each with the activity calls it made: trace entries (first
- * attempts, bookkeeping left out) are matched in order to the steps the incident reported.
+ * attempts, bookkeeping left out) are matched in order to the steps the incident reported. A step
+ * that runs a child workflow (a watch: `<incident>:<kind>:<run>`) gets the calls of the child's
+ * first run, which happen between its start and the next step's; the next step's calls are then
+ * matched past it.
  */
 export function discoverSteps(baseline: CaseEvidence, run: number): DiscoveredStep[] {
   const incident = baseline.incident;
   const steps = incident?.result?.steps ?? [];
   if (!incident || steps.length === 0) return [];
-  const calls = baseline.trace.filter(
-    (e: FaultTraceEntry) =>
-      e.workflowId === incident.info.workflowId &&
-      e.runId === incident.info.runId &&
-      e.attempt === 1 &&
-      !BOOKKEEPING.test(e.activity),
-  );
-  const counts = new Map<string, number>();
+  const { workflowId, runId } = incident.info;
+  const firstAttempts = baseline.trace.filter((e: FaultTraceEntry) => e.attempt === 1 && !BOOKKEEPING.test(e.activity));
   const byStep = steps.map(() => [] as { activity: string; nth: number }[]);
+  const fromChild = steps.map(() => false);
+  for (const call of childCalls(firstAttempts, workflowId, runId)) {
+    const at = steps.findLastIndex((s) => s.startedAt <= call.at);
+    if (at < 0) continue;
+    byStep[at]?.push(call);
+    fromChild[at] = true;
+  }
+  const counts = new Map<string, number>();
   let k = 0;
-  for (const call of calls) {
+  for (const call of firstAttempts.filter((e) => e.workflowId === workflowId && e.runId === runId)) {
     const nth = (counts.get(call.activity) ?? 0) + 1;
     counts.set(call.activity, nth);
-    // Move on to the next step once this one has a call and the next had started by this call.
-    while (k + 1 < steps.length && (byStep[k]?.length ?? 0) > 0 && (steps[k + 1]?.startedAt ?? Infinity) <= call.at)
+    // Move on to the next step once this one has a call (or ran a child) and the next had started by this call.
+    while (
+      k + 1 < steps.length &&
+      ((byStep[k]?.length ?? 0) > 0 || fromChild[k]) &&
+      (steps[k + 1]?.startedAt ?? Infinity) <= call.at
+    )
       k++;
-    byStep[k]?.push({ activity: call.activity, nth });
+    if (!fromChild[k]) byStep[k]?.push({ activity: call.activity, nth });
   }
   return steps.flatMap((s, i) => {
     const mine = byStep[i] ?? [];
@@ -191,6 +213,27 @@ export function discoverSteps(baseline: CaseEvidence, run: number): DiscoveredSt
     const before = steps.slice(0, i).map((b) => b.name);
     return first && last ? [{ run, step: s.name, first, last, before }] : [];
   });
+}
+
+/** The calls of each child workflow's first run started by the incident run `runId`, numbered per activity. */
+function childCalls(
+  calls: readonly FaultTraceEntry[],
+  workflowId: string,
+  runId: string,
+): (FaultTraceEntry & { nth: number })[] {
+  const firstRun = new Map<string, string>();
+  const counts = new Map<string, number>();
+  const out: (FaultTraceEntry & { nth: number })[] = [];
+  for (const call of calls) {
+    if (!call.workflowId.startsWith(`${workflowId}:`) || !call.workflowId.endsWith(`:${runId.slice(0, 8)}`)) continue;
+    if ((firstRun.get(call.workflowId) ?? call.runId) !== call.runId) continue;
+    firstRun.set(call.workflowId, call.runId);
+    const key = `${call.runId}/${call.activity}`;
+    const nth = (counts.get(key) ?? 0) + 1;
+    counts.set(key, nth);
+    out.push({ ...call, nth });
+  }
+  return out;
 }
 
 /** A process that looks like the demo service but that Guardian did not start: it must survive every case. */
